@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kpf: internal interfaces shared by the files of the module.
+ *
+ * One struct kpf_ctx per open file of /dev/kpf. Its life:
+ *
+ *   open --> UNBOUND --REGISTER--> REGISTERED --UNREGISTER--> UNBOUND
+ *                                   |  ARM/DISARM change the timer
+ *   close (last fput) --------------+--> released (timer cancelled)
+ *
+ * Three things run against a registered context and are ordered thus:
+ *  - ioctls, always from the owning thread, serialised by @ioctl_lock;
+ *  - the hrtimer callback, in hardirq on whichever CPU armed the timer;
+ *  - the delivery task_work, on the owning thread on its way to user mode.
+ * @timer_lock (a raw spinlock, taken in hardirq) covers the state the
+ * callback shares with the other two. A queued task_work holds a file
+ * reference, so the context and the module outlive it; release cancels
+ * the timer, so the context outlives every callback too.
+ */
+#ifndef KPF_INTERNAL_H
+#define KPF_INTERNAL_H
+
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/mutex.h>
+#include <linux/sched.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <uapi/linux/kpf.h>
+
+struct kpf_user;
+
+/**
+ * struct kpf_ctx - one open file of /dev/kpf
+ * @file:	the file this context is the private data of.
+ * @ioctl_lock:	serialises REGISTER, UNREGISTER, ARM and DISARM.
+ * @timer_lock:	protects everything below @timer against the callback.
+ * @timer:	the per-thread hrtimer, HRTIMER_MODE_ABS_PINNED_HARD.
+ * @work:	the delivery task_work.
+ * @task:	owning thread (a reference is held), NULL while unbound.
+ * @mm:		the owner's mm at registration (mmgrab'ed); exec changes it.
+ * @user:	per-user accounting entry.
+ * @page:	the pinned page that holds the area.
+ * @area:	kernel mapping of the area inside @page.
+ * @uarea:	user address of the area, passed to the entry in rdi.
+ * @entry:	user address of the upcall entry.
+ * @stack_top:	user rsp for the entry: 16-byte aligned top minus 8.
+ * @periodic:	the timer is periodic; otherwise the area deadline rules.
+ * @period_ns:	period when @periodic.
+ * @min_distance_ns: shortest distance from now the callback may re-arm to.
+ * @gen:	bumped by DISARM/UNREGISTER to drop queued deliveries.
+ * @work_queued: @work is on the owner's task_work list.
+ * @work_gen:	@gen when @work was queued.
+ * @work_expiry: intended expiry of the queued delivery (ns).
+ * @work_irq:	time the callback queued it (ns).
+ */
+struct kpf_ctx {
+	struct file *file;
+	struct mutex ioctl_lock;	/* see above */
+	raw_spinlock_t timer_lock;
+	struct hrtimer timer;
+	struct callback_head work;
+
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct kpf_user *user;
+	struct page *page;
+	struct kpf_area *area;
+	u64 uarea;
+	u64 entry;
+	u64 stack_top;
+
+	bool periodic;
+	u64 period_ns;
+	u64 min_distance_ns;
+	u32 gen;
+	bool work_queued;
+	u32 work_gen;
+	u64 work_expiry;
+	u64 work_irq;
+};
+
+/* Global counters, per CPU, summed for sysfs. */
+enum kpf_stat {
+	KPF_STAT_FIRES,
+	KPF_STAT_DELIVERED,
+	KPF_STAT_DEFERRED,
+	KPF_STAT_OVERRUNS,
+	KPF_STAT_REARMS,
+	KPF_STAT_DROPPED,
+	KPF_STAT_NR,
+};
+
+void kpf_stat_inc(enum kpf_stat stat);
+void kpf_stat_add(enum kpf_stat stat, u64 n);
+extern const struct attribute_group *kpf_stat_groups[];
+
+/* kpf_limits.c */
+u64 kpf_min_period_ns(void);
+unsigned int kpf_max_contexts(void);
+int kpf_user_charge(struct kpf_user **user);
+void kpf_user_uncharge(struct kpf_user *user);
+int kpf_registered_contexts(void);
+
+/* kpf_register.c */
+int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg);
+int kpf_ioctl_unregister(struct kpf_ctx *ctx);
+void kpf_unbind(struct kpf_ctx *ctx);
+
+/* kpf_timer.c */
+void kpf_timer_init(struct kpf_ctx *ctx);
+int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg);
+int kpf_ioctl_disarm(struct kpf_ctx *ctx);
+void kpf_timer_stop(struct kpf_ctx *ctx);
+
+/* kpf_deliver.c */
+void kpf_deliver_work(struct callback_head *head);
+
+/* kpf_main.c */
+int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
+		 const void __user *uarg);
+
+/**
+ * kpf_area_add() - add to a kernel-written counter of the shared area
+ * @counter:	a __u64 counter field of the struct kpf_area of a context
+ *		whose timer_lock is held.
+ * @n:		amount.
+ *
+ * The hardirq callback and the delivery task_work both write counters;
+ * timer_lock makes the read-modify-write atomic between them. User space
+ * only reads, and a single aligned store never tears.
+ */
+static inline void kpf_area_add(__u64 *counter, u64 n)
+{
+	WRITE_ONCE(*counter, *counter + n);
+}
+
+#endif /* KPF_INTERNAL_H */

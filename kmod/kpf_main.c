@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kpf: kernel-assisted preemptible functions - the /dev/kpf device.
+ *
+ * A thread opens /dev/kpf, registers a shared area, an upcall entry and an
+ * upcall stack, and arms a timer. When the timer expires while the thread
+ * may be interrupted, the thread's user registers are written to the area
+ * on its next way to user mode and it continues at the entry: a user-level
+ * preemption without a signal. See Documentation/userspace-api/kpf.rst.
+ *
+ * This file holds the device, the file operations and ioctl dispatch.
+ * Registration is in kpf_register.c, the timer in kpf_timer.c, delivery
+ * in kpf_deliver.c, limits and accounting in kpf_limits.c, counters in
+ * kpf_stats.c.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+
+#include "kpf_internal.h"
+
+#define CREATE_TRACE_POINTS
+#include "kpf_trace.h"
+
+/**
+ * kpf_copy_arg() - copy a versioned ioctl structure from user space
+ * @dst:	kernel copy, @ksize bytes.
+ * @ksize:	size of the structure this module knows.
+ * @ver0:	size of the first published version: anything smaller is
+ *		not a valid structure.
+ * @uarg:	user pointer; its first __u32 is the caller's size.
+ *
+ * Follows clone3/openat2: a larger caller size is accepted if the bytes
+ * this module does not know are zero.
+ *
+ * Return: 0, -EFAULT (unreadable), -EINVAL (size below @ver0) or -E2BIG
+ * (size above a page, or unknown trailing bytes that are not zero).
+ */
+int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
+		 const void __user *uarg)
+{
+	u32 usize;
+
+	if (get_user(usize, (const u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < ver0)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	return copy_struct_from_user(dst, ksize, uarg, usize);
+}
+
+static int kpf_ioctl_info(void __user *uarg)
+{
+	struct kpf_info info;
+	u32 usize;
+	int ret;
+
+	ret = kpf_copy_arg(&info, sizeof(info), KPF_INFO_SIZE_VER0, uarg);
+	if (ret)
+		return ret;
+	if (info.flags)
+		return -EINVAL;
+	usize = info.size;
+	memset(&info, 0, sizeof(info));
+	info.size = min_t(u32, usize, sizeof(info));
+	info.abi_version = KPF_ABI_VERSION;
+	info.features = KPF_FEAT_ONESHOT | KPF_FEAT_PERIODIC |
+			KPF_FEAT_AREA_DEADLINE | KPF_FEAT_DEFER;
+	if (IS_ENABLED(CONFIG_RSEQ))
+		info.features |= KPF_FEAT_RSEQ_ABORT;
+	info.area_size = sizeof(struct kpf_area);
+	info.min_period_ns = kpf_min_period_ns();
+	info.max_contexts = kpf_max_contexts();
+	if (copy_to_user(uarg, &info, info.size))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Only the owner may drive a registered context. A fork child shares the
+ * file but is another task; after exec the owner has a new mm, and the
+ * registered area and entry belong to the old image.
+ */
+static bool kpf_ctx_foreign(const struct kpf_ctx *ctx)
+{
+	return ctx->task && (ctx->task != current || ctx->mm != current->mm);
+}
+
+static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct kpf_ctx *ctx = file->private_data;
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	switch (cmd) {
+	case KPF_IOC_INFO:
+		return kpf_ioctl_info(uarg);
+	case KPF_IOC_REGISTER:
+	case KPF_IOC_UNREGISTER:
+	case KPF_IOC_ARM:
+	case KPF_IOC_DISARM:
+		break;
+	default:
+		return -ENOTTY;
+	}
+
+	mutex_lock(&ctx->ioctl_lock);
+	if (kpf_ctx_foreign(ctx)) {
+		ret = -EPERM;
+		goto out;
+	}
+	switch (cmd) {
+	case KPF_IOC_REGISTER:
+		ret = kpf_ioctl_register(ctx, uarg);
+		break;
+	case KPF_IOC_UNREGISTER:
+		ret = arg ? -EINVAL : kpf_ioctl_unregister(ctx);
+		break;
+	case KPF_IOC_ARM:
+		ret = kpf_ioctl_arm(ctx, uarg);
+		break;
+	default:
+		ret = arg ? -EINVAL : kpf_ioctl_disarm(ctx);
+		break;
+	}
+out:
+	mutex_unlock(&ctx->ioctl_lock);
+	return ret;
+}
+
+static int kpf_open(struct inode *inode, struct file *file)
+{
+	struct kpf_ctx *ctx;
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+	ctx->file = file;
+	mutex_init(&ctx->ioctl_lock);
+	raw_spin_lock_init(&ctx->timer_lock);
+	kpf_timer_init(ctx);
+	init_task_work(&ctx->work, kpf_deliver_work);
+	file->private_data = ctx;
+	return nonseekable_open(inode, file);
+}
+
+/*
+ * The last reference is gone: no ioctl can run and no delivery is queued
+ * (a queued one holds a reference). The timer may still be armed.
+ */
+static int kpf_release(struct inode *inode, struct file *file)
+{
+	struct kpf_ctx *ctx = file->private_data;
+
+	kpf_timer_stop(ctx);
+	if (ctx->task)
+		kpf_unbind(ctx);
+	mutex_destroy(&ctx->ioctl_lock);
+	kfree(ctx);
+	return 0;
+}
+
+static const struct file_operations kpf_fops = {
+	.owner		= THIS_MODULE,
+	.open		= kpf_open,
+	.release	= kpf_release,
+	.unlocked_ioctl	= kpf_ioctl,
+	.llseek		= no_llseek,
+};
+
+static struct miscdevice kpf_misc = {
+	.minor	= MISC_DYNAMIC_MINOR,
+	.name	= "kpf",
+	.fops	= &kpf_fops,
+	/* Every operation affects only the calling thread. */
+	.mode	= 0666,
+	.groups	= kpf_stat_groups,
+};
+
+static int __init kpf_init(void)
+{
+	int ret;
+
+	ret = misc_register(&kpf_misc);
+	if (ret)
+		pr_err("cannot register /dev/kpf: %d\n", ret);
+	return ret;
+}
+
+static void __exit kpf_exit(void)
+{
+	misc_deregister(&kpf_misc);
+}
+
+module_init(kpf_init);
+module_exit(kpf_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kpf: per-thread hrtimer upcalls for preemptible functions");
+MODULE_AUTHOR("kpf developers");

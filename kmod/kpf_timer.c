@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kpf timer: when to preempt.
+ *
+ * Each context has one hrtimer, armed on the CPU that calls KPF_IOC_ARM
+ * and run in hardirq. It works in one of two modes.
+ *
+ * Deadline mode (one-shot). The area's deadline_ns is the truth, written
+ * by user space with plain stores. ARM writes it too and queues the timer.
+ * At expiry the callback reads it:
+ *   0          - nothing is wanted: stop;
+ *   in future  - user space postponed it without a system call: move the
+ *                timer there and restart;
+ *   due        - clear it to 0 with cmpxchg (a concurrent user store wins
+ *                and is re-read) and fire.
+ * The callback publishes armed_ns = 0 and only then reads the deadline;
+ * user space stores the deadline with a full barrier and only then reads
+ * armed_ns. Whichever way the two race, either the callback sees the new
+ * deadline or user space sees armed_ns == 0 and calls ARM (Dekker).
+ *
+ * Periodic mode. Fire every period; missed periods are overruns.
+ *
+ * Firing checks the area's defer count and in_upcall flag: if either is
+ * set the expiry becomes the pending flag, which user space acts on when
+ * it drops the count or leaves the upcall. Otherwise a task_work is queued
+ * on the owner (TWA_RESUME: it never interrupts a blocking system call),
+ * holding a file reference, and kpf_deliver.c takes over.
+ *
+ * Every expiry, however short the requested distance, is at least
+ * min_distance_ns after the callback that re-arms it, so user space cannot
+ * make the timer interrupt faster than the limits in kpf_limits.c allow.
+ */
+#include <linux/file.h>
+#include <linux/hrtimer.h>
+#include <linux/ktime.h>
+#include <linux/sched.h>
+#include <linux/task_work.h>
+
+#include "kpf_internal.h"
+#include "kpf_trace.h"
+
+static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
+{
+	WRITE_ONCE(ctx->area->pending, 1);
+	kpf_area_add(&ctx->area->deferred, 1);
+	kpf_stat_inc(KPF_STAT_DEFERRED);
+	trace_kpf_defer(ctx->task->pid, defer, in_upcall);
+}
+
+/*
+ * A due expiry. Called in hardirq with timer_lock held.
+ * Returns false if the owner is gone and the timer should stop.
+ */
+static bool kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
+{
+	struct kpf_area *area = ctx->area;
+	u32 defer = READ_ONCE(area->defer);
+	u32 in_upcall = READ_ONCE(area->in_upcall);
+
+	kpf_area_add(&ctx->area->fires, 1);
+	kpf_stat_inc(KPF_STAT_FIRES);
+	trace_kpf_fire(ctx->task->pid, expiry, now);
+
+	if (defer || in_upcall != KPF_UPCALL_IDLE) {
+		kpf_defer(ctx, defer, in_upcall);
+		return true;
+	}
+	/* The previous delivery has not reached user mode yet. */
+	if (ctx->work_queued) {
+		kpf_area_add(&ctx->area->overruns, 1);
+		kpf_stat_inc(KPF_STAT_OVERRUNS);
+		return true;
+	}
+	/* Fails only while release waits for us in hrtimer_cancel(). */
+	if (!get_file_rcu(ctx->file))
+		return false;
+	ctx->work_queued = true;
+	ctx->work_gen = ctx->gen;
+	ctx->work_expiry = expiry;
+	ctx->work_irq = now;
+	if (task_work_add(ctx->task, &ctx->work, TWA_RESUME)) {
+		/* -ESRCH: the owner is past exit_task_work(). */
+		ctx->work_queued = false;
+		fput(ctx->file);
+		kpf_area_add(&ctx->area->dropped, 1);
+		kpf_stat_inc(KPF_STAT_DROPPED);
+		return false;
+	}
+	return true;
+}
+
+static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
+{
+	struct kpf_area *area = ctx->area;
+	u64 deadline, seen, next;
+
+	WRITE_ONCE(area->armed_ns, 0);
+	/* Pairs with the user's xchg of deadline_ns before it reads armed_ns. */
+	smp_mb();
+	deadline = READ_ONCE(area->deadline_ns);
+	for (;;) {
+		if (!deadline)
+			return HRTIMER_NORESTART;
+		if (deadline > now) {
+			next = max(deadline, now + ctx->min_distance_ns);
+			hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
+			WRITE_ONCE(area->armed_ns, next);
+			kpf_area_add(&ctx->area->rearms, 1);
+			kpf_stat_inc(KPF_STAT_REARMS);
+			return HRTIMER_RESTART;
+		}
+		seen = cmpxchg(&area->deadline_ns, deadline, 0);
+		if (seen == deadline)
+			break;
+		deadline = seen;
+	}
+	kpf_fire(ctx, deadline, now);
+	return HRTIMER_NORESTART;
+}
+
+static enum hrtimer_restart kpf_timer_periodic(struct kpf_ctx *ctx, u64 now)
+{
+	ktime_t period = ns_to_ktime(ctx->period_ns);
+	u64 missed, expiry;
+
+	missed = hrtimer_forward(&ctx->timer, ns_to_ktime(now), period);
+	/* The latest period that is due is the one being delivered. */
+	expiry = ktime_to_ns(hrtimer_get_expires(&ctx->timer)) - ctx->period_ns;
+	if (missed > 1) {
+		kpf_area_add(&ctx->area->overruns, missed - 1);
+		kpf_stat_add(KPF_STAT_OVERRUNS, missed - 1);
+	}
+	if (!kpf_fire(ctx, expiry, now)) {
+		WRITE_ONCE(ctx->area->armed_ns, 0);
+		return HRTIMER_NORESTART;
+	}
+	WRITE_ONCE(ctx->area->armed_ns,
+		   ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
+	return HRTIMER_RESTART;
+}
+
+static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
+{
+	struct kpf_ctx *ctx = container_of(timer, struct kpf_ctx, timer);
+	enum hrtimer_restart ret = HRTIMER_NORESTART;
+	u64 now;
+
+	raw_spin_lock(&ctx->timer_lock);
+	/* ARM on another CPU re-queued the timer while we waited: it wins. */
+	if (hrtimer_is_queued(timer))
+		goto out;
+	now = ktime_to_ns(hrtimer_cb_get_time(timer));
+	if (ctx->periodic)
+		ret = kpf_timer_periodic(ctx, now);
+	else
+		ret = kpf_timer_deadline(ctx, now);
+out:
+	raw_spin_unlock(&ctx->timer_lock);
+	return ret;
+}
+
+/**
+ * kpf_timer_init() - set up the timer of a new context
+ * @ctx:	the context, not yet visible to anybody else.
+ */
+void kpf_timer_init(struct kpf_ctx *ctx)
+{
+	hrtimer_init(&ctx->timer, CLOCK_MONOTONIC, HRTIMER_MODE_ABS_PINNED_HARD);
+	ctx->timer.function = kpf_timer_fn;
+}
+
+static u64 kpf_ns_add(u64 a, u64 b)
+{
+	return b > KTIME_MAX - a ? KTIME_MAX : a + b;
+}
+
+/* First expiry of an ARM request, checked against the limits. */
+static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
+			  u64 *expiry)
+{
+	bool periodic = arm->flags & KPF_ARM_PERIODIC;
+
+	if (arm->flags & ~KPF_ARM_FLAGS || arm->reserved[0] ||
+	    arm->reserved[1])
+		return -EINVAL;
+	if (arm->value_ns > KTIME_MAX || arm->period_ns > KTIME_MAX)
+		return -EINVAL;
+	if (periodic ? arm->period_ns < min_ns : arm->period_ns)
+		return -EINVAL;
+	if (arm->flags & KPF_ARM_ABSOLUTE) {
+		/* 0 means "no deadline" in the area: not a time. */
+		if (!arm->value_ns && !periodic)
+			return -EINVAL;
+		*expiry = arm->value_ns;
+	} else if (periodic && !arm->value_ns) {
+		*expiry = kpf_ns_add(now, arm->period_ns);
+	} else {
+		*expiry = kpf_ns_add(now, arm->value_ns);
+	}
+	return 0;
+}
+
+/**
+ * kpf_ioctl_arm() - KPF_IOC_ARM: start or move the timer
+ * @ctx:	context of the file; ioctl_lock held.
+ * @uarg:	user pointer to struct kpf_arm.
+ *
+ * Return: 0 or a negative errno as documented in kpf.rst.
+ */
+int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
+{
+	struct kpf_area *area;
+	struct kpf_arm arm;
+	unsigned long flags;
+	u64 now, min_ns, deadline, expiry;
+	int ret;
+
+	ret = kpf_copy_arg(&arm, sizeof(arm), KPF_ARM_SIZE_VER0, uarg);
+	if (ret)
+		return ret;
+	if (!ctx->task)
+		return -ENOENT;
+	min_ns = kpf_min_period_ns();
+	now = ktime_get_ns();
+	ret = kpf_arm_expiry(&arm, now, min_ns, &deadline);
+	if (ret)
+		return ret;
+	expiry = max(deadline, now + min_ns);
+	area = ctx->area;
+
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	ctx->min_distance_ns = min_ns;
+	ctx->periodic = arm.flags & KPF_ARM_PERIODIC;
+	ctx->period_ns = arm.period_ns;
+	if (!ctx->periodic)
+		WRITE_ONCE(area->deadline_ns, deadline);
+	hrtimer_start(&ctx->timer, ns_to_ktime(expiry),
+		      HRTIMER_MODE_ABS_PINNED_HARD);
+	WRITE_ONCE(area->armed_ns, expiry);
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+
+	trace_kpf_arm(current->pid, expiry, arm.period_ns);
+	return 0;
+}
+
+/**
+ * kpf_timer_stop() - stop the timer and drop a queued delivery
+ * @ctx:	the context; ioctl_lock held or the last reference gone.
+ *
+ * Clears the state first, under timer_lock, so a callback running on
+ * another CPU finds nothing to do and does not restart; then waits for it.
+ */
+void kpf_timer_stop(struct kpf_ctx *ctx)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	ctx->periodic = false;
+	ctx->gen++;
+	if (ctx->area) {
+		WRITE_ONCE(ctx->area->deadline_ns, 0);
+		WRITE_ONCE(ctx->area->armed_ns, 0);
+	}
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+	hrtimer_cancel(&ctx->timer);
+}
+
+/**
+ * kpf_ioctl_disarm() - KPF_IOC_DISARM
+ * @ctx:	context of the file; ioctl_lock held.
+ *
+ * Return: 0, or -ENOENT when not registered.
+ */
+int kpf_ioctl_disarm(struct kpf_ctx *ctx)
+{
+	if (!ctx->task)
+		return -ENOENT;
+	kpf_timer_stop(ctx);
+	return 0;
+}
