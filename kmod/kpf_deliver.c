@@ -2,21 +2,25 @@
 /*
  * kpf delivery: turn a due expiry into an upcall.
  *
- * Runs as task_work on the owning thread, on its way back to user mode
- * (the hrtimer callback queued it with TWA_RESUME, which sets
- * TIF_NOTIFY_RESUME and kicks the CPU the thread runs on, but never wakes
- * a sleep: a blocking system call completes first). Here current_pt_regs()
- * is the user register frame that the return to user mode will restore:
+ * An upcall is: the interrupted user registers copied into the area's
+ * frame, in_upcall set, and the register frame that the return to user
+ * mode restores redirected to the entry (rip), the upcall stack (rsp) and
+ * the area (rdi), with orig_ax = -1 so no system call restart rewinds rip.
  *
- *  1. drop the delivery if DISARM/UNREGISTER ran since it was queued, or
+ * Fast path, in hardirq: when the timer interrupt hit the owner itself
+ * running in user mode, the interrupt's frame is that frame. It is saved
+ * and redirected on the spot (kpf_deliver_irq()): no task_work, no IPI.
+ *
+ * General path, as task_work on the owner on its way to user mode. The
+ * callback queued it with TWA_RESUME, which sets TIF_NOTIFY_RESUME and
+ * kicks the CPU the thread runs on but never wakes a sleep, so a blocking
+ * system call completes first. kpf_deliver_work() then:
+ *  1. drops the delivery if DISARM/UNREGISTER ran since it was queued, or
  *     the thread is exiting, or exec replaced its image;
- *  2. re-check defer and in_upcall: user code ran since the callback;
- *  3. if the thread is inside an rseq critical section, abort it in the
- *     saved frame, exactly as the kernel would for a preemption;
- *  4. copy the registers to the area's frame, mark it in use;
- *  5. point rip at the entry, rsp at the upcall stack, rdi at the area,
- *     and set orig_ax = -1 so no system call restart rewinds rip.
- *
+ *  2. re-checks defer and in_upcall: user code may have run meanwhile;
+ *  3. aborts an active rseq critical section in the saved rip, exactly as
+ *     the kernel does for a preemption;
+ *  4. saves and redirects current_pt_regs().
  * Signal restarts are resolved before task_work runs in the exit-to-user
  * loop, so a frame saved here resumes a restarted call correctly.
  */
@@ -29,6 +33,7 @@
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
 #include <linux/uaccess.h>
+#include <asm/irq_regs.h>
 #include <asm/processor-flags.h>
 
 #include "kpf_internal.h"
@@ -119,6 +124,72 @@ static void kpf_frame_redirect(struct pt_regs *regs, const struct kpf_ctx *ctx)
 	regs->flags &= ~(X86_EFLAGS_DF | X86_EFLAGS_RF | X86_EFLAGS_TF);
 }
 
+/*
+ * Write the frame and send the thread to the entry. timer_lock held; the
+ * caller has checked defer, in_upcall, the owner and its mm.
+ */
+static void kpf_upcall(struct kpf_ctx *ctx, struct pt_regs *regs,
+		       unsigned long ip, u64 expiry, u64 irq)
+{
+	struct kpf_area *area = ctx->area;
+	u64 now = ktime_get_ns();
+
+	kpf_frame_save(&area->frame, regs, ip);
+	WRITE_ONCE(area->expiry_ns, expiry);
+	WRITE_ONCE(area->irq_ns, irq);
+	WRITE_ONCE(area->deliver_ns, now);
+	WRITE_ONCE(area->in_upcall, KPF_UPCALL_ACTIVE);
+	kpf_area_add(&area->delivered, 1);
+	kpf_frame_redirect(regs, ctx);
+	kpf_stat_inc(KPF_STAT_DELIVERED);
+	trace_kpf_deliver(current->pid, ip, expiry, now);
+}
+
+/* Is an rseq critical section possibly active? Safe in hardirq. */
+static bool kpf_rseq_busy(void)
+{
+#ifdef CONFIG_RSEQ
+	u64 cs;
+
+	if (!current->rseq)
+		return false;
+	if (copy_from_user_nofault(&cs, &current->rseq->rseq_cs, sizeof(cs)))
+		return true;
+	return cs != 0;
+#else
+	return false;
+#endif
+}
+
+/**
+ * kpf_deliver_irq() - deliver right in the timer interrupt if possible
+ * @ctx:	context whose expiry is due; timer_lock held, defer and
+ *		in_upcall already checked, no delivery queued.
+ * @expiry:	intended expiry (ns).
+ * @irq:	time of the interrupt (ns).
+ *
+ * The fast path: when the interrupt hit the owner itself while it ran in
+ * user mode on this CPU, the interrupt's register frame is the one the
+ * return to user mode restores. Save and redirect it here and the thread
+ * enters the upcall on the way out of this very interrupt, without a
+ * task_work or an IPI. An rseq critical section (which needs the abort
+ * logic that may fault) or anything unusual takes the task_work path.
+ *
+ * Return: true if delivered.
+ */
+bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq)
+{
+	struct pt_regs *regs = get_irq_regs();
+
+	if (!regs || current != ctx->task || !user_mode(regs) ||
+	    !user_64bit_mode(regs) || current->mm != ctx->mm ||
+	    kpf_rseq_busy())
+		return false;
+	kpf_upcall(ctx, regs, instruction_pointer(regs), expiry, irq);
+	kpf_stat_inc(KPF_STAT_DELIVERED_IRQ);
+	return true;
+}
+
 /* Deliver, defer or drop one queued expiry; see the file comment. */
 static void kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 {
@@ -127,12 +198,11 @@ static void kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 	unsigned long ip = instruction_pointer(regs);
 	unsigned long flags;
 	u32 defer, in_upcall;
-	u64 now;
 
 	if ((current->flags & PF_EXITING) || current->mm != ctx->mm ||
 	    !user_64bit_mode(regs) || kpf_rseq_abort(&ip)) {
 		raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-		kpf_area_add(&ctx->area->dropped, 1);
+		kpf_area_add(&area->dropped, 1);
 		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 		kpf_stat_inc(KPF_STAT_DROPPED);
 		return;
@@ -143,24 +213,14 @@ static void kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 	in_upcall = READ_ONCE(area->in_upcall);
 	if (defer || in_upcall != KPF_UPCALL_IDLE) {
 		WRITE_ONCE(area->pending, 1);
-		kpf_area_add(&ctx->area->deferred, 1);
+		kpf_area_add(&area->deferred, 1);
 		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 		kpf_stat_inc(KPF_STAT_DEFERRED);
 		trace_kpf_defer(current->pid, defer, in_upcall);
 		return;
 	}
-	now = ktime_get_ns();
-	kpf_frame_save(&area->frame, regs, ip);
-	WRITE_ONCE(area->expiry_ns, expiry);
-	WRITE_ONCE(area->irq_ns, irq);
-	WRITE_ONCE(area->deliver_ns, now);
-	WRITE_ONCE(area->in_upcall, KPF_UPCALL_ACTIVE);
-	kpf_area_add(&ctx->area->delivered, 1);
+	kpf_upcall(ctx, regs, ip, expiry, irq);
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-
-	kpf_frame_redirect(regs, ctx);
-	kpf_stat_inc(KPF_STAT_DELIVERED);
-	trace_kpf_deliver(current->pid, ip, expiry, now);
 }
 
 /**

@@ -84,6 +84,7 @@ struct kpf_ctx {
 enum kpf_stat {
 	KPF_STAT_FIRES,
 	KPF_STAT_DELIVERED,
+	KPF_STAT_DELIVERED_IRQ,
 	KPF_STAT_DEFERRED,
 	KPF_STAT_OVERRUNS,
 	KPF_STAT_REARMS,
@@ -115,6 +116,7 @@ void kpf_timer_stop(struct kpf_ctx *ctx);
 
 /* kpf_deliver.c */
 void kpf_deliver_work(struct callback_head *head);
+bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq);
 
 /* kpf_main.c */
 int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,

@@ -59,6 +59,7 @@ static DEVICE_ATTR_RO(name)
 
 KPF_STAT_ATTR(fires, KPF_STAT_FIRES);
 KPF_STAT_ATTR(delivered, KPF_STAT_DELIVERED);
+KPF_STAT_ATTR(delivered_irq, KPF_STAT_DELIVERED_IRQ);
 KPF_STAT_ATTR(deferred, KPF_STAT_DEFERRED);
 KPF_STAT_ATTR(overruns, KPF_STAT_OVERRUNS);
 KPF_STAT_ATTR(rearms, KPF_STAT_REARMS);
@@ -75,6 +76,7 @@ static struct attribute *kpf_stat_attrs[] = {
 	&dev_attr_contexts.attr,
 	&dev_attr_fires.attr,
 	&dev_attr_delivered.attr,
+	&dev_attr_delivered_irq.attr,
 	&dev_attr_deferred.attr,
 	&dev_attr_overruns.attr,
 	&dev_attr_rearms.attr,

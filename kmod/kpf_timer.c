@@ -71,6 +71,8 @@ static bool kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
 		kpf_stat_inc(KPF_STAT_OVERRUNS);
 		return true;
 	}
+	if (kpf_deliver_irq(ctx, expiry, now))
+		return true;
 	/* Fails only while release waits for us in hrtimer_cancel(). */
 	if (!get_file_rcu(ctx->file))
 		return false;
