@@ -243,11 +243,16 @@ void kpf_deliver_work(struct callback_head *head)
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->work_queued = false;
 	stale = ctx->work_gen != ctx->gen;
+	/* DISARM keeps the area; UNREGISTER (same thread, before us) not. */
+	if (stale && ctx->area)
+		kpf_area_add(&ctx->area->dropped, 1);
 	expiry = ctx->work_expiry;
 	irq = ctx->work_irq;
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 
-	if (!stale)
+	if (stale)
+		kpf_stat_inc(KPF_STAT_DROPPED);
+	else
 		kpf_deliver(ctx, expiry, irq);
 	fput(file);
 }
