@@ -102,8 +102,8 @@ struct kpf_frame {
  *		expiries that found the previous delivery still queued.
  * @rearms:	kernel: timer moves to a later @deadline_ns without a
  *		system call.
- * @dropped:	kernel: expiries dropped because the thread was exiting or
- *		had exec'd; they are never delivered.
+ * @dropped:	kernel: expiries never delivered: the thread was exiting
+ *		or had exec'd, or DISARM came before delivery.
  */
 struct kpf_area {
 	__u32 size;
