@@ -28,9 +28,9 @@
 #define KPF_TEST_PAGE_SIZE	4096UL
 /* Start of the x86-64 direct map: real kernel memory, never user memory. */
 #define KPF_KERNEL_ADDR		0xffff888000000000ULL
-#define NSEC_PER_USEC		1000ULL
-#define NSEC_PER_MSEC		1000000ULL
-#define NSEC_PER_SEC		1000000000ULL
+#define NSEC_PER_USEC		1000UL
+#define NSEC_PER_MSEC		1000000UL
+#define NSEC_PER_SEC		1000000000UL
 
 /* The kernel writes the area from interrupt context: never cache it. */
 #define READ_ONCE(x)		(*(const volatile typeof(x) *)&(x))
@@ -52,6 +52,7 @@ extern __thread struct kpf_frame kpf_test_last_frame;
 /* upcall_entry.S hard-codes these offsets. */
 _Static_assert(offsetof(struct kpf_area, in_upcall) == 40, "in_upcall");
 _Static_assert(offsetof(struct kpf_area, frame) == 48, "frame");
+_Static_assert(KPF_UPCALL_IDLE == 0, "idle");
 _Static_assert(sizeof(struct kpf_frame) == 18 * 8, "frame size");
 _Static_assert(sizeof(struct kpf_area) == KPF_AREA_SIZE_VER0, "area");
 _Static_assert(sizeof(struct kpf_register) == KPF_REGISTER_SIZE_VER0, "reg");
@@ -61,6 +62,29 @@ _Static_assert(sizeof(struct kpf_info) == KPF_INFO_SIZE_VER0, "info");
 #define X86_EFLAGS_CF		0x0001UL
 #define X86_EFLAGS_TF		0x0100UL
 #define X86_EFLAGS_DF		0x0400UL
+
+/*
+ * Progress lines for the log. The harness runs each test in a child that
+ * leaves with _exit(), so stdout must be flushed here or the line is lost.
+ */
+#define kpf_log(fmt, ...) do {						\
+	printf("# " fmt, ##__VA_ARGS__);				\
+	fflush(stdout);							\
+} while (0)
+
+/*
+ * No expiry is lost: each one the kernel counted in @fires was delivered,
+ * deferred, dropped, or found the previous delivery still queued (then it
+ * is also an overrun; overruns also count missed periods, which are not
+ * fires, hence only an upper bound).
+ */
+#define EXPECT_EXPIRIES_ACCOUNTED(a) do {				\
+	uint64_t __f = READ_ONCE((a)->fires);				\
+	uint64_t __d = READ_ONCE((a)->delivered) +			\
+		       READ_ONCE((a)->deferred) + READ_ONCE((a)->dropped); \
+	EXPECT_LE(__d, __f);						\
+	EXPECT_GE(__d + READ_ONCE((a)->overruns), __f);			\
+} while (0)
 
 /*
  * A test either needs the module or is meaningless: inside the guest
@@ -259,7 +283,7 @@ static inline int kpf_write_u64(const char *path, uint64_t val)
 static inline uint64_t kpf_counter(const char *name)
 {
 	char path[128];
-	uint64_t val;
+	uint64_t val = 0;
 
 	snprintf(path, sizeof(path), KPF_SYSFS_DIR "%s", name);
 	return kpf_read_u64(path, &val) ? UINT64_MAX : val;
@@ -269,7 +293,7 @@ static inline uint64_t kpf_counter(const char *name)
 static inline uint64_t kpf_param(const char *name)
 {
 	char path[128];
-	uint64_t val;
+	uint64_t val = 0;
 
 	snprintf(path, sizeof(path), KPF_PARAM_DIR "%s", name);
 	return kpf_read_u64(path, &val) ? UINT64_MAX : val;

@@ -24,8 +24,11 @@
  *
  * No FPU/SSE instruction is used: extended state stays as interrupted.
  */
-#include <linux/kpf.h>
-
+/*
+ * <linux/kpf.h> has no __ASSEMBLY__ guard: the offsets and values used here
+ * are checked against it by _Static_assert in kpf_test_util.h.
+ */
+#define KPF_UPCALL_IDLE	0
 #define AREA_IN_UPCALL	40
 #define AREA_FRAME	48
 #define FRAME(reg)	(AREA_FRAME + 8 * (reg))

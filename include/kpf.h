@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libkpf: preemptible functions for C.
+ *
+ * kpf_launch() calls a function with a time budget. If it has not returned
+ * when the budget runs out it is stopped wherever it is, and the caller gets
+ * back a handle that can be resumed later (on any thread) or cancelled.
+ * Preemptible functions nest: a task may launch tasks of its own.
+ *
+ * The kernel module kpf.ko (/dev/kpf) makes preemption cheap and free of
+ * signals ("kmod" backend); without it a per-thread POSIX timer signal is
+ * used ("signal" backend). Documentation/libkpf.md is the full reference.
+ */
+#ifndef KPF_H
+#define KPF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Return values of kpf_launch() and kpf_resume() (errors are -errno). */
+#define KPF_DONE	0	/* the function returned; the task is freed */
+#define KPF_PREEMPTED	1	/* budget used up or kpf_pause(): resumable */
+
+/* A budget that never runs out (the task may still kpf_pause()). */
+#define KPF_FOREVER	UINT64_MAX
+
+/* Opaque handle of a started, not yet finished preemptible function. */
+typedef struct kpf_task kpf_task;
+
+/* struct kpf_config backends */
+#define KPF_BACKEND_AUTO	0	/* kmod if /dev/kpf opens, else signal */
+#define KPF_BACKEND_KMOD	1
+#define KPF_BACKEND_SIGNAL	2
+
+/**
+ * struct kpf_config - library configuration for kpf_init()
+ * @size:	sizeof(struct kpf_config), so the structure can grow; 0 is
+ *		taken as the size this header declares.
+ * @backend:	KPF_BACKEND_*; the KPF_BACKEND environment variable
+ *		(kmod, signal or auto) overrides it.
+ * @stack_size:	usable stack of each task in bytes, rounded up to pages;
+ *		0 = 2 MiB. Only touched pages cost memory.
+ * @signal:	real-time signal of the signal backend; 0 = SIGRTMIN + 4.
+ *		KPF_SIGNAL in the environment overrides it.
+ * @retry_ns:	when an expiry hits library code (a context switch in
+ *		progress), preemption is retried this much later; 0 = 20 us.
+ * @pool_max:	task stacks kept for reuse process-wide; 0 = 64.
+ * @flags:	0; no flags are defined yet.
+ */
+struct kpf_config {
+	size_t size;
+	int backend;
+	int signal;
+	size_t stack_size;
+	uint64_t retry_ns;
+	unsigned int pool_max;
+	unsigned int flags;
+};
+
+/**
+ * kpf_init() - choose the backend and set the configuration
+ * @cfg: configuration, or NULL for the defaults.
+ *
+ * Optional: the first kpf_launch() initializes with the defaults. Only the
+ * first successful call takes effect; later calls return 0.
+ *
+ * Return: 0, -ENODEV if the kmod backend was forced and /dev/kpf is not
+ * usable, -EINVAL for a bad configuration, or another -errno.
+ */
+int kpf_init(const struct kpf_config *cfg);
+
+/**
+ * kpf_launch() - run @fn(@arg) as a preemptible function
+ * @task: receives the handle while the task is not finished
+ * @fn: function to run on a stack of its own
+ * @arg: its argument
+ * @budget_ns: CPU time it may run now, in ns (clamped to what remains of
+ *	the enclosing task's budget); KPF_FOREVER for no limit.
+ *
+ * Return: KPF_DONE (@fn returned, *@task is NULL), KPF_PREEMPTED (*@task
+ * can be resumed or cancelled) or -errno (-EINVAL for a zero budget or a
+ * NULL argument, -ENOMEM); on error nothing is left allocated.
+ */
+int kpf_launch(kpf_task **task, void (*fn)(void *), void *arg,
+	       uint64_t budget_ns);
+
+/**
+ * kpf_resume() - continue a preempted task with a new budget
+ * @task: a task for which kpf_launch()/kpf_resume() returned KPF_PREEMPTED
+ * @budget_ns: as for kpf_launch()
+ *
+ * May be called on any thread. Return: KPF_DONE (the task is freed; the
+ * handle must not be used again), KPF_PREEMPTED, -EINVAL (NULL, zero budget,
+ * or a handle of a finished or cancelled task that the library can still
+ * recognise), -EBUSY (the task is running).
+ */
+int kpf_resume(kpf_task *task, uint64_t budget_ns);
+
+/**
+ * kpf_cancel() - discard a preempted task
+ * @task: a preempted task, or NULL (nothing happens)
+ *
+ * Runs the task's kpf_on_cancel() handlers, most recent first, on the
+ * calling thread, then frees the task and returns its stack to the pool.
+ * Cancelling a running task aborts the program with a message.
+ */
+void kpf_cancel(kpf_task *task);
+
+/**
+ * kpf_pause() - inside a task: return KPF_PREEMPTED to the launcher now
+ *
+ * Calling it outside a preemptible function aborts with a message.
+ */
+void kpf_pause(void);
+
+/**
+ * kpf_defer_begin() - start a section in which preemption is deferred
+ *
+ * Sections nest. A preemption due inside happens at the outermost
+ * kpf_defer_end().
+ */
+void kpf_defer_begin(void);
+
+/**
+ * kpf_defer_end() - end a deferral section; a deferred preemption happens here
+ *
+ * An unbalanced call aborts the program with a message.
+ */
+void kpf_defer_end(void);
+
+/**
+ * kpf_on_cancel() - register a cleanup for the running task
+ * @fn: function run by kpf_cancel() (not when the task returns)
+ * @arg: its argument
+ *
+ * Return: 0, -EPERM outside a preemptible function, -ENOMEM.
+ */
+int kpf_on_cancel(void (*fn)(void *), void *arg);
+
+/**
+ * kpf_backend() - name of the backend in use
+ *
+ * Return: "kmod" or "signal"; initializes the library if needed, and
+ * returns "none" if that fails.
+ */
+const char *kpf_backend(void);
+
+/**
+ * kpf_in_task() - whether the caller runs inside a preemptible function
+ *
+ * Return: nesting depth of the running task, 0 outside any task.
+ */
+int kpf_in_task(void);
+
+/**
+ * struct kpf_stats - per-thread counters, for tests and benchmarks
+ * @launches:	kpf_launch() calls that started a task.
+ * @preemptions: tasks stopped by their budget.
+ * @retries:	expiries that hit library code and were retried later.
+ * @upcalls:	upcalls (kmod) or delivered timer signals (signal).
+ * @arm_syscalls: system calls made to arm the timer.
+ */
+struct kpf_stats {
+	uint64_t launches;
+	uint64_t preemptions;
+	uint64_t retries;
+	uint64_t upcalls;
+	uint64_t arm_syscalls;
+};
+
+/**
+ * kpf_thread_stats() - counters of the calling thread
+ * @stats: filled in
+ */
+void kpf_thread_stats(struct kpf_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KPF_H */

@@ -1,0 +1,332 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Lifetimes: a thread exiting with a periodic timer armed, close with a
+ * timer armed, a fork child and an exec'd image using an inherited fd
+ * (EPERM, and no upcall into them), and delete_module refused while a
+ * /dev/kpf file is open. The contexts counter must return to its value
+ * from before each test.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "kpf_test_util.h"
+
+#define WAIT_NS		(5 * NSEC_PER_SEC)
+#define EXEC_CHILD_ARG	"--kpf-exec-child"
+
+FIXTURE(life)
+{
+	uint64_t contexts0;
+};
+
+FIXTURE_SETUP(life)
+{
+	KPF_REQUIRE_DEVICE();
+	self->contexts0 = kpf_counter("contexts");
+	ASSERT_NE(UINT64_MAX, self->contexts0);
+}
+
+FIXTURE_TEARDOWN(life)
+{
+}
+
+/*
+ * The last reference to a file may be dropped asynchronously (delayed
+ * fput after a timer or task_work held it): give the count a moment.
+ */
+static int wait_contexts(uint64_t want)
+{
+	uint64_t end = kpf_now_ns() + NSEC_PER_SEC;
+	struct timespec ts = { 0, NSEC_PER_MSEC };
+
+	while (kpf_counter("contexts") != want) {
+		if (kpf_now_ns() > end)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+struct exiting {
+	struct kpf_test_ctx *c;
+	int ret;
+};
+
+/* Registers, takes a few periodic upcalls, exits with the timer armed. */
+static void *exiting_thread(void *arg)
+{
+	struct exiting *e = arg;
+
+	e->ret = kpf_test_register(e->c);
+	if (!e->ret)
+		e->ret = kpf_test_arm(e->c, KPF_ARM_PERIODIC, 0,
+				      100 * NSEC_PER_USEC);
+	if (!e->ret)
+		e->ret = kpf_test_wait_delivered(e->c, 3, WAIT_NS);
+	return NULL;
+}
+
+TEST_F(life, thread_exit_with_periodic_armed)
+{
+	struct kpf_test_ctx c;
+	struct exiting e = { .c = &c };
+	uint64_t dropped0, fires;
+	pthread_t t;
+
+	KPF_REQUIRE_DEVICE();
+	dropped0 = kpf_counter("dropped");
+	ASSERT_EQ(0, kpf_test_ctx_init(&c));
+	ASSERT_EQ(0, pthread_create(&t, NULL, exiting_thread, &e));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	ASSERT_EQ(0, e.ret);
+	/* The area outlives the thread (it is ours): watch it. */
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	EXPECT_LE(1, READ_ONCE(c.area->dropped));
+	EXPECT_LE(dropped0 + 1, kpf_counter("dropped"));
+	/* A periodic timer of a dead thread must stop, not spin forever. */
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+	/* Not our context. */
+	EXPECT_EQ(-EPERM, kpf_test_arm(&c, 0, NSEC_PER_MSEC, 0));
+	kpf_log("after exit: fires %llu delivered %llu dropped %llu\n",
+		READ_ONCE(c.area->fires), READ_ONCE(c.area->delivered),
+		READ_ONCE(c.area->dropped));
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+TEST_F(life, close_with_timer_armed)
+{
+	struct kpf_test_ctx c;
+	uint64_t n;
+
+	KPF_REQUIRE_DEVICE();
+	/* Periodic, mid-stream. */
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  50 * NSEC_PER_USEC));
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 5, WAIT_NS));
+	close(c.fd);
+	c.fd = -1;
+	n = kpf_test_upcall_count;
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+
+	/* One-shot about to expire. */
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_arm(&c, 0, 2 * NSEC_PER_MSEC, 0));
+	close(c.fd);
+	c.fd = -1;
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	/* Unmapping the area after close is safe: no longer pinned/used. */
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+struct sleeper {
+	struct kpf_test_ctx *c;
+	int ret;
+	int armed;
+};
+
+/* Arms a fast periodic timer, then blocks while the main thread closes. */
+static void *sleeper_thread(void *arg)
+{
+	struct timespec ts = { 0, 50 * NSEC_PER_MSEC };
+	struct sleeper *s = arg;
+
+	s->ret = kpf_test_register(s->c);
+	if (!s->ret)
+		s->ret = kpf_test_arm(s->c, KPF_ARM_PERIODIC, 0,
+				      100 * NSEC_PER_USEC);
+	__atomic_store_n(&s->armed, 1, __ATOMIC_SEQ_CST);
+	nanosleep(&ts, NULL);
+	kpf_spin_ns(10 * NSEC_PER_MSEC);
+	return NULL;
+}
+
+/*
+ * Close from another thread while the owner blocks with a delivery
+ * queued. The file may live on until that delivery is resolved; nothing
+ * may crash, and the context must be gone once the owner has exited.
+ */
+TEST_F(life, close_from_other_thread_while_blocked)
+{
+	struct sleeper s;
+	struct kpf_test_ctx c;
+	pthread_t t;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_init(&c));
+	s.c = &c;
+	s.ret = 0;
+	s.armed = 0;
+	ASSERT_EQ(0, pthread_create(&t, NULL, sleeper_thread, &s));
+	while (!__atomic_load_n(&s.armed, __ATOMIC_SEQ_CST))
+		;
+	kpf_spin_ns(10 * NSEC_PER_MSEC);
+	EXPECT_EQ(0, close(c.fd));
+	c.fd = -1;
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, s.ret);
+	EXPECT_EQ(0, wait_contexts(self->contexts0));
+	kpf_test_ctx_destroy(&c);
+}
+
+TEST_F(life, fork_child_eperm)
+{
+	struct kpf_test_ctx c;
+	int status;
+	pid_t pid;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  200 * NSEC_PER_USEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct kpf_info info;
+		uint64_t n = kpf_test_upcall_count;
+		int bad = 0;
+
+		/* Exit code: bit per failed check. */
+		if (kpf_test_info(c.fd, &info))
+			bad |= 1;
+		if (kpf_test_arm(&c, 0, NSEC_PER_MSEC, 0) != -EPERM)
+			bad |= 2;
+		if (kpf_test_disarm(&c) != -EPERM)
+			bad |= 4;
+		if (kpf_test_unregister(&c) != -EPERM)
+			bad |= 8;
+		if (kpf_test_register(&c) != -EPERM)
+			bad |= 16;
+		/* The parent's periodic timer never lands here. */
+		kpf_spin_ns(20 * NSEC_PER_MSEC);
+		if (kpf_test_upcall_count != n)
+			bad |= 32;
+		_exit(bad);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	/* The parent still owns it and still gets upcalls. */
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, READ_ONCE(c.area->delivered)
+					     + 2, WAIT_NS));
+	EXPECT_EQ(0, kpf_test_disarm(&c));
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+/*
+ * The exec'd image: fd is a registered, periodically armed /dev/kpf file
+ * inherited across exec. Returns a bit mask of failed checks.
+ */
+static int exec_child(int fd)
+{
+	struct kpf_test_ctx c;
+	struct kpf_info info;
+	int bad = 0;
+
+	if (kpf_test_ctx_init(&c))
+		return 64;
+	close(c.fd);
+	c.fd = fd;
+	if (kpf_test_info(fd, &info))
+		bad |= 1;
+	if (kpf_test_arm(&c, 0, NSEC_PER_MSEC, 0) != -EPERM)
+		bad |= 2;
+	if (kpf_test_disarm(&c) != -EPERM)
+		bad |= 4;
+	if (kpf_test_unregister(&c) != -EPERM)
+		bad |= 8;
+	if (kpf_test_register(&c) != -EPERM)
+		bad |= 16;
+	/*
+	 * Same static binary, same entry address: an upcall into this
+	 * image would even "work", so count instead of waiting to crash.
+	 */
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	if (kpf_test_upcall_count)
+		bad |= 32;
+	return bad;
+}
+
+TEST_F(life, exec_eperm_and_no_delivery)
+{
+	int status;
+	pid_t pid;
+
+	KPF_REQUIRE_DEVICE();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct kpf_test_ctx c;
+		char fdarg[16];
+
+		if (kpf_test_ctx_init(&c))
+			_exit(100);
+		/* Survive exec on purpose. */
+		if (fcntl(c.fd, F_SETFD, 0))
+			_exit(101);
+		if (kpf_test_register(&c) ||
+		    kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				 200 * NSEC_PER_USEC) ||
+		    kpf_test_wait_delivered(&c, 2, WAIT_NS))
+			_exit(102);
+		snprintf(fdarg, sizeof(fdarg), "%d", c.fd);
+		execl("/proc/self/exe", "kpf_lifetime", EXEC_CHILD_ARG, fdarg,
+		      (char *)NULL);
+		_exit(103);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+/*
+ * Last on purpose: if the kernel wrongly allowed the unload, every later
+ * test would fail. The success case (after close) belongs to the guest
+ * runner, which unloads the module at the end.
+ */
+TEST_F(life, zz_delete_module_refused_while_open)
+{
+	int fd;
+
+	KPF_REQUIRE_DEVICE();
+	if (geteuid())
+		SKIP(return, "delete_module needs root");
+	fd = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, syscall(SYS_delete_module, "kpf", O_NONBLOCK));
+	/* The module loader's answer to a non-zero refcount. */
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	EXPECT_EQ(0, access("/sys/module/kpf", F_OK));
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], EXEC_CHILD_ARG))
+		return exec_child(atoi(argv[2]));
+	return test_harness_run(argc, argv);
+}

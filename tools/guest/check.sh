@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run the guest on each named kernel and print one combined summary.
+#
+#   check.sh [--native PREFIX] [--icount] [--tests GLOB] KERNEL...
+#
+# --native PREFIX adds the native run's results: PREFIX.log (its last line
+# "<P> passed, <F> failed", if any) and PREFIX.rc (its exit status).
+# Every kernel runs even if an earlier one failed. The very last line is
+# "<P> passed, <F> failed" over everything; the exit status is 0 only if
+# every part passed.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${KPF_BUILD:-$top/build}
+native=
+runargs=()
+kernels=()
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--native) native=$2; shift 2 ;;
+	--icount) runargs+=(--icount); shift ;;
+	--tests) runargs+=(--tests "$2"); shift 2 ;;
+	*) kernels+=("$1"); shift ;;
+	esac
+done
+
+passed=0
+failed=0
+rc=0
+lines=()
+
+if [ -n "$native" ]; then
+	nrc=$(cat "$native.rc" 2>/dev/null || echo 1)
+	last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$native.log" 2>/dev/null | tail -n1)
+	p=0 f=0
+	[ -n "$last" ] && read -r p f < <(echo "$last" | sed 's/ passed, / /; s/ failed//')
+	[ "$nrc" = 0 ] || { rc=1; [ "$f" -gt 0 ] || f=1; }
+	passed=$((passed + p)); failed=$((failed + f))
+	lines+=("# native: $p passed, $f failed")
+fi
+
+suffix=
+for a in "${runargs[@]}"; do [ "$a" = --icount ] && suffix=-icount; done
+for k in "${kernels[@]}"; do
+	echo "### guest: $k kernel"
+	"$here/run.sh" --kernel "$k" "${runargs[@]}" || rc=1
+	p=0 f=1
+	[ -r "$build/guest/$k$suffix.result" ] && read -r p f <"$build/guest/$k$suffix.result"
+	passed=$((passed + p)); failed=$((failed + f))
+	lines+=("# guest $k: $p passed, $f failed")
+done
+
+echo "### summary"
+for l in "${lines[@]}"; do echo "$l"; done
+[ "$failed" -eq 0 ] || rc=1
+echo "$passed passed, $failed failed"
+exit $rc

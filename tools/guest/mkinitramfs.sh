@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Pack the kpf test guest's initramfs (uncompressed newc cpio).
+#
+#   mkinitramfs.sh --out FILE [--module KO] [--tests DIR]... [--env K=V]...
+#
+# Contents: busybox-static as /bin/busybox (applet links are made by /init),
+# tools/guest/init as /init, KO as /lib/modules/kpf.ko, every executable
+# regular file directly in each DIR as /tests/<basename of DIR>/<name>, and
+# the K=V settings as /etc/kpf-guest.env (read by /init).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+out=
+module=
+testdirs=()
+envs=()
+
+die() { echo "mkinitramfs: $*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out) out=$2; shift 2 ;;
+	--module) module=$2; shift 2 ;;
+	--tests) testdirs+=("$2"); shift 2 ;;
+	--env) envs+=("$2"); shift 2 ;;
+	*) die "unknown argument $1" ;;
+	esac
+done
+[ -n "$out" ] || die "usage: $0 --out FILE [--module KO] [--tests DIR]... [--env K=V]..."
+
+busybox=/bin/busybox
+[ -x "$busybox" ] || die "$busybox missing (install busybox-static: tools/deps.sh)"
+if readelf -l "$busybox" 2>/dev/null | grep -q 'program interpreter'; then
+	die "$busybox is dynamically linked (install busybox-static: tools/deps.sh)"
+fi
+
+root=$out.root
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,etc,lib/modules,tests,proc,sys,dev,tmp,root}
+cp "$busybox" "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+cp "$here/init" "$root/init"
+chmod 755 "$root/init"
+
+if [ -n "$module" ]; then
+	[ -f "$module" ] || die "module $module not found"
+	cp "$module" "$root/lib/modules/kpf.ko"
+fi
+
+count=0
+for dir in "${testdirs[@]}"; do
+	[ -d "$dir" ] || continue
+	sub=$root/tests/$(basename "$dir")
+	mkdir -p "$sub"
+	while IFS= read -r -d '' f; do
+		cp "$f" "$sub/"
+		count=$((count + 1))
+	done < <(find "$dir" -maxdepth 1 -type f -perm -u+x ! -name '*.so*' -print0)
+done
+
+{
+	echo "# written by tools/guest/mkinitramfs.sh"
+	for e in "${envs[@]}"; do
+		v=${e#*=}
+		printf "%s='%s'\n" "${e%%=*}" "${v//\'/\'\\\'\'}"
+	done
+} >"$root/etc/kpf-guest.env"
+
+# /dev/console comes from the kernel's built-in default initramfs
+( cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 ) >"$out.tmp"
+mv "$out.tmp" "$out"
+rm -rf "$root"
+echo "mkinitramfs: $out ($(du -h "$out" | cut -f1), $count test(s)${module:+, kpf.ko})" >&2

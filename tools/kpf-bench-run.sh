@@ -1,0 +1,227 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make run / make bench / make bench-icount: build kpf-bench, run it where
+# kpf works, and leave a table, CSV files and PNG plots in one directory.
+#
+#   tools/kpf-bench-run.sh [run|bench] [--quick] [--icount] [--native|--guest]
+#                          [--out DIR] [--no-build]
+#
+#   (default)   /dev/kpf exists here: everything runs natively. Otherwise
+#               the benchmarks run in the QEMU guest (Debian's kernel, TCG,
+#               2 vCPUs) with kpf.ko loaded, and the signal half also runs
+#               natively on this machine.
+#   --icount    deterministic guest (-icount shift=0, 1 vCPU, virtual time:
+#               1 ns = 1 instruction) for benchmarks 1-3 (make bench-icount)
+#   --quick     smoke-test sizes (1000 samples, short runs); env QUICK=1
+#   --native    run natively even without /dev/kpf (signal rows only)
+#   --guest     run in the guest even if /dev/kpf exists here
+#   --out DIR   results directory (default build/bench/<date>-<mode>;
+#               build/bench/latest points to the newest)
+#   --no-build  use the binaries already built
+#
+# Env: KPF_BENCH_ARGS (extra kpf-bench options), KPF_GUEST_TIMEOUT.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+build=${KPF_BUILD:-$top/build}
+benchbin=$build/tools/kpf-bench/kpf-bench
+
+quick=${QUICK:-}
+icount=${ICOUNT:-}
+mode=auto
+out=
+do_build=1
+
+die() { echo "kpf-bench-run: error: $*" >&2; exit 1; }
+say() { echo "kpf-bench-run: $*"; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	run|bench) shift ;;
+	--quick) quick=1; shift ;;
+	--icount) icount=1; shift ;;
+	--native) mode=native; shift ;;
+	--guest) mode=guest; shift ;;
+	--out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
+	--no-build) do_build=0; shift ;;
+	-h|--help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown argument '$1' (see --help)" ;;
+	esac
+done
+[ "$quick" = 0 ] && quick=
+[ "$icount" = 0 ] && icount=
+
+if [ "$mode" = auto ]; then
+	if [ -n "$icount" ]; then
+		mode=guest
+	elif [ -e /dev/kpf ]; then
+		mode=native
+	else
+		mode=guest
+	fi
+fi
+[ -n "$icount" ] && [ "$mode" = native ] && die "--icount runs in the guest only"
+
+# the stock guest kernel: the newest Debian 6.1 kernel that has headers
+stock_rel=
+for h in $(ls -d /usr/src/linux-headers-6.1.0-*-amd64 2>/dev/null | sort -V); do
+	r=${h#/usr/src/linux-headers-}
+	[ -e "/boot/vmlinuz-$r" ] && stock_rel=$r
+done
+
+gmode=tcg
+[ -n "$icount" ] && gmode=icount
+stamp=$(date +%Y%m%d-%H%M%S)
+case $mode in
+native)
+	say "mode: NATIVE - /dev/kpf is present on this machine ($(uname -r)): kmod and signal run here, on real hardware"
+	tag=native
+	;;
+guest)
+	[ -n "$stock_rel" ] || die "no /boot/vmlinuz-6.1.0-*-amd64 with headers (run tools/deps.sh)"
+	if [ -n "$icount" ]; then
+		say "mode: GUEST-ICOUNT - QEMU -icount shift=0, 1 vCPU, Debian kernel $stock_rel: deterministic virtual time, benchmarks 1-3"
+	else
+		say "mode: GUEST + NATIVE - /dev/kpf is not present here: kmod and signal run in a QEMU TCG guest (Debian kernel $stock_rel, 2 vCPUs, no KVM);"
+		say "      the signal benchmarks also run natively on this machine ($(uname -r)) for hardware reference numbers"
+	fi
+	tag=guest-$gmode
+	;;
+esac
+[ -n "$quick" ] && say "quick mode: 1000 latency samples per variant, short runs (smoke test, not for publishing)"
+
+[ -n "$out" ] || out=$build/bench/$stamp-$tag${quick:+-quick}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+ln -sfn "$out" "$build/bench/latest" 2>/dev/null || true
+say "results directory: $out"
+t_start=$(date +%s)
+
+# --- build -------------------------------------------------------------------
+buildlog=$out/build.log
+: >"$buildlog"
+if [ "$do_build" = 1 ]; then
+	say "building kpf-bench$([ "$mode" = guest ] && echo ", kpf.ko for $stock_rel"), libkpf (log: $buildlog)"
+	if [ "$mode" = guest ]; then
+		make -C "$top" --no-print-directory kmod \
+			KDIR=/usr/src/linux-headers-$stock_rel >>"$buildlog" 2>&1 ||
+			{ tail -n 30 "$buildlog" >&2; die "building kpf.ko failed"; }
+	fi
+	# libkpf is optional: without it the libkpf rows say "libkpf not built"
+	if [ -f "$top/ulib/Makefile" ]; then
+		make -C "$top" --no-print-directory ulib >>"$buildlog" 2>&1 ||
+			say "notice: libkpf did not build (see $buildlog): its rows are left out"
+	fi
+	make -C "$top/tools/kpf-bench" --no-print-directory O="$build/tools/kpf-bench" \
+		>>"$buildlog" 2>&1 ||
+		{ tail -n 30 "$buildlog" >&2; die "building kpf-bench failed"; }
+fi
+[ -x "$benchbin" ] || die "$benchbin missing (run without --no-build)"
+
+benchargs=()
+[ -n "$quick" ] && benchargs+=(--quick)
+# shellcheck disable=SC2206
+[ -n "${KPF_BENCH_ARGS:-}" ] && benchargs+=($KPF_BENCH_ARGS)
+cmds=all
+[ -n "$icount" ] && cmds=latency,overhead,arming
+
+# --- the guest ---------------------------------------------------------------
+
+# minimal boot of our own, used while tools/guest/run.sh has no --extra
+own_guest() {
+	local log=$1 gcmd=$2 root initrd rc=0 ko
+	local qaccel=(-accel tcg,thread=multi -smp 2)
+	[ -n "$icount" ] && qaccel=(-accel tcg -icount shift=0 -smp 1)
+	ko=$build/kmod/$stock_rel/kpf.ko
+	[ -f "$ko" ] || die "$ko missing (make kmod KDIR=/usr/src/linux-headers-$stock_rel)"
+	[ -x /bin/busybox ] || die "/bin/busybox missing (tools/deps.sh installs busybox-static)"
+	root=$(mktemp -d)
+	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests/kpf-bench}
+	cp /bin/busybox "$root/bin/"
+	cp "$ko" "$root/kpf.ko"
+	cp "$benchbin" "$root/tests/kpf-bench/"
+	cat >"$root/init" <<-EOF
+	#!/bin/busybox sh
+	/bin/busybox --install -s /bin
+	mount -t proc proc /proc; mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
+	export KPF_GUEST=1 KPF_GUEST_MODE=$gmode PATH=/bin
+	echo "kpf-guest: \$(uname -r) ($gmode), \$(nproc) cpu(s)"
+	insmod /kpf.ko || echo "kpf-guest: insmod kpf.ko failed"
+	cd /tmp
+	sh -c '$gcmd'
+	echo "kpf-guest-done rc=\$?"
+	poweroff -f
+	EOF
+	chmod 755 "$root/init"
+	initrd=$out/.guest.cpio
+	(cd "$root" && find . | cpio --quiet -o -H newc -R 0:0) >"$initrd"
+	rm -rf "$root"
+	timeout -k 10 "${KPF_GUEST_TIMEOUT:-900}" qemu-system-x86_64 "${qaccel[@]}" \
+		-cpu max -m 1G -display none -nodefaults -no-reboot \
+		-chardev "stdio,id=s0,logfile=$log,signal=off" -serial chardev:s0 \
+		-kernel "/boot/vmlinuz-$stock_rel" -initrd "$initrd" \
+		-append "console=ttyS0 loglevel=5 tsc=reliable panic=-1" </dev/null || rc=$?
+	rm -f "$initrd"
+	return $rc
+}
+
+# show the guest's console without the file dump
+console_filter() {
+	tr -d '\r' | grep --line-buffered -v -e '^KPFB|' -e '^KPFB-END' || true
+}
+
+run_guest() {
+	local log gcmd rc=0 where=guest-$gmode
+	# the binary's place in the initramfs depends on the runner
+	gcmd="b=\$(find / -xdev -name kpf-bench -type f 2>/dev/null | head -n 1); \
+[ -n \"\$b\" ] || { echo kpf-bench not found in the guest; exit 1; }; \
+\$b $cmds --out /tmp/kpf-bench --dump --where $where ${benchargs[*]}"
+	if [ -x "$top/tools/guest/run.sh" ] && "$top/tools/guest/run.sh" --help 2>/dev/null | grep -q -- '--extra'; then
+		say "guest: tools/guest/run.sh --kernel stock${icount:+ --icount} --extra $(dirname "$benchbin")"
+		log=$build/guest/stock${icount:+-icount}.log
+		"$top/tools/guest/run.sh" --kernel stock ${icount:+--icount} \
+			--extra "$(dirname "$benchbin")" --cmd "$gcmd" 2>&1 | console_filter || rc=$?
+		[ -f "$log" ] || die "guest log $log missing"
+		cp "$log" "$out/$where.console.log"
+	else
+		say "guest: tools/guest/run.sh has no --extra yet: booting a minimal guest of our own"
+		log=$out/$where.console.log
+		own_guest "$log" "$gcmd" | console_filter || rc=$?
+	fi
+	mkdir -p "$out/$where"
+	tr -d '\r' <"$out/$where.console.log" | awk -F'|' -v dir="$out/$where" '
+		/^KPFB\|/ { f = dir "/" $2; line = substr($0, length($1) + length($2) + 3)
+			    print line > f; n++ }
+		END { exit n ? 0 : 1 }' ||
+		die "the guest produced no results (console log: $out/$where.console.log)"
+	grep -q '^KPFB-END' "$out/$where.console.log" ||
+		say "warning: the guest's file dump is incomplete (console log: $out/$where.console.log)"
+	return 0
+}
+
+if [ "$mode" = guest ]; then
+	say "guest: kpf-bench $cmds ${benchargs[*]} (progress lines follow)"
+	run_guest
+fi
+if [ "$mode" = native ] || [ -z "$icount" ]; then
+	nargs=()
+	[ "$mode" = guest ] && nargs=(--backend signal)
+	say "native: kpf-bench all ${nargs[*]} ${benchargs[*]} on $(uname -r)"
+	rc=0
+	"$benchbin" all "${nargs[@]}" "${benchargs[@]}" --where native \
+		--out "$out/native" || rc=$?
+	[ "$rc" -le 1 ] || say "warning: kpf-bench exited with status $rc natively"
+fi
+
+# --- plots and the summary ----------------------------------------------------
+"$here/kpf-bench/plot.sh" "$out"
+"$here/kpf-bench/summary.sh" "$out" | tee "$out/summary.txt"
+
+t_end=$(date +%s)
+echo
+say "done in $((t_end - t_start)) s"
+say "results: $out"
+ls "$out" | sed 's/^/kpf-bench-run:   /'

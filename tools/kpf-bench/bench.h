@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kpf-bench: kpf's kernel upcalls against signal timers, in one run.
+ *
+ * Shared declarations: options, clocks, the /dev/kpf context with its
+ * upcall entry, signal timers, statistics and the result files. Every
+ * benchmark is one file with one kb_bench_*() entry point.
+ */
+#ifndef KPF_BENCH_H
+#define KPF_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <linux/kpf.h>
+
+#define NSEC_PER_USEC	1000ULL
+#define NSEC_PER_MSEC	1000000ULL
+#define NSEC_PER_SEC	1000000000ULL
+
+#define READ_ONCE(x)		(*(const volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, v)	(*(volatile typeof(x) *)&(x) = (v))
+
+/* which timer backends a run compares */
+#define KB_BACKEND_KMOD		(1U << 0)
+#define KB_BACKEND_SIGNAL	(1U << 1)
+
+/**
+ * struct kb_options - command line settings shared by every benchmark
+ * @backends:	KB_BACKEND_* bits to run
+ * @kmod_forced: --backend kmod was given: a missing /dev/kpf is an error
+ * @samples:	latency samples per variant
+ * @delay_ns:	one-shot distance from "now" to the intended expiry
+ * @period_ns:	period of the periodic latency variant
+ * @run_ns:	duration of each throughput measurement (overhead)
+ * @ops:	operations per cost measurement (arming, library costs)
+ * @quick:	smoke-test sizes
+ * @where:	where the numbers come from: native, guest-tcg, guest-icount
+ * @out_dir:	directory for CSV files, or NULL
+ */
+struct kb_options {
+	unsigned int backends;
+	bool kmod_forced;
+	unsigned long samples;
+	uint64_t delay_ns;
+	uint64_t period_ns;
+	uint64_t run_ns;
+	unsigned long ops;
+	bool quick;
+	const char *where;
+	const char *out_dir;
+};
+
+extern struct kb_options kb_opt;
+
+/* clock.c */
+uint64_t kb_now_ns(void);
+void kb_clock_init(void);
+void kb_spin_until(uint64_t t_ns);
+
+/* upcall_clock.c: callable from the upcall entry (no FPU/SSE use) */
+uint64_t kb_upcall_now_ns(void);
+void kb_upcall_clock_init(void);
+
+/**
+ * struct kb_log - what an upcall or signal handler records, per event
+ * @count:	events handled so far
+ * @cap:	entries the arrays below hold (0: count only)
+ * @handler_ns:	CLOCK_MONOTONIC when the handler started
+ * @expiry_ns:	intended expiry (kmod: written by the kernel; signal:
+ *		written by the benchmark before arming)
+ * @irq_ns:	kmod: when the timer interrupt ran
+ * @deliver_ns:	kmod: when the frame was written
+ * @eintr_probe: blocking benchmark: set by the handler, read by the loop
+ *
+ * One thread at a time uses it; the handler interrupts that same thread.
+ */
+struct kb_log {
+	uint64_t count;
+	uint64_t cap;
+	uint64_t *handler_ns;
+	uint64_t *expiry_ns;
+	uint64_t *irq_ns;
+	uint64_t *deliver_ns;
+	uint64_t eintr_probe;
+};
+
+extern struct kb_log kb_log;
+
+int kb_log_alloc(uint64_t cap);
+void kb_log_reset(void);
+void kb_log_free(void);
+uint64_t kb_log_count(void);
+
+/* kmod.c: one /dev/kpf context of the calling thread */
+struct kb_kmod {
+	int fd;
+	struct kpf_area *area;
+	void *stack;
+	size_t stack_size;
+};
+
+int kb_kmod_available(void);
+int kb_kmod_open(struct kb_kmod *k);
+void kb_kmod_close(struct kb_kmod *k);
+int kb_kmod_arm_abs(struct kb_kmod *k, uint64_t when_ns);
+int kb_kmod_arm_periodic(struct kb_kmod *k, uint64_t period_ns);
+int kb_kmod_disarm(struct kb_kmod *k);
+bool kb_kmod_set_deadline(struct kb_kmod *k, uint64_t when_ns);
+
+/* upcall_entry.S and upcall_hook.c */
+void kb_upcall_entry(void);
+void kb_upcall_hook(struct kpf_area *area);
+
+/* sigtimer.c: POSIX timers and setitimer delivering signals */
+#define KB_SIGNO_TIMER	(SIGRTMIN + 1)
+
+int kb_sig_install(int signo, void (*handler)(int), bool restart);
+void kb_sig_restore(int signo);
+int kb_sig_timer_create(timer_t *timer, int signo);
+int kb_sig_timer_arm_abs(timer_t timer, uint64_t when_ns, uint64_t period_ns);
+int kb_sig_timer_disarm(timer_t timer);
+void kb_sig_log_handler(int signo);
+
+/* stats.c */
+/**
+ * struct kb_dist - summary of a latency distribution, in ns
+ */
+struct kb_dist {
+	unsigned long n;
+	uint64_t min, p50, p90, p99, p999, max;
+	double mean;
+};
+
+void kb_dist_compute(uint64_t *v, unsigned long n, struct kb_dist *d);
+const char *kb_fmt_ns(char *buf, size_t len, double ns);
+double kb_median(double *v, unsigned int n);
+
+/* results.c: CSV files in --out and the progress lines */
+FILE *kb_csv_open(const char *name, const char *header);
+void kb_csv_close(FILE *f);
+void kb_result(const char *bench, const char *backend, const char *variant,
+	       const char *metric, double value, const char *unit);
+void kb_results_close(void);
+void kb_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void kb_section(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* the benchmarks; each returns 0 or a non-zero exit status */
+int kb_bench_latency(void);
+int kb_bench_overhead(void);
+int kb_bench_arming(void);
+int kb_bench_libcost(void);
+int kb_bench_blocking(void);
+
+#endif /* KPF_BENCH_H */

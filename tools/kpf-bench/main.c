@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kpf-bench: kpf's kernel upcalls against signal timers, in one run.
+ *
+ *   kpf-bench <latency|overhead|arming|libcost|blocking|all> [options]
+ *
+ * See usage() and Documentation/benchmarks.md.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bench.h"
+
+struct kb_options kb_opt;
+
+struct kb_command {
+	const char *name;
+	int (*run)(void);
+	const char *what;
+};
+
+static const struct kb_command kb_commands[] = {
+	{ "latency", kb_bench_latency,
+	  "1. delivery latency, intended expiry -> handler (p50..max, CDF)" },
+	{ "overhead", kb_bench_overhead,
+	  "2. throughput lost to preemption every 5..1000 us" },
+	{ "arming", kb_bench_arming,
+	  "3. ns per arm/disarm: ioctl, area store, timer_settime, setitimer" },
+	{ "libcost", kb_bench_libcost,
+	  "4. libkpf operations vs pthread_create, fork, swapcontext" },
+	{ "blocking", kb_bench_blocking,
+	  "5. EINTR seen by nanosleep/epoll_wait/read under preemption" },
+};
+
+#define KB_NR_COMMANDS (sizeof(kb_commands) / sizeof(kb_commands[0]))
+
+static void usage(FILE *f)
+{
+	unsigned int i;
+
+	fprintf(f,
+		"usage: kpf-bench <command>[,<command>...] [options]\n"
+		"\n"
+		"commands:\n");
+	for (i = 0; i < KB_NR_COMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", kb_commands[i].name, kb_commands[i].what);
+	fprintf(f,
+		"  %-10s latency, overhead, arming, libcost, blocking\n"
+		"\n"
+		"options:\n"
+		"  --backend B     kmod, signal or all (default all: kmod is skipped\n"
+		"                  with a notice when /dev/kpf is missing; forcing\n"
+		"                  kmod without /dev/kpf is an error)\n"
+		"  --samples N     latency samples per variant (default 10000)\n"
+		"  --delay-us N    one-shot expiry distance (default 50)\n"
+		"  --period-us N   period of the periodic latency variant (default 100)\n"
+		"  --run-ms N      length of each overhead run (default 60)\n"
+		"  --ops N         operations per cost measurement (default 20000)\n"
+		"  --quick         smoke-test sizes (1000 samples, short runs)\n"
+		"  --out DIR       write CSV files into DIR (created if missing)\n"
+		"  --dump          print the files of --out to stdout, each line as\n"
+		"                  'KPFB|<file>|<line>' (to carry them out of a VM)\n"
+		"  --where LABEL   where this runs, printed with every table (default:\n"
+		"                  guest-$KPF_GUEST_MODE in the kpf guest, else native)\n"
+		"  -h, --help      this text\n",
+		"all");
+}
+
+static int kb_bad_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "kpf-bench: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n\n");
+	usage(stderr);
+	return 2;
+}
+
+static bool kb_parse_ulong(const char *s, unsigned long min, unsigned long max,
+			   unsigned long *v)
+{
+	char *end;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return false;
+	*v = strtoul(s, &end, 10);
+	return !errno && !*end && *v >= min && *v <= max;
+}
+
+static int kb_dump_out_dir(void)
+{
+	struct dirent **names;
+	char path[4096], line[4096];
+	int n, i;
+	FILE *f;
+
+	n = scandir(kb_opt.out_dir, &names, NULL, alphasort);
+	if (n < 0) {
+		perror(kb_opt.out_dir);
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", kb_opt.out_dir,
+				 names[i]->d_name);
+			f = fopen(path, "r");
+			while (f && fgets(line, sizeof(line), f)) {
+				line[strcspn(line, "\n")] = 0;
+				printf("KPFB|%s|%s\n", names[i]->d_name, line);
+			}
+			if (f)
+				fclose(f);
+		}
+		free(names[i]);
+	}
+	free(names);
+	printf("KPFB-END\n");
+	fflush(stdout);
+	return 0;
+}
+
+/* which benchmarks @list names; 0 if it names an unknown one */
+static unsigned int kb_parse_commands(const char *list)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+	unsigned int mask = 0, i;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "all")) {
+			mask |= (1U << KB_NR_COMMANDS) - 1;
+			continue;
+		}
+		for (i = 0; i < KB_NR_COMMANDS; i++)
+			if (!strcmp(tok, kb_commands[i].name))
+				break;
+		if (i == KB_NR_COMMANDS) {
+			mask = 0;
+			break;
+		}
+		mask |= 1U << i;
+	}
+	free(copy);
+	return mask;
+}
+
+static int kb_check_kmod(void)
+{
+	int err;
+
+	if (!(kb_opt.backends & KB_BACKEND_KMOD))
+		return 0;
+	err = kb_kmod_available();
+	if (!err)
+		return 0;
+	if (kb_opt.kmod_forced) {
+		fprintf(stderr,
+			"kpf-bench: --backend kmod: cannot open %s: %s\n"
+			"kpf-bench: the kpf module is not loaded on this machine: load it (make load),\n"
+			"kpf-bench: or run the benchmarks in the QEMU guest (make run).\n",
+			KPF_DEVICE_PATH, strerror(-err));
+		return 1;
+	}
+	kb_progress("notice: %s: %s: kmod rows skipped (module not loaded)",
+		    KPF_DEVICE_PATH, strerror(-err));
+	kb_opt.backends &= ~KB_BACKEND_KMOD;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "backend", required_argument, NULL, 'b' },
+		{ "samples", required_argument, NULL, 's' },
+		{ "delay-us", required_argument, NULL, 'd' },
+		{ "period-us", required_argument, NULL, 'p' },
+		{ "run-ms", required_argument, NULL, 'r' },
+		{ "ops", required_argument, NULL, 'o' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "out", required_argument, NULL, 'O' },
+		{ "dump", no_argument, NULL, 'D' },
+		{ "where", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	bool dump = false, samples_set = false, run_set = false, ops_set = false;
+	unsigned long v;
+	unsigned int mask, i;
+	char where[64];
+	const char *mode;
+	int c, rc = 0;
+
+	kb_opt.backends = KB_BACKEND_KMOD | KB_BACKEND_SIGNAL;
+	kb_opt.samples = 10000;
+	kb_opt.delay_ns = 50 * NSEC_PER_USEC;
+	kb_opt.period_ns = 100 * NSEC_PER_USEC;
+	kb_opt.run_ns = 60 * NSEC_PER_MSEC;
+	kb_opt.ops = 20000;
+	mode = getenv("KPF_GUEST_MODE");
+	if (getenv("KPF_GUEST") && mode && *mode) {
+		snprintf(where, sizeof(where), "guest-%s", mode);
+		kb_opt.where = where;
+	} else {
+		kb_opt.where = "native";
+	}
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (!strcmp(optarg, "kmod")) {
+				kb_opt.backends = KB_BACKEND_KMOD;
+				kb_opt.kmod_forced = true;
+			} else if (!strcmp(optarg, "signal")) {
+				kb_opt.backends = KB_BACKEND_SIGNAL;
+			} else if (!strcmp(optarg, "all")) {
+				kb_opt.backends = KB_BACKEND_KMOD | KB_BACKEND_SIGNAL;
+			} else {
+				return kb_bad_usage("unknown backend '%s' (kmod, signal, all)",
+						    optarg);
+			}
+			break;
+		case 's':
+			if (!kb_parse_ulong(optarg, 1, 10000000, &v))
+				return kb_bad_usage("--samples: '%s' is not a number in 1..10000000",
+						    optarg);
+			kb_opt.samples = v;
+			samples_set = true;
+			break;
+		case 'd':
+			if (!kb_parse_ulong(optarg, 1, 999999, &v))
+				return kb_bad_usage("--delay-us: '%s' is not a number in 1..999999",
+						    optarg);
+			kb_opt.delay_ns = v * NSEC_PER_USEC;
+			break;
+		case 'p':
+			if (!kb_parse_ulong(optarg, 1, 1000000, &v))
+				return kb_bad_usage("--period-us: '%s' is not a number in 1..1000000",
+						    optarg);
+			kb_opt.period_ns = v * NSEC_PER_USEC;
+			break;
+		case 'r':
+			if (!kb_parse_ulong(optarg, 1, 100000, &v))
+				return kb_bad_usage("--run-ms: '%s' is not a number in 1..100000",
+						    optarg);
+			kb_opt.run_ns = v * NSEC_PER_MSEC;
+			run_set = true;
+			break;
+		case 'o':
+			if (!kb_parse_ulong(optarg, 1, 100000000, &v))
+				return kb_bad_usage("--ops: '%s' is not a number in 1..100000000",
+						    optarg);
+			kb_opt.ops = v;
+			ops_set = true;
+			break;
+		case 'q':
+			kb_opt.quick = true;
+			break;
+		case 'O':
+			kb_opt.out_dir = optarg;
+			break;
+		case 'D':
+			dump = true;
+			break;
+		case 'w':
+			kb_opt.where = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "\n");
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc)
+		return kb_bad_usage("%s", "no command given");
+	if (optind + 1 < argc)
+		return kb_bad_usage("unexpected argument '%s'", argv[optind + 1]);
+	mask = kb_parse_commands(argv[optind]);
+	if (!mask)
+		return kb_bad_usage("unknown command '%s'", argv[optind]);
+	if (dump && !kb_opt.out_dir)
+		return kb_bad_usage("%s", "--dump needs --out DIR");
+	if (kb_opt.quick) {
+		if (!samples_set)
+			kb_opt.samples = 1000;
+		if (!run_set)
+			kb_opt.run_ns = 30 * NSEC_PER_MSEC;
+		if (!ops_set)
+			kb_opt.ops = 2000;
+	}
+	if (kb_opt.out_dir && mkdir(kb_opt.out_dir, 0755) && errno != EEXIST) {
+		perror(kb_opt.out_dir);
+		return 1;
+	}
+
+	if (kb_check_kmod())
+		return 1;
+	kb_clock_init();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	kb_progress("backends: %s%s; every time below is wall-clock on %s",
+		    kb_opt.backends & KB_BACKEND_KMOD ? "kmod " : "",
+		    kb_opt.backends & KB_BACKEND_SIGNAL ? "signal" : "",
+		    kb_opt.where);
+	for (i = 0; i < KB_NR_COMMANDS; i++) {
+		if (!(mask & (1U << i)))
+			continue;
+		c = kb_commands[i].run();
+		if (c > rc)
+			rc = c;
+	}
+	kb_results_close();
+	if (dump && kb_dump_out_dir())
+		rc = 1;
+	return rc;
+}

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Benchmark 2, preemption overhead: the throughput of a fixed compute
+ * loop while a periodic timer interrupts it every quantum, with kpf's
+ * upcalls (interrupt, save the frame, run the upcall entry, resume in user
+ * space) against a signal timer (interrupt, signal frame, handler,
+ * sigreturn) and against no timer at all.
+ *
+ * For each quantum, none/kmod/signal runs take turns, several rounds;
+ * the overhead of a round is the extra time the same work takes,
+ * (throughput without timer / throughput with it - 1) * 100 %, against
+ * the "none" run of the same round, and the median round is reported.
+ * Writes overhead.csv, overhead.dat (for the plot) and results.csv.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define KB_WORK_CHUNK	4096
+#define KB_MAX_REPS	9
+
+static const uint64_t kb_quanta_us[] = { 5, 10, 20, 50, 100, 1000 };
+#define KB_NR_QUANTA	(sizeof(kb_quanta_us) / sizeof(kb_quanta_us[0]))
+
+enum { KB_OV_NONE, KB_OV_KMOD, KB_OV_SIGNAL, KB_OV_NR };
+static const char *const kb_ov_name[KB_OV_NR] = { "none", "kmod", "signal" };
+
+static volatile uint64_t kb_work_sink;
+
+/* the fixed compute loop: an LCG with a shift, KB_WORK_CHUNK rounds */
+static uint64_t __attribute__((noinline)) kb_work_chunk(uint64_t x)
+{
+	unsigned int i;
+
+	for (i = 0; i < KB_WORK_CHUNK; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		x ^= x >> 29;
+	}
+	return x;
+}
+
+/**
+ * struct kb_ov_sample - one timed run
+ * @chunks_per_s: throughput
+ * @events:	timer deliveries during the run
+ * @elapsed_ns:	duration
+ */
+struct kb_ov_sample {
+	double chunks_per_s;
+	uint64_t events;
+	uint64_t elapsed_ns;
+};
+
+static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
+{
+	uint64_t chunks = 0, x = 1, t0, t1, end;
+	struct kb_kmod k;
+	timer_t timer;
+	int err = 0;
+
+	kb_log_reset();
+	if (backend == KB_OV_KMOD) {
+		err = kb_kmod_open(&k);
+		if (!err)
+			err = kb_kmod_arm_periodic(&k, quantum_ns);
+	} else if (backend == KB_OV_SIGNAL) {
+		err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
+		if (!err)
+			err = kb_sig_timer_create(&timer, KB_SIGNO_TIMER);
+		if (!err)
+			err = kb_sig_timer_arm_abs(timer, kb_now_ns() + quantum_ns,
+						   quantum_ns);
+	}
+	if (err)
+		return err;
+
+	t0 = kb_now_ns();
+	end = t0 + kb_opt.run_ns;
+	do {
+		x = kb_work_chunk(x);
+		chunks++;
+		t1 = kb_now_ns();
+	} while (t1 < end);
+	kb_work_sink = x;
+
+	if (backend == KB_OV_KMOD) {
+		kb_kmod_disarm(&k);
+		kb_kmod_close(&k);
+	} else if (backend == KB_OV_SIGNAL) {
+		timer_delete(timer);
+		kb_sig_restore(KB_SIGNO_TIMER);
+	}
+	s->events = kb_log_count();
+	s->elapsed_ns = t1 - t0;
+	s->chunks_per_s = chunks * 1e9 / (double)(t1 - t0);
+	return 0;
+}
+
+/**
+ * kb_bench_overhead() - benchmark 2: overhead of periodic preemption
+ *
+ * Return: 0, or 1 on failure.
+ */
+int kb_bench_overhead(void)
+{
+	double thr[KB_NR_QUANTA][KB_OV_NR], per_ev[KB_NR_QUANTA][KB_OV_NR];
+	double ov[KB_NR_QUANTA][KB_OV_NR], rate[KB_NR_QUANTA][KB_OV_NR];
+	double reps_thr[KB_OV_NR][KB_MAX_REPS], reps_ev[KB_OV_NR][KB_MAX_REPS];
+	double reps_ov[KB_OV_NR][KB_MAX_REPS];
+	unsigned int reps = kb_opt.quick ? 2 : 5;
+	bool want[KB_OV_NR] = {
+		true,
+		!!(kb_opt.backends & KB_BACKEND_KMOD),
+		!!(kb_opt.backends & KB_BACKEND_SIGNAL),
+	};
+	struct kb_ov_sample s;
+	unsigned int q, b, r;
+	FILE *csv, *dat;
+	char buf[32];
+	int err;
+
+	kb_progress("overhead: %zu quanta x {none,%s%s} taking turns, %u rounds of %llu ms each, of a fixed compute loop",
+		    KB_NR_QUANTA, want[KB_OV_KMOD] ? "kmod," : "",
+		    want[KB_OV_SIGNAL] ? "signal" : "", reps,
+		    (unsigned long long)(kb_opt.run_ns / NSEC_PER_MSEC));
+	for (q = 0; q < KB_NR_QUANTA; q++) {
+		uint64_t quantum = kb_quanta_us[q] * NSEC_PER_USEC;
+		double none_thr[KB_MAX_REPS];
+
+		/* none, kmod, signal take turns, so host noise hits all */
+		for (r = 0; r < reps; r++) {
+			for (b = 0; b < KB_OV_NR; b++) {
+				if (!want[b])
+					continue;
+				err = kb_ov_run(b, quantum, &s);
+				if (err) {
+					fprintf(stderr, "kpf-bench: overhead %s: %s\n",
+						kb_ov_name[b], strerror(-err));
+					return 1;
+				}
+				if (b == KB_OV_NONE)
+					none_thr[r] = s.chunks_per_s;
+				reps_ov[b][r] = (none_thr[r] / s.chunks_per_s - 1) * 100;
+				reps_thr[b][r] = s.chunks_per_s;
+				reps_ev[b][r] = s.events * 1e9 / (double)s.elapsed_ns;
+			}
+		}
+		for (b = 0; b < KB_OV_NR; b++) {
+			if (!want[b])
+				continue;
+			ov[q][b] = kb_median(reps_ov[b], reps);
+			thr[q][b] = kb_median(reps_thr[b], reps);
+			rate[q][b] = kb_median(reps_ev[b], reps);
+			/* extra time per delivery: overhead / deliveries */
+			per_ev[q][b] = rate[q][b] > 0 && ov[q][b] > 0 ?
+				ov[q][b] / 100 / (1 + ov[q][b] / 100) * 1e9 / rate[q][b] : 0;
+		}
+		kb_progress("overhead: quantum %llu us done",
+			    (unsigned long long)kb_quanta_us[q]);
+	}
+
+	kb_section("2. preemption overhead: a compute loop interrupted every quantum (extra time for the same work)");
+	printf("%-10s", "quantum");
+	for (b = 1; b < KB_OV_NR; b++)
+		if (want[b])
+			printf(" %12s %14s %14s", kb_ov_name[b], "deliveries", "per delivery");
+	if (want[KB_OV_KMOD] && want[KB_OV_SIGNAL])
+		printf("  %s", "kmod/signal");
+	printf("\n");
+	csv = kb_csv_open("overhead.csv",
+			  "quantum_us,backend,where,overhead_pct,deliveries_per_s,ns_per_delivery,throughput_chunks_per_s");
+	dat = kb_csv_open("overhead.dat", NULL);
+	if (dat)
+		fprintf(dat, "# %s: quantum_us kmod_overhead_pct signal_overhead_pct (-1: not run)\n",
+			kb_opt.where);
+	for (q = 0; q < KB_NR_QUANTA; q++) {
+		char variant[32];
+
+		snprintf(variant, sizeof(variant), "quantum-%lluus",
+			 (unsigned long long)kb_quanta_us[q]);
+		printf("%7llu us", (unsigned long long)kb_quanta_us[q]);
+		for (b = 1; b < KB_OV_NR; b++) {
+			if (!want[b])
+				continue;
+			if (ov[q][b] < 100000)
+				printf(" %10.1f %%", ov[q][b]);
+			else	/* the loop hardly ran at all */
+				printf(" %12s", ">100000 %");
+			printf(" %10.0f /s %14s", rate[q][b],
+			       per_ev[q][b] > 0 ?
+			       kb_fmt_ns(buf, sizeof(buf), per_ev[q][b]) : "-");
+			kb_result("overhead", kb_ov_name[b], variant, "overhead",
+				  ov[q][b], "%");
+			kb_result("overhead", kb_ov_name[b], variant,
+				  "ns_per_delivery", per_ev[q][b], "ns");
+			kb_result("overhead", kb_ov_name[b], variant,
+				  "deliveries", rate[q][b], "1/s");
+		}
+		if (want[KB_OV_KMOD] && want[KB_OV_SIGNAL] && ov[q][KB_OV_SIGNAL] > 0) {
+			printf("  %8.2fx", ov[q][KB_OV_KMOD] / ov[q][KB_OV_SIGNAL]);
+			kb_result("overhead", "kmod", variant, "overhead_ratio_vs_signal",
+				  ov[q][KB_OV_KMOD] / ov[q][KB_OV_SIGNAL], "ratio");
+		}
+		printf("\n");
+		for (b = 0; csv && b < KB_OV_NR; b++)
+			if (want[b])
+				fprintf(csv, "%llu,%s,%s,%.3f,%.1f,%.1f,%.1f\n",
+					(unsigned long long)kb_quanta_us[q],
+					kb_ov_name[b], kb_opt.where, ov[q][b],
+					rate[q][b], per_ev[q][b], thr[q][b]);
+		if (dat)
+			fprintf(dat, "%llu %.3f %.3f\n",
+				(unsigned long long)kb_quanta_us[q],
+				want[KB_OV_KMOD] ? ov[q][KB_OV_KMOD] : -1,
+				want[KB_OV_SIGNAL] ? ov[q][KB_OV_SIGNAL] : -1);
+	}
+	printf("  (throughput without a timer: %.0f loop chunks/s of %d LCG rounds; overhead: the median of %u rounds of %llu ms per backend)\n",
+	       thr[0][KB_OV_NONE], KB_WORK_CHUNK, reps,
+	       (unsigned long long)(kb_opt.run_ns / NSEC_PER_MSEC));
+	kb_csv_close(csv);
+	kb_csv_close(dat);
+	return 0;
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The kmod backend: upcalls from kpf.ko through /dev/kpf.
+ *
+ * Each thread opens /dev/kpf on first use and registers its kpf_area (at
+ * the start of its page-aligned struct kpf_thread), kpf_upcall_entry and
+ * its upcall stack. Arming is normally a store into area->deadline_ns
+ * (kpf_arm() in internal.h); only when no expiry is queued, or the queued
+ * one is later than the new deadline, do we call KPF_IOC_ARM. The kernel
+ * delivers without signals, so blocking system calls are not interrupted.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int kpf_kmod_open(void)
+{
+	return open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+}
+
+/**
+ * kpf_kmod_process_init() - check that /dev/kpf is usable
+ * @forced: the kmod backend was asked for explicitly (report why not)
+ *
+ * Return: 0, or -ENODEV if the device is missing or speaks another ABI.
+ */
+int kpf_kmod_process_init(int forced)
+{
+	struct kpf_info info;
+	const char *why = NULL;
+	int fd, err = 0;
+
+	fd = kpf_kmod_open();
+	if (fd < 0) {
+		err = errno;
+		why = "cannot open " KPF_DEVICE_PATH;
+		goto fail;
+	}
+	memset(&info, 0, sizeof(info));
+	info.size = sizeof(info);
+	if (ioctl(fd, KPF_IOC_INFO, &info)) {
+		err = errno;
+		why = "KPF_IOC_INFO failed";
+	} else if (info.abi_version != KPF_ABI_VERSION) {
+		why = "unknown ABI version";
+	} else if ((info.features & (KPF_FEAT_ONESHOT |
+				     KPF_FEAT_AREA_DEADLINE |
+				     KPF_FEAT_DEFER)) !=
+		   (KPF_FEAT_ONESHOT | KPF_FEAT_AREA_DEADLINE |
+		    KPF_FEAT_DEFER)) {
+		why = "module lacks one-shot, area deadline or defer";
+	}
+	close(fd);
+	if (!why) {
+		kpf_g.kmod_min_ns = info.min_period_ns;
+		return 0;
+	}
+fail:
+	if (forced)
+		fprintf(stderr,
+			"kpf: KPF_BACKEND=kmod but the kernel module is not usable: %s%s%s (is kpf.ko loaded?)\n",
+			why, err ? ": " : "", err ? strerror(err) : "");
+	return -ENODEV;
+}
+
+/**
+ * kpf_kmod_thread_init() - open and register the calling thread's context
+ * @self: calling thread
+ *
+ * Return: 0 or -errno.
+ */
+int kpf_kmod_thread_init(struct kpf_thread *self)
+{
+	struct kpf_register reg;
+	int fd, err;
+
+	fd = kpf_kmod_open();
+	if (fd < 0)
+		return -errno;
+	memset(&reg, 0, sizeof(reg));
+	reg.size = sizeof(reg);
+	reg.area = (uintptr_t)&self->area;
+	reg.entry = (uintptr_t)kpf_upcall_entry;
+	/* the usable part: the module checks that it is writable */
+	reg.stack = (uintptr_t)self->upcall_map + self->upcall_guard;
+	reg.stack_size = self->upcall_map_size - self->upcall_guard;
+	self->area.size = sizeof(self->area);
+	if (ioctl(fd, KPF_IOC_REGISTER, &reg)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	self->kmod_fd = fd;
+	return 0;
+}
+
+/**
+ * kpf_kmod_thread_exit() - unregister and close at thread exit
+ * @self: the exiting thread
+ */
+void kpf_kmod_thread_exit(struct kpf_thread *self)
+{
+	if (self->kmod_fd < 0)
+		return;
+	ioctl(self->kmod_fd, KPF_IOC_UNREGISTER);
+	close(self->kmod_fd);
+	self->kmod_fd = -1;
+}
+
+/**
+ * kpf_kmod_arm() - queue the kernel timer for @deadline
+ * @self: calling thread
+ * @deadline: absolute CLOCK_MONOTONIC ns, non-zero
+ *
+ * Called by kpf_arm() only when no expiry is queued or the queued one is
+ * later than @deadline. A deadline the module refuses (closer than its
+ * minimum distance) is retried as the minimum relative distance.
+ */
+void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
+{
+	struct kpf_arm arm;
+
+	memset(&arm, 0, sizeof(arm));
+	arm.size = sizeof(arm);
+	arm.flags = KPF_ARM_ABSOLUTE;
+	arm.value_ns = deadline;
+	self->stats.arm_syscalls++;
+	if (ioctl(self->kmod_fd, KPF_IOC_ARM, &arm) == 0)
+		return;
+	arm.flags = 0;
+	arm.value_ns = kpf_g.kmod_min_ns ? kpf_g.kmod_min_ns : 2000;
+	ioctl(self->kmod_fd, KPF_IOC_ARM, &arm);
+}

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Tasks: launch, resume, pause, cancel, and what a preemption does.
+ *
+ * A thread runs a stack of nested tasks: self->current is the innermost,
+ * each task's parent the one that launched or resumed it. A task's
+ * deadline is clamped to its parent's, so the timer only ever needs the
+ * innermost deadline. When a task stops, its launcher continues inside
+ * kpf_launch()/kpf_resume(); if the launcher is itself a task whose budget
+ * is also used up, it stops right there too (a voluntary switch inside the
+ * library), and so on outwards. Resuming the outer task later returns
+ * KPF_PREEMPTED for the inner one, which can then be resumed in turn.
+ *
+ * self->busy marks library code: an expiry that hits it is retried a
+ * little later instead of preempting half-updated state. Task code runs
+ * with busy clear on the task's own stack; an expiry preempts only then
+ * (and with the defer count at zero).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static inline void kpf_busy(struct kpf_thread *self, uint32_t v)
+{
+	kpf_barrier();
+	__atomic_store_n(&self->busy, v, __ATOMIC_RELAXED);
+	kpf_barrier();
+}
+
+/* Build the resume frame of a full context below the red zone at @rsp. */
+static uint64_t kpf_resume_frame(const struct kpf_frame *f)
+{
+	uint64_t *p = (uint64_t *)(uintptr_t)(f->rsp - KPF_RED_ZONE -
+					       KPF_RESUME_FRAME);
+
+	p[0] = f->r15;
+	p[1] = f->r14;
+	p[2] = f->r13;
+	p[3] = f->r12;
+	p[4] = f->rbp;
+	p[5] = f->rbx;
+	p[6] = f->r11;
+	p[7] = f->r10;
+	p[8] = f->r9;
+	p[9] = f->r8;
+	p[10] = f->rax;
+	p[11] = f->rcx;
+	p[12] = f->rdx;
+	p[13] = f->rsi;
+	p[14] = f->rdi;
+	p[15] = f->rflags;
+	p[16] = f->rip;
+	return (uint64_t)(uintptr_t)p;
+}
+
+/* A new task starts in kpf_task_trampoline with r12 = task. */
+static void kpf_task_prepare(struct kpf_task *t)
+{
+	uint64_t *sp = (uint64_t *)(t->stack_hi - 80);
+	uint32_t mxcsr;
+	uint16_t fcw;
+
+	/* inherit the launcher's rounding/exception modes, like a call */
+	__asm__ __volatile__("stmxcsr %0; fnstcw %1" : "=m"(mxcsr), "=m"(fcw));
+	sp[0] = mxcsr | ((uint64_t)fcw << 32);
+	sp[1] = 0;			/* r15 */
+	sp[2] = 0;			/* r14 */
+	sp[3] = 0;			/* r13 */
+	sp[4] = (uintptr_t)t;		/* r12 */
+	sp[5] = 0;			/* rbx */
+	sp[6] = 0;			/* rbp */
+	sp[7] = (uintptr_t)kpf_task_trampoline;
+	t->ctx.rsp = (uintptr_t)sp;
+	t->ctx.kind = KPF_CTX_VOLUNTARY;
+}
+
+/*
+ * The task @t leaves the thread (it returned, paused, or was preempted):
+ * make its parent current again. Called in library code (busy set) just
+ * before switching to t->caller_ctx.
+ */
+static void kpf_task_leave(struct kpf_thread *self, struct kpf_task *t,
+			   uint32_t how)
+{
+	t->exit_state = how;
+	t->defer = self->area.defer;
+	self->area.defer = t->caller_defer;
+	self->current = t->parent;
+	self->depth = t->depth - 1;
+}
+
+/* After a switch back from a task: leave the upcall state, if any. */
+static void kpf_upcall_release(struct kpf_thread *self)
+{
+	if (self->area.in_upcall != KPF_UPCALL_IDLE)
+		__atomic_exchange_n(&self->area.in_upcall, KPF_UPCALL_IDLE,
+				    __ATOMIC_SEQ_CST);
+	/* deadlines are re-evaluated against the clock by the caller */
+	self->area.pending = 0;
+}
+
+/*
+ * Stop the running task @t (== self->current) at this point in library
+ * code, as a preemption; returns when it is resumed, possibly on another
+ * thread, still with busy set.
+ */
+static void kpf_task_stop_here(struct kpf_thread *self, struct kpf_task *t)
+{
+	kpf_task_leave(self, t, KPF_TASK_STOPPED);
+	kpf_switch(&t->ctx, &t->caller_ctx, self);
+}
+
+/*
+ * Run @t (already claimed as RUNNING) on @self with @budget; the common
+ * half of kpf_launch() and kpf_resume(). Called and returns with busy
+ * cleared... set on entry by the caller, cleared on return.
+ */
+static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
+			uint64_t budget)
+{
+	struct kpf_task *parent = self->current;
+	uint64_t deadline = KPF_NO_DEADLINE;
+	uint64_t now;
+	int ret;
+
+	/* KPF_FOREVER needs no clock read (~25 ns of a ~70 ns launch) */
+	if (budget != KPF_FOREVER) {
+		now = kpf_now_ns();
+		if (budget < KPF_NO_DEADLINE - now)
+			deadline = now + budget;
+	}
+	if (parent && parent->deadline_ns < deadline)
+		deadline = parent->deadline_ns;
+	t->deadline_ns = deadline;
+	t->parent = parent;
+	t->depth = self->depth + 1;
+	t->caller_defer = self->area.defer;
+	self->area.defer = t->defer;
+	if (t->ctx.kind == KPF_CTX_FULL)
+		t->ctx.rsp = kpf_resume_frame(&t->ctx.frame);
+	self->current = t;
+	self->depth = t->depth;
+	kpf_arm(self, deadline);
+
+	kpf_switch(&t->caller_ctx, &t->ctx, self);
+
+	/* back on the launcher's stack and thread, busy set */
+	kpf_upcall_release(self);
+	if (t->exit_state == KPF_TASK_DONE) {
+		ret = KPF_DONE;
+		t->magic = KPF_TASK_DEAD_MAGIC;
+		if (t->cleanups != t->inline_cleanups)
+			free(t->cleanups);
+		__atomic_store_n(&t->state, KPF_TASK_DONE, __ATOMIC_RELEASE);
+		kpf_stack_pool_put(self, t);
+	} else {
+		ret = KPF_PREEMPTED;
+		/* only now is its context saved: let other threads resume it */
+		__atomic_store_n(&t->state, KPF_TASK_STOPPED, __ATOMIC_RELEASE);
+	}
+
+	/* the launcher is running again: its deadline applies */
+	if (parent) {
+		kpf_arm(self, parent->deadline_ns);
+		if (parent->deadline_ns != KPF_NO_DEADLINE &&
+		    kpf_now_ns() >= parent->deadline_ns) {
+			if (self->area.defer) {
+				self->defer_expired = 1;
+			} else {
+				self->stats.preemptions++;
+				kpf_task_stop_here(self, parent);
+				self = kpf_thread_peek();
+			}
+		}
+	} else {
+		kpf_arm(self, 0);
+	}
+	kpf_busy(self, 0);
+	return ret;
+}
+
+/**
+ * kpf_launch() - run a function as a preemptible task; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task, void (*fn)(void *), void *arg,
+			  uint64_t budget_ns)
+{
+	struct kpf_thread *self;
+	struct kpf_task *t;
+	int ret;
+
+	if (!task || !fn || !budget_ns)
+		return -EINVAL;
+	self = kpf_thread_self();
+	if (!self)
+		return errno ? -errno : -ENOMEM;
+	kpf_busy(self, 1);
+	t = kpf_stack_pool_get(self);
+	if (!t) {
+		kpf_busy(self, 0);
+		return -ENOMEM;
+	}
+	t->magic = KPF_TASK_MAGIC;
+	t->state = KPF_TASK_RUNNING;
+	t->fn = fn;
+	t->arg = arg;
+	t->defer = 0;
+	t->ncleanups = 0;
+	t->cleanup_cap = KPF_INLINE_CLEANUPS;
+	t->cleanups = t->inline_cleanups;
+	kpf_task_prepare(t);
+	self->stats.launches++;
+	ret = kpf_task_run(self, t, budget_ns);
+	*task = ret == KPF_DONE ? NULL : t;
+	return ret;
+}
+
+/**
+ * kpf_resume() - continue a stopped task; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
+{
+	struct kpf_thread *self;
+	uint32_t expected = KPF_TASK_STOPPED;
+
+	if (!t || !budget_ns)
+		return -EINVAL;
+	if (__atomic_load_n(&t->magic, __ATOMIC_RELAXED) != KPF_TASK_MAGIC)
+		return -EINVAL;
+	self = kpf_thread_self();
+	if (!self)
+		return errno ? -errno : -ENOMEM;
+	if (!__atomic_compare_exchange_n(&t->state, &expected,
+					 KPF_TASK_RUNNING, 0,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return expected == KPF_TASK_RUNNING ? -EBUSY : -EINVAL;
+	kpf_busy(self, 1);
+	return kpf_task_run(self, t, budget_ns);
+}
+
+/**
+ * kpf_task_main() - body of every task, called by kpf_task_trampoline
+ * @t: the task
+ */
+KPF_CRITICAL void kpf_task_main(struct kpf_task *t)
+{
+	struct kpf_thread *self = kpf_thread_peek();
+
+	kpf_busy(self, 0);
+	t->fn(t->arg);
+	/* fn may have been preempted and resumed on another thread */
+	self = kpf_thread_peek();
+	kpf_busy(self, 1);
+	kpf_task_leave(self, t, KPF_TASK_DONE);
+	kpf_ctx_load(&t->caller_ctx, self);
+}
+
+/**
+ * kpf_pause() - give control back to the launcher; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT void kpf_pause(void)
+{
+	struct kpf_thread *self = kpf_thread_peek();
+	struct kpf_task *t = self ? self->current : NULL;
+
+	if (!t)
+		kpf_die("kpf_pause() called outside a preemptible function");
+	kpf_busy(self, 1);
+	kpf_task_stop_here(self, t);
+	kpf_busy(kpf_thread_peek(), 0);
+}
+
+/**
+ * kpf_yield_preempted() - stop the running task as a (deferred) preemption
+ * @self: calling thread, busy set; its current task is the caller
+ *
+ * Used by kpf_defer_end(). Returns once the task is resumed, with busy
+ * cleared.
+ */
+KPF_CRITICAL void kpf_yield_preempted(struct kpf_thread *self)
+{
+	self->stats.preemptions++;
+	kpf_task_stop_here(self, self->current);
+	kpf_busy(kpf_thread_peek(), 0);
+}
+
+/**
+ * kpf_cancel() - run the cleanups of a stopped task and free it
+ */
+KPF_CRITICAL KPF_EXPORT void kpf_cancel(kpf_task *t)
+{
+	struct kpf_thread *self;
+	uint32_t expected = KPF_TASK_STOPPED;
+	struct kpf_cleanup c;
+
+	if (!t)
+		return;
+	if (__atomic_load_n(&t->magic, __ATOMIC_RELAXED) != KPF_TASK_MAGIC)
+		kpf_die("kpf_cancel(%p): not a live task (finished or already cancelled?)",
+			(void *)t);
+	if (!__atomic_compare_exchange_n(&t->state, &expected, KPF_TASK_DONE,
+					 0, __ATOMIC_ACQUIRE,
+					 __ATOMIC_RELAXED))
+		kpf_die("kpf_cancel(%p): the task is running", (void *)t);
+	/* handlers are user code: they run preemptible, most recent first */
+	while (t->ncleanups) {
+		c = t->cleanups[--t->ncleanups];
+		c.fn(c.arg);
+	}
+	t->magic = KPF_TASK_DEAD_MAGIC;
+	self = kpf_thread_peek();
+	if (self)
+		kpf_busy(self, 1);
+	if (t->cleanups != t->inline_cleanups)
+		free(t->cleanups);
+	kpf_stack_pool_put(self, t);
+	if (self)
+		kpf_busy(self, 0);
+}
+
+/**
+ * kpf_on_cancel() - register a cleanup for the running task; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT int kpf_on_cancel(void (*fn)(void *), void *arg)
+{
+	struct kpf_thread *self = kpf_thread_peek();
+	struct kpf_task *t = self ? self->current : NULL;
+	struct kpf_cleanup *grown;
+	int ret = 0;
+
+	if (!t)
+		return -EPERM;
+	if (!fn)
+		return -EINVAL;
+	/* no preemption (and so no migration) while the list changes */
+	kpf_busy(self, 1);
+	if (t->ncleanups == t->cleanup_cap) {
+		grown = malloc(2 * t->cleanup_cap * sizeof(*grown));
+		if (!grown) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(grown, t->cleanups, t->ncleanups * sizeof(*grown));
+		if (t->cleanups != t->inline_cleanups)
+			free(t->cleanups);
+		t->cleanups = grown;
+		t->cleanup_cap *= 2;
+	}
+	t->cleanups[t->ncleanups].fn = fn;
+	t->cleanups[t->ncleanups].arg = arg;
+	t->ncleanups++;
+out:
+	kpf_busy(self, 0);
+	return ret;
+}
+
+/**
+ * kpf_in_task() - nesting depth of the running task; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT int kpf_in_task(void)
+{
+	struct kpf_thread *self = kpf_thread_peek();
+
+	return self ? self->depth : 0;
+}
+
+/**
+ * kpf_thread_stats() - the calling thread's counters; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT void kpf_thread_stats(struct kpf_stats *stats)
+{
+	struct kpf_thread *self = kpf_thread_peek();
+
+	if (self)
+		*stats = self->stats;
+	else
+		memset(stats, 0, sizeof(*stats));
+}
+
+/**
+ * kpf_upcall() - decide what an expiry does; called by kpf_upcall_entry
+ * @area: the calling thread's area; self->area.frame holds the interrupted
+ *	GPRs and self->xsave_scratch its extended state.
+ *
+ * Preempts the current task if the expiry hit its own code with its
+ * deadline passed and no deferral; otherwise re-arms as needed and resumes
+ * the interrupted code exactly as it was.
+ */
+void kpf_upcall(struct kpf_area *area)
+{
+	struct kpf_thread *self = (struct kpf_thread *)area;
+	struct kpf_task *t = self->current;
+	uint64_t rsp = area->frame.rsp;
+	uint64_t now = kpf_now_ns();
+	int in_task;
+
+	self->stats.upcalls++;
+	if (!t) {
+		kpf_arm(self, 0);
+		goto resume;
+	}
+	if (now < t->deadline_ns) {
+		/* early: an older expiry, or a parent's deadline */
+		kpf_arm(self, t->deadline_ns);
+		goto resume;
+	}
+	in_task = !self->busy && rsp > t->stack_lo && rsp <= t->stack_hi &&
+		  !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
+		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text);
+	if (in_task && !area->defer) {
+		memcpy(t->ctx.xsave, self->xsave_scratch, kpf_xsave_size);
+		t->ctx.frame = area->frame;
+		t->ctx.kind = KPF_CTX_FULL;
+		self->busy = 1;
+		self->stats.preemptions++;
+		kpf_task_leave(self, t, KPF_TASK_STOPPED);
+		kpf_ctx_load(&t->caller_ctx, self);
+	}
+	if (in_task) {
+		/* kpf_defer_end() acts on it */
+		self->defer_expired = 1;
+	} else {
+		/* library code, or a stack that is not the task's */
+		self->stats.retries++;
+		kpf_arm(self, now + kpf_g.retry_ns);
+	}
+resume:
+	kpf_frame_return(self, self->xsave_scratch,
+			 kpf_resume_frame(&area->frame));
+}
