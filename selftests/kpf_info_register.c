@@ -333,6 +333,61 @@ TEST(per_user_limit)
 	EXPECT_EQ(0, with_cap);
 }
 
+static const char * const counters[] = {
+	"fires", "delivered", "deferred", "overruns", "rearms", "dropped",
+};
+
+static uint64_t area_counter(const struct kpf_area *a, unsigned int i)
+{
+	const __u64 *f[] = { &a->fires, &a->delivered, &a->deferred,
+			     &a->overruns, &a->rearms, &a->dropped };
+
+	return READ_ONCE(*f[i]);
+}
+
+/*
+ * The global counters in /sys/class/misc/kpf/ move exactly as the area's
+ * (no other context is active while a selftest runs).
+ */
+TEST(global_counters_match_area)
+{
+	uint64_t g0[6], g1[6], end, d;
+	struct kpf_test_ctx c;
+	struct kpf_area *a;
+	unsigned int i;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	a = c.area;
+	for (i = 0; i < 6; i++) {
+		g0[i] = kpf_counter(counters[i]);
+		ASSERT_NE(UINT64_MAX, g0[i]) TH_LOG("%s", counters[i]);
+	}
+	/* A postponed one-shot: a rearm, a fire, a delivery. */
+	ASSERT_EQ(0, kpf_test_arm(&c, 0, 50 * NSEC_PER_MSEC, 0));
+	d = READ_ONCE(a->deadline_ns);
+	__atomic_exchange_n(&a->deadline_ns, d + 20 * NSEC_PER_MSEC,
+			    __ATOMIC_SEQ_CST);
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 1, 5 * NSEC_PER_SEC));
+	/* Periodic with defer toggled: deferrals and overruns too. */
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	end = kpf_now_ns() + 40 * NSEC_PER_MSEC;
+	while (kpf_now_ns() < end)
+		WRITE_ONCE(a->defer, (kpf_now_ns() / (2 * NSEC_PER_MSEC)) & 1);
+	WRITE_ONCE(a->defer, 1);
+	kpf_spin_ns(5 * NSEC_PER_MSEC);
+	ASSERT_EQ(0, kpf_test_disarm(&c));
+	for (i = 0; i < 6; i++)
+		g1[i] = kpf_counter(counters[i]);
+	for (i = 0; i < 6; i++)
+		EXPECT_EQ(area_counter(a, i), g1[i] - g0[i])
+			TH_LOG("%s", counters[i]);
+	EXPECT_LE(1, READ_ONCE(a->rearms));
+	EXPECT_LE(1, READ_ONCE(a->deferred));
+	kpf_test_ctx_destroy(&c);
+}
+
 TEST(unknown_ioctl_enotty)
 {
 	int fd;

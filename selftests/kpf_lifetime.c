@@ -136,6 +136,32 @@ TEST_F(life, close_with_timer_armed)
 		       self->contexts0);
 }
 
+/* UNREGISTER stops an armed periodic timer: no upcall afterwards. */
+TEST_F(life, unregister_stops_periodic)
+{
+	struct kpf_test_ctx c;
+	uint64_t n, fires;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
+	ASSERT_EQ(0, kpf_test_unregister(&c));
+	n = kpf_test_upcall_count;
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+	/* Registering again starts idle. */
+	ASSERT_EQ(0, kpf_test_register(&c));
+	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
+	kpf_spin_ns(10 * NSEC_PER_MSEC);
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0));
+}
+
 struct sleeper {
 	struct kpf_test_ctx *c;
 	int ret;

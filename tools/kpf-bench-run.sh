@@ -20,7 +20,8 @@
 #               build/bench/latest points to the newest)
 #   --no-build  use the binaries already built
 #
-# Env: KPF_BENCH_ARGS (extra kpf-bench options), KPF_GUEST_TIMEOUT.
+# Env: QUICK=1, ICOUNT=1 (as --quick, --icount; make passes them through),
+# KPF_BENCH_ARGS (extra kpf-bench options), KPF_GUEST_TIMEOUT.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
 	--guest) mode=guest; shift ;;
 	--out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
 	--no-build) do_build=0; shift ;;
-	-h|--help) sed -n '4,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1' (see --help)" ;;
 	esac
 done
@@ -63,6 +64,12 @@ if [ "$mode" = auto ]; then
 	fi
 fi
 [ -n "$icount" ] && [ "$mode" = native ] && die "--icount runs in the guest only"
+
+# Debian packages (compiler, QEMU, guest kernel and headers, busybox, gnuplot)
+if [ "$do_build" = 1 ]; then
+	make -C "$top" --no-print-directory deps >/dev/null ||
+		die "installing the dependencies failed (tools/deps.sh)"
+fi
 
 # the stock guest kernel: the newest Debian 6.1 kernel that has headers
 stock_rel=
@@ -106,7 +113,7 @@ if [ "$do_build" = 1 ]; then
 	say "building kpf-bench$([ "$mode" = guest ] && echo ", kpf.ko for $stock_rel"), libkpf (log: $buildlog)"
 	if [ "$mode" = guest ]; then
 		make -C "$top" --no-print-directory kmod \
-			KDIR=/usr/src/linux-headers-$stock_rel >>"$buildlog" 2>&1 ||
+			KDIR="/usr/src/linux-headers-$stock_rel" >>"$buildlog" 2>&1 ||
 			{ tail -n 30 "$buildlog" >&2; die "building kpf.ko failed"; }
 	fi
 	# libkpf is optional: without it the libkpf rows say "libkpf not built"
@@ -132,6 +139,7 @@ cmds=all
 # minimal boot of our own, used while tools/guest/run.sh has no --extra
 own_guest() {
 	local log=$1 gcmd=$2 root initrd rc=0 ko
+	# shellcheck disable=SC2054 # "tcg,thread=multi" is one argument
 	local qaccel=(-accel tcg,thread=multi -smp 2)
 	[ -n "$icount" ] && qaccel=(-accel tcg -icount shift=0 -smp 1)
 	ko=$build/kmod/$stock_rel/kpf.ko
@@ -199,9 +207,15 @@ run_guest() {
 		die "the guest produced no results (console log: $out/$where.console.log)"
 	grep -q '^KPFB-END' "$out/$where.console.log" ||
 		say "warning: the guest's file dump is incomplete (console log: $out/$where.console.log)"
+	grc=$(tr -d '\r' <"$out/$where.console.log" | sed -n 's/^kpf-guest-done rc=\([0-9]*\)$/\1/p' | tail -n 1)
+	if [ "${grc:-1}" != 0 ]; then
+		say "warning: kpf-bench failed in the guest (status ${grc:-unknown}; 2 = kmod let an EINTR through)"
+		status=1
+	fi
 	return 0
 }
 
+status=0
 if [ "$mode" = guest ]; then
 	say "guest: kpf-bench $cmds ${benchargs[*]} (progress lines follow)"
 	run_guest
@@ -213,7 +227,10 @@ if [ "$mode" = native ] || [ -z "$icount" ]; then
 	rc=0
 	"$benchbin" all "${nargs[@]}" "${benchargs[@]}" --where native \
 		--out "$out/native" || rc=$?
-	[ "$rc" -le 1 ] || say "warning: kpf-bench exited with status $rc natively"
+	if [ "$rc" != 0 ]; then
+		say "warning: kpf-bench exited with status $rc natively"
+		status=1
+	fi
 fi
 
 # --- plots and the summary ----------------------------------------------------
@@ -225,3 +242,4 @@ echo
 say "done in $((t_end - t_start)) s"
 say "results: $out"
 ls "$out" | sed 's/^/kpf-bench-run:   /'
+exit $status

@@ -127,6 +127,7 @@ struct kpf_thread {
 	uint32_t busy;
 	uint32_t backend_ready;
 	uint32_t defer_expired;		/* a preemption waits for defer end */
+	uint64_t retry_ns;		/* next retry distance (backs off) */
 	struct kpf_task *current;
 	int depth;
 	int kmod_fd;

@@ -21,6 +21,9 @@
 
 #include "internal.h"
 
+/* Longest distance between retries of an expiry that hit library code. */
+#define KPF_MAX_RETRY_NS	2000000
+
 static inline void kpf_busy(struct kpf_thread *self, uint32_t v)
 {
 	kpf_barrier();
@@ -413,6 +416,7 @@ void kpf_upcall(struct kpf_area *area)
 		t->ctx.frame = area->frame;
 		t->ctx.kind = KPF_CTX_FULL;
 		self->busy = 1;
+		self->retry_ns = kpf_g.retry_ns;
 		self->stats.preemptions++;
 		kpf_task_leave(self, t, KPF_TASK_STOPPED);
 		kpf_ctx_load(&t->caller_ctx, self);
@@ -421,9 +425,19 @@ void kpf_upcall(struct kpf_area *area)
 		/* kpf_defer_end() acts on it */
 		self->defer_expired = 1;
 	} else {
-		/* library code, or a stack that is not the task's */
+		/*
+		 * Library code, or a stack that is not the task's: try again
+		 * later. The distance doubles while we keep landing outside
+		 * the task, so a slow machine (an emulator, an overloaded
+		 * host) where one upcall takes longer than the distance
+		 * cannot livelock in retries.
+		 */
 		self->stats.retries++;
-		kpf_arm(self, now + kpf_g.retry_ns);
+		if (self->retry_ns < kpf_g.retry_ns)
+			self->retry_ns = kpf_g.retry_ns;
+		kpf_arm(self, kpf_now_ns() + self->retry_ns);
+		if (self->retry_ns < KPF_MAX_RETRY_NS)
+			self->retry_ns *= 2;
 	}
 resume:
 	kpf_frame_return(self, self->xsave_scratch,

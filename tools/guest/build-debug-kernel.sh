@@ -8,12 +8,13 @@
 #   tools/guest/build-debug-kernel.sh --print-dir  print the tree, never build
 #
 # The tree is ${KPF_CACHE:-/var/cache/kpf}/debug-kernel-<key>/linux, where
-# <key> hashes the option lines of tools/guest/debug.config, the linux-source-6.1 package
-# version, the compiler version and RECIPE below: the kernel is rebuilt only
-# when one of those changes. The tree is a complete in-place build
+# <key> hashes the option lines of tools/guest/debug.config, the version of
+# the linux-source-6.1 package, the compiler version and RECIPE below: the
+# kernel is rebuilt only when one of those changes. The tree is a complete in-place build
 # (arch/x86/boot/bzImage, vmlinux, Module.symvers), so it doubles as KDIR for
 # out-of-tree modules. Progress goes to stderr; the tree path is the only
-# thing printed on stdout.
+# thing printed on stdout. After a successful build, trees of other keys in
+# the cache are deleted (KPF_KEEP_OLD_KERNELS=1 keeps them).
 set -euo pipefail
 
 RECIPE=1	# bump when the steps below change in a way that alters the result
@@ -100,5 +101,11 @@ mk modules_prepare >>"$dir/build.log" 2>&1
 end=$(date +%s)
 echo "$((end - start))" >"$dir/build-seconds"
 touch "$dir/.kpf-built"
+# drop trees of older keys (1.8 GB each) unless asked to keep them
+if [ -z "${KPF_KEEP_OLD_KERNELS:-}" ]; then
+	for old in "$cache"/debug-kernel-*; do
+		[ "$old" = "$dir" ] || [ ! -d "$old" ] || { log "removing stale $old"; rm -rf "$old"; }
+	done
+fi
 log "done in $((end - start)) s: $(cat include/config/kernel.release)"
 echo "$tree"

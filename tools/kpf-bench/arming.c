@@ -196,7 +196,8 @@ int kb_bench_arming(void)
 	kb_nr_arm_rows = 0;
 	clk = kb_clock_cost(ops);
 	if (kb_opt.backends & KB_BACKEND_KMOD) {
-		kb_progress("arming kmod: %lu x ARM+DISARM, ARM moving a queued timer, deadline store", ops);
+		kb_progress("arming kmod: %lu x ARM+DISARM, ARM moving a queued timer, deadline store",
+			    ops);
 		err = kb_arm_kmod(ops, clk);
 		if (err) {
 			fprintf(stderr, "kpf-bench: arming kmod: %s\n", strerror(-err));
@@ -204,7 +205,8 @@ int kb_bench_arming(void)
 		}
 	}
 	if (kb_opt.backends & KB_BACKEND_SIGNAL) {
-		kb_progress("arming signal: %lu x timer_settime arm+disarm, move, setitimer arm+disarm", ops);
+		kb_progress("arming signal: %lu x timer_settime arm+disarm, move, setitimer arm+disarm",
+			    ops);
 		err = kb_arm_signal(ops, clk);
 		if (err) {
 			fprintf(stderr, "kpf-bench: arming signal: %s\n", strerror(-err));

@@ -20,6 +20,8 @@
 #define NSEC_PER_MSEC	1000000ULL
 #define NSEC_PER_SEC	1000000000ULL
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
 #define READ_ONCE(x)		(*(const volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v)	(*(volatile typeof(x) *)&(x) = (v))
 
@@ -74,6 +76,13 @@ void kb_upcall_clock_init(void);
  * @irq_ns:	kmod: when the timer interrupt ran
  * @deliver_ns:	kmod: when the frame was written
  * @eintr_probe: blocking benchmark: set by the handler, read by the loop
+ * @stop_ns:	if non-zero, a handler running after this time stops its
+ *		timer (so a timer faster than its own delivery cannot starve
+ *		the benchmark forever): kmod by KPF_IOC_DISARM on @stop_fd,
+ *		signal by disarming @stop_timer
+ * @stop_fd:	see @stop_ns
+ * @stop_timer:	see @stop_ns
+ * @stopped:	a handler stopped its timer
  *
  * One thread at a time uses it; the handler interrupts that same thread.
  */
@@ -85,6 +94,10 @@ struct kb_log {
 	uint64_t *irq_ns;
 	uint64_t *deliver_ns;
 	uint64_t eintr_probe;
+	uint64_t stop_ns;
+	int stop_fd;
+	timer_t stop_timer;
+	uint64_t stopped;
 };
 
 extern struct kb_log kb_log;

@@ -303,7 +303,7 @@ static const struct kb_lat_variant kb_lat_variants[] = {
 	  kb_lat_setitimer_setup, kb_lat_setitimer, kb_lat_setitimer_teardown },
 };
 
-#define KB_NR_LAT_VARIANTS (sizeof(kb_lat_variants) / sizeof(kb_lat_variants[0]))
+#define KB_NR_LAT_VARIANTS ARRAY_SIZE(kb_lat_variants)
 
 static int kb_cmp_u64(const void *a, const void *b)
 {

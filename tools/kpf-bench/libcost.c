@@ -27,7 +27,7 @@ int kb_libcost_kpf(const char *backend, double *ns)
 {
 	(void)backend;
 	(void)ns;
-	return -ENOSYS;
+	return -EOPNOTSUPP;
 }
 #endif
 

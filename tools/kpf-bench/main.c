@@ -36,7 +36,7 @@ static const struct kb_command kb_commands[] = {
 	  "5. EINTR seen by nanosleep/epoll_wait/read under preemption" },
 };
 
-#define KB_NR_COMMANDS (sizeof(kb_commands) / sizeof(kb_commands[0]))
+#define KB_NR_COMMANDS ARRAY_SIZE(kb_commands)
 
 static void usage(FILE *f)
 {
@@ -147,6 +147,21 @@ static unsigned int kb_parse_commands(const char *list)
 	return mask;
 }
 
+/* the kernel's clocksource: with "tsc" the clock is read in user space */
+static const char *kb_clocksource(char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+			"r");
+
+	snprintf(buf, len, "unknown");
+	if (f) {
+		if (fgets(buf, (int)len, f))
+			buf[strcspn(buf, "\n")] = 0;
+		fclose(f);
+	}
+	return buf;
+}
+
 static int kb_check_kmod(void)
 {
 	int err;
@@ -189,7 +204,7 @@ int main(int argc, char **argv)
 	bool dump = false, samples_set = false, run_set = false, ops_set = false;
 	unsigned long v;
 	unsigned int mask, i;
-	char where[64];
+	char where[64], clk[32];
 	const char *mode;
 	int c, rc = 0;
 
@@ -302,10 +317,10 @@ int main(int argc, char **argv)
 		return 1;
 	kb_clock_init();
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	kb_progress("backends: %s%s; every time below is wall-clock on %s",
+	kb_progress("backends: %s%s; times are CLOCK_MONOTONIC on %s (clocksource %s)",
 		    kb_opt.backends & KB_BACKEND_KMOD ? "kmod " : "",
 		    kb_opt.backends & KB_BACKEND_SIGNAL ? "signal" : "",
-		    kb_opt.where);
+		    kb_opt.where, kb_clocksource(clk, sizeof(clk)));
 	for (i = 0; i < KB_NR_COMMANDS; i++) {
 		if (!(mask & (1U << i)))
 			continue;

@@ -22,7 +22,7 @@
 #define KB_MAX_REPS	9
 
 static const uint64_t kb_quanta_us[] = { 5, 10, 20, 50, 100, 1000 };
-#define KB_NR_QUANTA	(sizeof(kb_quanta_us) / sizeof(kb_quanta_us[0]))
+#define KB_NR_QUANTA	ARRAY_SIZE(kb_quanta_us)
 
 enum { KB_OV_NONE, KB_OV_KMOD, KB_OV_SIGNAL, KB_OV_NR };
 static const char *const kb_ov_name[KB_OV_NR] = { "none", "kmod", "signal" };
@@ -46,11 +46,14 @@ static uint64_t __attribute__((noinline)) kb_work_chunk(uint64_t x)
  * @chunks_per_s: throughput
  * @events:	timer deliveries during the run
  * @elapsed_ns:	duration
+ * @starved:	the loop could not finish its run; the handler stopped the
+ *		timer after twice the run time
  */
 struct kb_ov_sample {
 	double chunks_per_s;
 	uint64_t events;
 	uint64_t elapsed_ns;
+	bool starved;
 };
 
 static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
@@ -61,6 +64,7 @@ static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 	int err = 0;
 
 	kb_log_reset();
+	memset(s, 0, sizeof(*s));
 	if (backend == KB_OV_KMOD) {
 		err = kb_kmod_open(&k);
 		if (!err)
@@ -78,12 +82,20 @@ static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 
 	t0 = kb_now_ns();
 	end = t0 + kb_opt.run_ns;
+	/* a timer faster than its delivery may starve the loop: stop it */
+	kb_log.stop_fd = backend == KB_OV_KMOD ? k.fd : -1;
+	kb_log.stop_timer = backend == KB_OV_SIGNAL ? timer : 0;
+	kb_log.stopped = 0;
+	__atomic_store_n(&kb_log.stop_ns, end + kb_opt.run_ns, __ATOMIC_SEQ_CST);
 	do {
 		x = kb_work_chunk(x);
 		chunks++;
 		t1 = kb_now_ns();
 	} while (t1 < end);
 	kb_work_sink = x;
+	__atomic_store_n(&kb_log.stop_ns, 0, __ATOMIC_SEQ_CST);
+	if (kb_log.stopped)
+		s->starved = true;
 
 	if (backend == KB_OV_KMOD) {
 		kb_kmod_disarm(&k);
@@ -109,6 +121,7 @@ int kb_bench_overhead(void)
 	double ov[KB_NR_QUANTA][KB_OV_NR], rate[KB_NR_QUANTA][KB_OV_NR];
 	double reps_thr[KB_OV_NR][KB_MAX_REPS], reps_ev[KB_OV_NR][KB_MAX_REPS];
 	double reps_ov[KB_OV_NR][KB_MAX_REPS];
+	bool starved[KB_NR_QUANTA][KB_OV_NR], any_starved = false;
 	unsigned int reps = kb_opt.quick ? 2 : 5;
 	bool want[KB_OV_NR] = {
 		true,
@@ -121,6 +134,7 @@ int kb_bench_overhead(void)
 	char buf[32];
 	int err;
 
+	memset(starved, 0, sizeof(starved));
 	kb_progress("overhead: %zu quanta x {none,%s%s} taking turns, %u rounds of %llu ms each, of a fixed compute loop",
 		    KB_NR_QUANTA, want[KB_OV_KMOD] ? "kmod," : "",
 		    want[KB_OV_SIGNAL] ? "signal" : "", reps,
@@ -145,6 +159,12 @@ int kb_bench_overhead(void)
 				reps_ov[b][r] = (none_thr[r] / s.chunks_per_s - 1) * 100;
 				reps_thr[b][r] = s.chunks_per_s;
 				reps_ev[b][r] = s.events * 1e9 / (double)s.elapsed_ns;
+				/*
+				 * A stopped timer alone may be a host stall
+				 * (a VM's vCPU descheduled): starved means
+				 * the loop also hardly ran.
+				 */
+				starved[q][b] |= s.starved && reps_ov[b][r] > 1000;
 			}
 		}
 		for (b = 0; b < KB_OV_NR; b++) {
@@ -184,7 +204,9 @@ int kb_bench_overhead(void)
 		for (b = 1; b < KB_OV_NR; b++) {
 			if (!want[b])
 				continue;
-			if (ov[q][b] < 100000)
+			if (starved[q][b])	/* timer stopped by the handler */
+				printf(" %12s", "starved");
+			else if (ov[q][b] < 100000)
 				printf(" %10.1f %%", ov[q][b]);
 			else	/* the loop hardly ran at all */
 				printf(" %12s", ">100000 %");
@@ -193,12 +215,17 @@ int kb_bench_overhead(void)
 			       kb_fmt_ns(buf, sizeof(buf), per_ev[q][b]) : "-");
 			kb_result("overhead", kb_ov_name[b], variant, "overhead",
 				  ov[q][b], "%");
+			kb_result("overhead", kb_ov_name[b], variant, "starved",
+				  starved[q][b], "bool");
 			kb_result("overhead", kb_ov_name[b], variant,
 				  "ns_per_delivery", per_ev[q][b], "ns");
 			kb_result("overhead", kb_ov_name[b], variant,
 				  "deliveries", rate[q][b], "1/s");
 		}
-		if (want[KB_OV_KMOD] && want[KB_OV_SIGNAL] && ov[q][KB_OV_SIGNAL] > 0) {
+		/* a ratio means something only if both loops ran */
+		if (want[KB_OV_KMOD] && want[KB_OV_SIGNAL] && ov[q][KB_OV_SIGNAL] > 0 &&
+		    ov[q][KB_OV_KMOD] > 0 && !starved[q][KB_OV_KMOD] &&
+		    !starved[q][KB_OV_SIGNAL]) {
 			printf("  %8.2fx", ov[q][KB_OV_KMOD] / ov[q][KB_OV_SIGNAL]);
 			kb_result("overhead", "kmod", variant, "overhead_ratio_vs_signal",
 				  ov[q][KB_OV_KMOD] / ov[q][KB_OV_SIGNAL], "ratio");
@@ -216,6 +243,14 @@ int kb_bench_overhead(void)
 				want[KB_OV_KMOD] ? ov[q][KB_OV_KMOD] : -1,
 				want[KB_OV_SIGNAL] ? ov[q][KB_OV_SIGNAL] : -1);
 	}
+	for (q = 0; q < KB_NR_QUANTA; q++)
+		for (b = 0; b < KB_OV_NR; b++)
+			if (starved[q][b])
+				any_starved = true;
+	if (any_starved)
+		printf("  starved: the loop could hardly run, deliveries took all the time; the handler\n"
+		       "  stopped the timer after %llu ms (the overhead of such a run is a lower bound)\n",
+		       (unsigned long long)(2 * kb_opt.run_ns / NSEC_PER_MSEC));
 	printf("  (throughput without a timer: %.0f loop chunks/s of %d LCG rounds; overhead: the median of %u rounds of %llu ms per backend)\n",
 	       thr[0][KB_OV_NONE], KB_WORK_CHUNK, reps,
 	       (unsigned long long)(kb_opt.run_ns / NSEC_PER_MSEC));

@@ -32,6 +32,10 @@ void kb_sig_log_handler(int signo)
 		kb_log.handler_ns[n] = t;
 	kb_log.eintr_probe = 1;
 	__atomic_store_n(&kb_log.count, n + 1, __ATOMIC_RELEASE);
+	if (kb_log.stop_ns && t > kb_log.stop_ns && kb_log.stop_timer) {
+		kb_sig_timer_disarm(kb_log.stop_timer);	/* async-signal-safe */
+		kb_log.stopped++;
+	}
 }
 
 /**

@@ -23,6 +23,11 @@ function fmt(v, u) {
 	if (u == "ratio") return sprintf("%.2fx", v)
 	return sprintf("%g %s", v, u)
 }
+function ov(w, be, va) {
+	if (!(("overhead", w, be, va, "overhead") in val)) return "-"
+	if (val["overhead", w, be, va, "starved"]) return "starved"
+	return fmt(val["overhead", w, be, va, "overhead"], "%")
+}
 function add(list, item) {
 	if (!((list, item) in seen)) {
 		seen[list, item] = 1
@@ -37,19 +42,14 @@ FNR == 1 { next }
 	add("where", w)
 	add(b, va SUBSEP be)
 }
-function wl(w) {
-	if (w == "native") return "native"
-	if (w == "guest-tcg") return "guest-tcg"
-	return w
-}
 END {
 	printf "\n================================ kpf-bench summary ================================\n"
 	printf "where: native = this machine; guest-tcg = QEMU TCG guest (emulated CPU: absolute\n"
 	printf "times are not hardware times, compare the kmod/signal ratios); guest-icount =\n"
 	printf "QEMU -icount shift=0 (virtual time, 1 ns = 1 guest instruction, repeatable)\n"
 
-	printf "\n1. delivery latency, intended expiry -> handler\n"
-	printf "   %-13s %-20s %-7s %10s %10s %10s   %s\n", "where", "variant", "backend", "p50", "p99", "max", "kmod/signal p50, p99"
+	if (n["latency"]) printf "\n1. delivery latency, intended expiry -> handler\n"
+	if (n["latency"]) printf "   %-13s %-20s %-7s %10s %10s %10s   %s\n", "where", "variant", "backend", "p50", "p99", "max", "kmod/signal p50, p99"
 	for (i = 1; i <= n["where"]; i++) {
 		w = order["where", i]
 		for (j = 1; j <= n["latency"]; j++) {
@@ -64,24 +64,24 @@ END {
 		}
 	}
 
-	printf "\n2. preemption overhead: extra time for the same work, preempted every quantum\n"
-	printf "   %-13s %-16s %14s %14s   %s\n", "where", "quantum", "kmod", "signal", "kmod/signal"
+	if (n["overhead"]) printf "\n2. preemption overhead: extra time for the same work, preempted every quantum\n"
+	if (n["overhead"]) printf "   %-13s %-16s %14s %14s   %s\n", "where", "quantum", "kmod", "signal", "kmod/signal"
 	for (i = 1; i <= n["where"]; i++) {
 		w = order["where", i]
 		for (j = 1; j <= n["overhead"]; j++) {
 			split(order["overhead", j], k, SUBSEP); va = k[1]; be = k[2]
 			if (be != "signal" && be != "kmod") continue
 			if (done2[w, va]++) continue
-			km = (("overhead", w, "kmod", va, "overhead") in val) ? fmt(val["overhead", w, "kmod", va, "overhead"], "%") : "-"
-			sg = (("overhead", w, "signal", va, "overhead") in val) ? fmt(val["overhead", w, "signal", va, "overhead"], "%") : "-"
+			km = ov(w, "kmod", va)
+			sg = ov(w, "signal", va)
 			r = (("overhead", w, "kmod", va, "overhead_ratio_vs_signal") in val) ? fmt(val["overhead", w, "kmod", va, "overhead_ratio_vs_signal"], "ratio") : ""
 			q = va; sub(/^quantum-/, "", q); sub(/us$/, " us", q)
 			printf "   %-13s %-16s %14s %14s   %s\n", w, q, km, sg, r
 		}
 	}
 
-	printf "\n3. arming cost, time per operation\n"
-	printf "   %-13s %-7s %-28s %10s   %s\n", "where", "backend", "operation", "time/op", "vs timer_settime arm"
+	if (n["arming"]) printf "\n3. arming cost, time per operation\n"
+	if (n["arming"]) printf "   %-13s %-7s %-28s %10s   %s\n", "where", "backend", "operation", "time/op", "vs timer_settime arm"
 	for (i = 1; i <= n["where"]; i++) {
 		w = order["where", i]
 		for (j = 1; j <= n["arming"]; j++) {
@@ -92,8 +92,8 @@ END {
 		}
 	}
 
-	printf "\n4. library costs, time per operation\n"
-	printf "   %-13s %-9s %-44s %10s\n", "where", "backend", "operation", "time/op"
+	if (n["libcost"]) printf "\n4. library costs, time per operation\n"
+	if (n["libcost"]) printf "   %-13s %-9s %-44s %10s\n", "where", "backend", "operation", "time/op"
 	for (i = 1; i <= n["where"]; i++) {
 		w = order["where", i]
 		for (j = 1; j <= n["libcost"]; j++) {
@@ -103,8 +103,8 @@ END {
 		}
 	}
 
-	printf "\n5. blocking system calls under preemption: EINTR seen by user code\n"
-	printf "   %-13s %-7s %-11s %8s %10s\n", "where", "backend", "syscall", "calls", "EINTR"
+	if (n["blocking"]) printf "\n5. blocking system calls under preemption: EINTR seen by user code\n"
+	if (n["blocking"]) printf "   %-13s %-7s %-11s %8s %10s\n", "where", "backend", "syscall", "calls", "EINTR"
 	for (i = 1; i <= n["where"]; i++) {
 		w = order["where", i]
 		for (j = 1; j <= n["blocking"]; j++) {
