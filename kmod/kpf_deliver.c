@@ -190,8 +190,11 @@ bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 	return true;
 }
 
-/* Deliver, defer or drop one queued expiry; see the file comment. */
-static void kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
+/*
+ * Deliver, defer or drop one queued expiry; see the file comment.
+ * Returns false if the owner can take no more upcalls.
+ */
+static bool kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 {
 	struct pt_regs *regs = current_pt_regs();
 	struct kpf_area *area = ctx->area;
@@ -205,7 +208,7 @@ static void kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 		kpf_area_add(&area->dropped, 1);
 		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 		kpf_stat_inc(KPF_STAT_DROPPED);
-		return;
+		return false;
 	}
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
@@ -217,10 +220,11 @@ static void kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 		kpf_stat_inc(KPF_STAT_DEFERRED);
 		trace_kpf_defer(current->pid, defer, in_upcall);
-		return;
+		return true;
 	}
 	kpf_upcall(ctx, regs, ip, expiry, irq);
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+	return true;
 }
 
 /**
@@ -250,9 +254,12 @@ void kpf_deliver_work(struct callback_head *head)
 	irq = ctx->work_irq;
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 
-	if (stale)
+	if (stale) {
 		kpf_stat_inc(KPF_STAT_DROPPED);
-	else
-		kpf_deliver(ctx, expiry, irq);
+	} else if (kpf_deliver(ctx, expiry, irq)) {
+		raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+		kpf_timer_resume(ctx);
+		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+	}
 	fput(file);
 }

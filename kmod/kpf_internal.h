@@ -47,6 +47,7 @@ struct kpf_user;
  * @stack_top:	user rsp for the entry: 16-byte aligned top minus 8.
  * @periodic:	the timer is periodic; otherwise the area deadline rules.
  * @period_ns:	period when @periodic.
+ * @paused:	periodic timer stopped until the queued delivery runs.
  * @min_distance_ns: shortest distance from now the callback may re-arm to.
  * @gen:	bumped by DISARM/UNREGISTER to drop queued deliveries.
  * @work_queued: @work is on the owner's task_work list.
@@ -72,6 +73,7 @@ struct kpf_ctx {
 
 	bool periodic;
 	u64 period_ns;
+	bool paused;
 	u64 min_distance_ns;
 	u32 gen;
 	bool work_queued;
@@ -113,6 +115,7 @@ void kpf_timer_init(struct kpf_ctx *ctx);
 int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg);
 int kpf_ioctl_disarm(struct kpf_ctx *ctx);
 void kpf_timer_stop(struct kpf_ctx *ctx);
+void kpf_timer_resume(struct kpf_ctx *ctx);
 
 /* kpf_deliver.c */
 void kpf_deliver_work(struct callback_head *head);

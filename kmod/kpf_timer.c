@@ -18,7 +18,10 @@
  * armed_ns. Whichever way the two race, either the callback sees the new
  * deadline or user space sees armed_ns == 0 and calls ARM (Dekker).
  *
- * Periodic mode. Fire every period; missed periods are overruns.
+ * Periodic mode. Fire every period; missed periods are overruns. While a
+ * delivery waits as task_work (the owner is in the kernel or on another
+ * CPU) the timer pauses instead of interrupting for nothing, and the
+ * delivery restarts it on the owner's CPU.
  *
  * Firing checks the area's defer count and in_upcall flag: if either is
  * set the expiry becomes the pending flag, which user space acts on when
@@ -47,35 +50,39 @@ static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
 	trace_kpf_defer(ctx->task->pid, defer, in_upcall);
 }
 
-/*
- * A due expiry. Called in hardirq with timer_lock held.
- * Returns false if the owner is gone and the timer should stop.
- */
-static bool kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
+/* What became of a due expiry. */
+enum kpf_fired {
+	KPF_FIRED_DONE,		/* delivered in hardirq, or deferred */
+	KPF_FIRED_QUEUED,	/* delivery queued as task_work */
+	KPF_FIRED_GONE,		/* owner exiting or file released: stop */
+};
+
+/* A due expiry. Called in hardirq with timer_lock held. */
+static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
 {
 	struct kpf_area *area = ctx->area;
 	u32 defer = READ_ONCE(area->defer);
 	u32 in_upcall = READ_ONCE(area->in_upcall);
 
-	kpf_area_add(&ctx->area->fires, 1);
+	kpf_area_add(&area->fires, 1);
 	kpf_stat_inc(KPF_STAT_FIRES);
 	trace_kpf_fire(ctx->task->pid, expiry, now);
 
 	if (defer || in_upcall != KPF_UPCALL_IDLE) {
 		kpf_defer(ctx, defer, in_upcall);
-		return true;
+		return KPF_FIRED_DONE;
 	}
 	/* The previous delivery has not reached user mode yet. */
 	if (ctx->work_queued) {
-		kpf_area_add(&ctx->area->overruns, 1);
+		kpf_area_add(&area->overruns, 1);
 		kpf_stat_inc(KPF_STAT_OVERRUNS);
-		return true;
+		return KPF_FIRED_QUEUED;
 	}
 	if (kpf_deliver_irq(ctx, expiry, now))
-		return true;
+		return KPF_FIRED_DONE;
 	/* Fails only while release waits for us in hrtimer_cancel(). */
 	if (!get_file_rcu(ctx->file))
-		return false;
+		return KPF_FIRED_GONE;
 	ctx->work_queued = true;
 	ctx->work_gen = ctx->gen;
 	ctx->work_expiry = expiry;
@@ -84,11 +91,11 @@ static bool kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
 		/* -ESRCH: the owner is past exit_task_work(). */
 		ctx->work_queued = false;
 		fput(ctx->file);
-		kpf_area_add(&ctx->area->dropped, 1);
+		kpf_area_add(&area->dropped, 1);
 		kpf_stat_inc(KPF_STAT_DROPPED);
-		return false;
+		return KPF_FIRED_GONE;
 	}
-	return true;
+	return KPF_FIRED_QUEUED;
 }
 
 static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
@@ -132,13 +139,25 @@ static enum hrtimer_restart kpf_timer_periodic(struct kpf_ctx *ctx, u64 now)
 		kpf_area_add(&ctx->area->overruns, missed - 1);
 		kpf_stat_add(KPF_STAT_OVERRUNS, missed - 1);
 	}
-	if (!kpf_fire(ctx, expiry, now)) {
-		WRITE_ONCE(ctx->area->armed_ns, 0);
-		return HRTIMER_NORESTART;
+	switch (kpf_fire(ctx, expiry, now)) {
+	case KPF_FIRED_DONE:
+		WRITE_ONCE(ctx->area->armed_ns,
+			   ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
+		return HRTIMER_RESTART;
+	case KPF_FIRED_QUEUED:
+		/*
+		 * The owner is not running here, or is in the kernel: more
+		 * expiries could only be overruns, and would steal the CPU
+		 * from whoever runs instead. Pause; the delivery restarts
+		 * the timer on the owner's CPU (kpf_timer_resume()).
+		 */
+		ctx->paused = true;
+		break;
+	case KPF_FIRED_GONE:
+		break;
 	}
-	WRITE_ONCE(ctx->area->armed_ns,
-		   ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
-	return HRTIMER_RESTART;
+	WRITE_ONCE(ctx->area->armed_ns, 0);
+	return HRTIMER_NORESTART;
 }
 
 static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
@@ -234,6 +253,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
 	ctx->min_distance_ns = min_ns;
 	ctx->periodic = arm.flags & KPF_ARM_PERIODIC;
 	ctx->period_ns = arm.period_ns;
+	ctx->paused = false;
 	if (!ctx->periodic)
 		WRITE_ONCE(area->deadline_ns, deadline);
 	hrtimer_start(&ctx->timer, ns_to_ktime(expiry),
@@ -243,6 +263,32 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
 
 	trace_kpf_arm(current->pid, expiry, arm.period_ns);
 	return 0;
+}
+
+/**
+ * kpf_timer_resume() - restart a periodic timer paused by a queued delivery
+ * @ctx:	the context; called by its owner from the delivery task_work,
+ *		with timer_lock held.
+ *
+ * The timer restarts at the next period boundary on this CPU, where the
+ * owner runs now; the periods that passed while it was paused are
+ * overruns.
+ */
+void kpf_timer_resume(struct kpf_ctx *ctx)
+{
+	u64 missed;
+
+	if (!ctx->periodic || !ctx->paused)
+		return;
+	ctx->paused = false;
+	missed = hrtimer_forward_now(&ctx->timer, ns_to_ktime(ctx->period_ns));
+	if (missed > 1) {
+		kpf_area_add(&ctx->area->overruns, missed - 1);
+		kpf_stat_add(KPF_STAT_OVERRUNS, missed - 1);
+	}
+	hrtimer_start_expires(&ctx->timer, HRTIMER_MODE_ABS_PINNED_HARD);
+	WRITE_ONCE(ctx->area->armed_ns,
+		   ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
 }
 
 /**
@@ -258,6 +304,7 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->periodic = false;
+	ctx->paused = false;
 	ctx->gen++;
 	if (ctx->area) {
 		WRITE_ONCE(ctx->area->deadline_ns, 0);
