@@ -23,7 +23,7 @@ extern "C" {
 
 /* Return values of kpf_launch() and kpf_resume() (errors are -errno). */
 #define KPF_DONE	0	/* the function returned; the task is freed */
-#define KPF_PREEMPTED	1	/* budget used up or kpf_pause(): resumable */
+#define KPF_PREEMPTED	1	/* out of budget or paused: resumable */
 
 /* A budget that never runs out (the task may still kpf_pause()). */
 #define KPF_FOREVER	UINT64_MAX
@@ -32,7 +32,7 @@ extern "C" {
 typedef struct kpf_task kpf_task;
 
 /* struct kpf_config backends */
-#define KPF_BACKEND_AUTO	0	/* kmod if /dev/kpf opens, else signal */
+#define KPF_BACKEND_AUTO	0	/* kmod if /dev/kpf works */
 #define KPF_BACKEND_KMOD	1
 #define KPF_BACKEND_SIGNAL	2
 

@@ -90,7 +90,15 @@ TEST_F(deadline, postpone_twice)
 	EXPECT_EQ(1, self->c.ioctls);
 	EXPECT_EQ(d2, READ_ONCE(a->expiry_ns));
 	EXPECT_LE(d2, READ_ONCE(a->irq_ns));
-	EXPECT_EQ(2, READ_ONCE(a->rearms));
+	/*
+	 * Normally two moves. If the whole guest stalls past d2 the callback
+	 * due at d1 runs after d2 and finds d2 due: one move only.
+	 */
+	EXPECT_LE(1, READ_ONCE(a->rearms));
+	EXPECT_GE(2, READ_ONCE(a->rearms));
+	if (READ_ONCE(a->rearms) != 2)
+		kpf_log("timer due at d1 ran %llu us late\n",
+			(READ_ONCE(a->irq_ns) - d1) / NSEC_PER_USEC);
 	EXPECT_EQ(1, READ_ONCE(a->fires));
 	EXPECT_EQ(1, kpf_test_upcall_count);
 }
@@ -176,6 +184,15 @@ TEST_F(deadline, postpone_many_times)
 		if (READ_ONCE(a->delivered))
 			break;
 	}
+	/* A stall in the last iteration shows only now. */
+	d = kpf_now_ns();
+	if (d - prev > gap)
+		gap = d - prev;
+	if (READ_ONCE(a->delivered))
+		kpf_log("early upcall: expiry %llu, last store %lu at %lu, irq %llu, deliver %llu, now %lu, armed at %lu\n",
+			READ_ONCE(a->expiry_ns), last, prev,
+			READ_ONCE(a->irq_ns), READ_ONCE(a->deliver_ns),
+			kpf_now_ns(), t_end - 2 * STEP_NS);
 	if (READ_ONCE(a->delivered) && gap >= STEP_NS / 2)
 		SKIP(return, "vCPU stalled %lu ms: deadline became due",
 		     gap / NSEC_PER_MSEC);

@@ -8,7 +8,8 @@
  * The one-shot is armed FIRE_NS before the call blocks. On a loaded host
  * the vCPU can stall longer than that between ARM and the call; the
  * upcall then (correctly) arrives before the call. Such an attempt is
- * detected before blocking and repeated, up to ATTEMPTS times.
+ * detected before blocking and repeated, up to ATTEMPTS times; so is an
+ * attempt whose timer interrupt itself came only after the call ended.
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -21,7 +22,7 @@
 #include "kpf_test_util.h"
 
 #define FIRE_NS		(5 * NSEC_PER_MSEC)
-#define BLOCK_NS	(40 * NSEC_PER_MSEC)
+#define BLOCK_NS	(100 * NSEC_PER_MSEC)
 #define ATTEMPTS	5
 
 FIXTURE(blocking)
@@ -102,7 +103,16 @@ static long block_after_arm(struct kpf_test_ctx *c, long (*call)(void *),
 		}
 		ret = call(arg);
 		*attempts = i + 1;
-		/* The expected upcall landed; nothing else did. */
+		/*
+		 * The interrupt itself can come late on a stalled guest,
+		 * after the call ended: then nothing was tested, retry.
+		 */
+		if (READ_ONCE(c->area->irq_ns) >= *t0 + BLOCK_NS &&
+		    i + 1 < ATTEMPTS) {
+			kpf_log("timer interrupt came after the call: attempt %d\n",
+				i + 2);
+			continue;
+		}
 		return ret;
 	}
 	*attempts = ATTEMPTS;

@@ -66,6 +66,35 @@ TEST_F(xcpu, arm_on_1_run_on_0)
 		READ_ONCE(a->deliver_ns) - READ_ONCE(a->irq_ns));
 }
 
+#define KICK_SAMPLES	50
+
+/*
+ * Expiry on CPU 1 while the thread spins in user mode on CPU 0: only an
+ * IPI (kick_process) gets it into the kernel before the next tick. Prints
+ * irq->deliver percentiles; a p50 near the tick period means no kick.
+ */
+TEST_F(xcpu, remote_kick_latency)
+{
+	static uint64_t lat[KICK_SAMPLES];
+	struct kpf_area *a = self->c.area;
+	unsigned int i;
+
+	KPF_REQUIRE_DEVICE();
+	NEED_TWO_CPUS();
+	for (i = 0; i < KICK_SAMPLES; i++) {
+		ASSERT_EQ(0, pin_to(1));
+		ASSERT_EQ(0, kpf_test_arm(&self->c, 0, 20 * NSEC_PER_MSEC, 0));
+		ASSERT_EQ(0, pin_to(0));
+		ASSERT_EQ(0, kpf_test_wait_delivered(&self->c, i + 1, WAIT_NS));
+		lat[i] = READ_ONCE(a->deliver_ns) - READ_ONCE(a->irq_ns);
+	}
+	kpf_log("remote irq->deliver over %d upcalls (ns): p50 %lu p90 %lu p99 %lu\n",
+		KICK_SAMPLES, kpf_percentile(lat, KICK_SAMPLES, 50),
+		kpf_percentile(lat, KICK_SAMPLES, 90),
+		kpf_percentile(lat, KICK_SAMPLES, 99));
+	EXPECT_EQ(KICK_SAMPLES, READ_ONCE(a->delivered));
+}
+
 TEST_F(xcpu, arm_on_0_sleep_wake_on_1)
 {
 	struct timespec ts = { 0, 30 * NSEC_PER_MSEC };

@@ -37,6 +37,8 @@ static void *worker(void *arg)
 	pthread_barrier_wait(w->start);
 	if (w->ret)
 		return NULL;
+	/* From here: creating 64 threads can take seconds on a debug kernel. */
+	w->end = kpf_now_ns() + RUN_NS;
 	a = c.area;
 	w->ret = kpf_test_arm(&c, KPF_ARM_PERIODIC, 0, PERIOD_NS);
 	while (!w->ret && kpf_now_ns() < w->end) {
@@ -103,7 +105,6 @@ TEST_F_TIMEOUT(threads, sixty_four_periodic, 120)
 		memset(&w[i], 0, sizeof(w[i]));
 		w[i].start = &start;
 		w[i].sleeper = i & 1;
-		w[i].end = kpf_now_ns() + RUN_NS;
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, worker, &w[i]));
 	}
 	for (i = 0; i < NR_THREADS; i++)

@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <kpf.h>
 #include "ktest.h"
 
@@ -58,7 +61,7 @@ int main(void)
 	uint64_t t0, dt;
 	int flag = 0, steps = 0, r, n;
 
-	ktest_plan(14);
+	ktest_plan(15);
 	ktest_diag("backend %s", kpf_backend());
 
 	r = kpf_launch(&t, set_flag, &flag, 1000000);
@@ -121,5 +124,23 @@ int main(void)
 	}
 	KTEST_EXPECT(r == -EINVAL, "resuming a cancelled task gives -EINVAL (r=%d)",
 		     r);
+	/* a fork child registers again (kernel contexts and POSIX timers
+	 * are not inherited) and is preempted on its own */
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		s.done = 0;
+		s.until = now_ns() + 100000000ull;
+		r = kpf_launch(&t, spin_until, &s, 5000000);
+		n = 0;
+		while (r == KPF_PREEMPTED && n < 1000) {
+			n++;
+			r = kpf_resume(t, 5000000);
+		}
+		_exit(r == KPF_DONE && s.done && n >= 3 ? 0 : 1);
+	}
+	waitpid(pid, &r, 0);
+	KTEST_EXPECT(WIFEXITED(r) && WEXITSTATUS(r) == 0,
+		     "a fork child launches and is preempted (status 0x%x)", r);
 	return ktest_finish();
 }

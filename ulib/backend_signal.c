@@ -26,8 +26,6 @@
 #define sigev_notify_thread_id _sigev_un._tid
 #endif
 
-extern __thread struct kpf_thread *kpf_tls_self KPF_HIDDEN;
-
 static void kpf_signal_settime(struct kpf_thread *self, uint64_t when)
 {
 	struct itimerspec its = {

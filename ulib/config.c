@@ -74,6 +74,7 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 	kpf_g.retry_ns = c.retry_ns ? c.retry_ns : KPF_DEFAULT_RETRY_NS;
 	kpf_g.pool_max = c.pool_max ? c.pool_max : KPF_DEFAULT_POOL_MAX;
 	kpf_xstate_init();
+	kpf_clock_init();
 
 	if (c.backend == KPF_BACKEND_AUTO || c.backend == KPF_BACKEND_KMOD) {
 		err = kpf_kmod_process_init(forced);

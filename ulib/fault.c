@@ -16,8 +16,6 @@
 
 #include "internal.h"
 
-extern __thread struct kpf_thread *kpf_tls_self KPF_HIDDEN;
-
 static struct sigaction kpf_old_segv;
 
 /**

@@ -87,11 +87,11 @@ struct kpf_cleanup {
 struct kpf_task {
 	uint32_t magic;
 	uint32_t state;			/* enum kpf_task_state, atomic */
-	struct kpf_ctx ctx;		/* the task while it is not running */
+	struct kpf_ctx ctx;		/* the task while not running */
 	struct kpf_ctx caller_ctx;	/* its launcher while it runs */
 	struct kpf_task *parent;	/* enclosing task while it runs */
-	uint64_t deadline_ns;		/* absolute, KPF_NO_DEADLINE = none */
-	uint32_t defer;			/* its defer count while stopped */
+	uint64_t deadline_ns;		/* absolute; KPF_NO_DEADLINE */
+	uint32_t defer;			/* its defer count, stopped */
 	uint32_t caller_defer;		/* launcher's defer count */
 	int depth;			/* 1 = outermost */
 	void (*fn)(void *);
@@ -126,8 +126,12 @@ struct kpf_thread {
 	uint64_t upcall_top;
 	uint32_t busy;
 	uint32_t backend_ready;
-	uint32_t defer_expired;		/* a preemption waits for defer end */
+	uint32_t defer_expired;		/* preemption waits: defer end */
 	uint64_t retry_ns;		/* next retry distance (backs off) */
+	uint64_t clk_tsc;		/* clock.c: anchor TSC ... */
+	uint64_t clk_ns;		/* ... and CLOCK_MONOTONIC there */
+	uint64_t clk_mult;		/* ns per tick, 32.32 fixed point */
+	uint64_t clk_window;		/* ticks before re-anchoring */
 	struct kpf_task *current;
 	int depth;
 	int kmod_fd;
@@ -170,6 +174,7 @@ struct kpf_globals {
 	uint64_t retry_ns;
 	unsigned int pool_max;
 	uint64_t kmod_min_ns;
+	int tsc_clock;			/* clock.c may use the TSC */
 };
 
 extern struct kpf_globals kpf_g KPF_HIDDEN;
@@ -192,7 +197,9 @@ void kpf_frame_return(struct kpf_thread *self, const void *xsave,
 KPF_HIDDEN void kpf_upcall_entry(void);
 KPF_HIDDEN void kpf_task_trampoline(void);
 
-/* thread.c */
+/* thread.c; signal handlers read the TLS pointer directly */
+extern __thread struct kpf_thread *kpf_tls_self
+	__attribute__((tls_model("initial-exec"))) KPF_HIDDEN;
 KPF_HIDDEN struct kpf_thread *kpf_thread_self(void);
 KPF_HIDDEN struct kpf_thread *kpf_thread_peek(void);
 KPF_HIDDEN int kpf_thread_init_process(void);
@@ -239,6 +246,29 @@ static inline uint64_t kpf_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* clock.c */
+KPF_HIDDEN void kpf_clock_init(void);
+KPF_HIDDEN uint64_t kpf_clock_slow(struct kpf_thread *self);
+
+/**
+ * kpf_clock_ns() - CLOCK_MONOTONIC for a deadline, cheaply
+ * @self: calling thread
+ *
+ * Within a few hundred ns of kpf_now_ns(); see clock.c.
+ */
+static inline uint64_t kpf_clock_ns(struct kpf_thread *self)
+{
+	uint64_t d;
+
+	if (!kpf_g.tsc_clock)
+		return kpf_now_ns();
+	d = __builtin_ia32_rdtsc() - self->clk_tsc;
+	if (__builtin_expect(d < self->clk_window, 1))
+		return self->clk_ns + (uint64_t)
+		       (((unsigned __int128)d * self->clk_mult) >> 32);
+	return kpf_clock_slow(self);
+}
+
 #define kpf_barrier()	__asm__ __volatile__("" ::: "memory")
 
 /**
@@ -261,9 +291,17 @@ static inline void kpf_arm(struct kpf_thread *self, uint64_t deadline)
 		__atomic_store_n(&self->area.deadline_ns, 0, __ATOMIC_RELEASE);
 		return;
 	}
-	__atomic_exchange_n(&self->area.deadline_ns, deadline,
-			    __ATOMIC_SEQ_CST);
-	armed = __atomic_load_n(&self->area.armed_ns, __ATOMIC_ACQUIRE);
+	if (kpf_g.backend == KPF_BACKEND_KMOD) {
+		/* Dekker with the timer callback, maybe on another CPU */
+		__atomic_exchange_n(&self->area.deadline_ns, deadline,
+				    __ATOMIC_SEQ_CST);
+	} else {
+		/* the signal handler interrupts this very thread */
+		__atomic_store_n(&self->area.deadline_ns, deadline,
+				 __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+	armed = __atomic_load_n(&self->area.armed_ns, __ATOMIC_RELAXED);
 	if (armed && armed <= deadline)
 		return;
 	if (kpf_g.backend == KPF_BACKEND_KMOD)

@@ -13,7 +13,7 @@
 #define KPF_CTX_XSAVE		16
 
 /* kpf_ctx.kind */
-#define KPF_CTX_VOLUNTARY	0	/* callee-saved registers on its stack */
+#define KPF_CTX_VOLUNTARY	0	/* callee-saved regs on its stack */
 #define KPF_CTX_FULL		1	/* full frame + xsave image */
 
 /* struct kpf_area (uapi) */

@@ -13,8 +13,6 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-build=${KPF_BUILD:-$top/build}
 native=
 runargs=()
 kernels=()
@@ -43,13 +41,15 @@ if [ -n "$native" ]; then
 	lines+=("# native: $p passed, $f failed")
 fi
 
-suffix=
-for a in "${runargs[@]}"; do [ "$a" = --icount ] && suffix=-icount; done
 for k in "${kernels[@]}"; do
 	echo "### guest: $k kernel"
-	"$here/run.sh" --kernel "$k" "${runargs[@]}" || rc=1
+	out=$(mktemp)
+	"$here/run.sh" --kernel "$k" "${runargs[@]}" | tee "$out"
+	[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 	p=0 f=1
-	[ -r "$build/guest/$k$suffix.result" ] && read -r p f <"$build/guest/$k$suffix.result"
+	last=$(tail -n1 "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$')
+	[ -n "$last" ] && read -r p f < <(echo "$last" | sed 's/ passed, / /; s/ failed//')
+	rm -f "$out"
 	passed=$((passed + p)); failed=$((failed + f))
 	lines+=("# guest $k: $p passed, $f failed")
 done

@@ -36,8 +36,11 @@ if readelf -l "$busybox" 2>/dev/null | grep -q 'program interpreter'; then
 	die "$busybox is dynamically linked (install busybox-static: tools/deps.sh)"
 fi
 
-root=$out.root
-rm -rf "$root"
+# private staging dir and temp file: concurrent packs must not collide
+mkdir -p "$(dirname "$out")"
+root=$(mktemp -d "$out.root.XXXXXX")
+tmp=$(mktemp "$out.tmp.XXXXXX")
+trap 'rm -rf "$root" "$tmp"' EXIT
 mkdir -p "$root"/{bin,sbin,etc,lib/modules,tests,proc,sys,dev,tmp,root}
 cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
@@ -69,7 +72,7 @@ done
 } >"$root/etc/kpf-guest.env"
 
 # /dev/console comes from the kernel's built-in default initramfs
-( cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 ) >"$out.tmp"
-mv "$out.tmp" "$out"
-rm -rf "$root"
+( cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 ) >"$tmp"
+chmod 644 "$tmp"
+mv "$tmp" "$out"
 echo "mkinitramfs: $out ($(du -h "$out" | cut -f1), $count test(s)${module:+, kpf.ko})" >&2

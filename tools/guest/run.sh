@@ -102,10 +102,13 @@ fi
 
 out=$build/guest
 mkdir -p "$out"
-initrd=$out/$name.cpio
+# private files, so that concurrent runs do not mix their logs; the log is
+# copied to build/guest/<name>.log when the run ends
+initrd=$out/$name.$$.cpio
+runlog=$out/$name.$$.log
 log=$out/$name.log
 result=$out/$name.result
-rm -f "$result"
+trap 'rm -f "$initrd" "$runlog"' EXIT
 
 t0=$(date +%s.%N)
 "$here/mkinitramfs.sh" --out "$initrd" "${modarg[@]}" \
@@ -118,7 +121,7 @@ printf 'run.sh: initramfs packed in %.2f s\n' "$(echo "$t1 - $t0" | bc)" >&2
 
 qemu=(qemu-system-x86_64 "${accel[@]}" -cpu max -m 2G
 	-display none -nodefaults -no-reboot
-	-chardev "stdio,id=s0,logfile=$log,signal=off" -serial chardev:s0
+	-chardev "stdio,id=s0,logfile=$runlog,signal=off" -serial chardev:s0
 	-device isa-debug-exit,iobase=0xf4,iosize=4
 	-kernel "$image" -initrd "$initrd"
 	-append "console=ttyS0 loglevel=5 tsc=reliable panic=-1 slub_debug=FZPU log_buf_len=4M$append")
@@ -128,6 +131,7 @@ if [ "$shell" = 1 ]; then
 	echo "run.sh: the shell's exit stops the VM (Ctrl-C goes to the guest)" >&2
 	set +e
 	"${qemu[@]}"
+	cp "$runlog" "$log"
 	exit 0
 fi
 
@@ -138,8 +142,10 @@ set -e
 t2=$(date +%s.%N)
 printf 'run.sh: %s guest ran %.1f s (QEMU exit status %d)\n' "$name" "$(echo "$t2 - $t1" | bc)" "$status" >&2
 
+cp "$runlog" "$log.$$" && mv "$log.$$" "$log"
+
 # --- judge the run -------------------------------------------------------------
-clean=$(tr -d '\r' <"$log")
+clean=$(tr -d '\r' <"$runlog")
 problems=()
 
 guest_rc=$(printf '%s\n' "$clean" | sed -n 's/^kpf-guest-done rc=\([0-9]*\)$/\1/p' | tail -n1 || true)
@@ -151,7 +157,7 @@ case $status in
 124|137) problems+=("host timeout after $timeout s") ;;
 1|3)
 	qrc=$(((status - 1) / 2))
-	if [ -n "$guest_rc" ] && [ "$qrc" != "$guest_rc" ]; then
+	if [ -n "$guest_rc" ] && [ "$qrc" != "$([ "$guest_rc" = 0 ] && echo 0 || echo 1)" ]; then
 		problems+=("QEMU exit status $status does not match rc=$guest_rc")
 	fi
 	;;
@@ -181,7 +187,7 @@ if [ -n "$guest_rc" ] && [ "$guest_rc" != 0 ] && [ "$failed" -eq 0 ]; then
 	[ -n "$cmd" ] && problems+=("command exited with status $guest_rc")
 fi
 
-echo "$passed $failed" >"$result"
+echo "$passed $failed" >"$result.$$" && mv "$result.$$" "$result"
 echo "# guest $name ($rel): log $log"
 for p in "${problems[@]}"; do
 	echo "# guest $name: FAIL: $p"
