@@ -150,6 +150,27 @@ static int kpf_open(struct inode *inode, struct file *file)
 }
 
 /*
+ * close() of a descriptor. A delivery queued on the owner holds a file
+ * reference, so the owner's last close() would not release the context,
+ * and that delivery could arrive after close() returned - into an upcall
+ * stack the program may already have freed. So when the owner closes and
+ * nothing but this descriptor and a queued delivery refers to the file,
+ * stop everything here. (A transient reference, such as a concurrent
+ * /proc fdinfo read, only makes this fall back to release.)
+ */
+static int kpf_flush(struct file *file, fl_owner_t id)
+{
+	struct kpf_ctx *ctx = file->private_data;
+
+	mutex_lock(&ctx->ioctl_lock);
+	if (ctx->task == current &&
+	    file_count(file) <= 1 + READ_ONCE(ctx->work_queued))
+		kpf_timer_stop(ctx);
+	mutex_unlock(&ctx->ioctl_lock);
+	return 0;
+}
+
+/*
  * The last reference is gone: no ioctl can run and no delivery is queued
  * (a queued one holds a reference). The timer may still be armed.
  */
@@ -168,6 +189,7 @@ static int kpf_release(struct inode *inode, struct file *file)
 static const struct file_operations kpf_fops = {
 	.owner		= THIS_MODULE,
 	.open		= kpf_open,
+	.flush		= kpf_flush,
 	.release	= kpf_release,
 	.unlocked_ioctl	= kpf_ioctl,
 	.llseek		= no_llseek,
