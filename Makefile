@@ -18,7 +18,7 @@
 #   make load            insmod build/kmod/$(uname -r)/kpf.ko on this machine
 #   make run | bench     tools/kpf-bench-run.sh
 #
-# Guest knobs: KERNELS="stock debug", TESTS='glob', ICOUNT=1,
+# Guest knobs: KERNELS="stock stock-icount debug", TESTS='glob', ICOUNT=1,
 # KPF_TEST_TIMEOUT=300 (per test), KPF_GUEST_TIMEOUT=1500 (per boot).
 
 SHELL := /bin/bash
@@ -39,7 +39,7 @@ KDIR ?= $(if $(wildcard /lib/modules/$(shell uname -r)/build),/lib/modules/$(she
 STOCK_KDIR = $(lastword $(foreach h,$(shell ls -d /usr/src/linux-headers-6.1.0-*-amd64 2>/dev/null | sort -V),$(if $(wildcard /boot/vmlinuz-$(patsubst /usr/src/linux-headers-%,%,$(h))),$(h))))
 DEBUG_KDIR = $(shell $(GUEST)/build-debug-kernel.sh --print-dir)
 
-KERNELS ?= stock debug
+KERNELS ?= stock stock-icount debug
 KERNEL ?= stock
 TESTS ?= *
 ICOUNT ?=

@@ -136,46 +136,6 @@ cmds=all
 
 # --- the guest ---------------------------------------------------------------
 
-# minimal boot of our own, used while tools/guest/run.sh has no --extra
-own_guest() {
-	local log=$1 gcmd=$2 root initrd rc=0 ko
-	# shellcheck disable=SC2054 # "tcg,thread=multi" is one argument
-	local qaccel=(-accel tcg,thread=multi -smp 2)
-	[ -n "$icount" ] && qaccel=(-accel tcg -icount shift=0 -smp 1)
-	ko=$build/kmod/$stock_rel/kpf.ko
-	[ -f "$ko" ] || die "$ko missing (make kmod KDIR=/usr/src/linux-headers-$stock_rel)"
-	[ -x /bin/busybox ] || die "/bin/busybox missing (tools/deps.sh installs busybox-static)"
-	root=$(mktemp -d)
-	mkdir -p "$root"/{bin,dev,proc,sys,tmp,tests/kpf-bench}
-	cp /bin/busybox "$root/bin/"
-	cp "$ko" "$root/kpf.ko"
-	cp "$benchbin" "$root/tests/kpf-bench/"
-	cat >"$root/init" <<-EOF
-	#!/bin/busybox sh
-	/bin/busybox --install -s /bin
-	mount -t proc proc /proc; mount -t sysfs sysfs /sys
-	mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
-	export KPF_GUEST=1 KPF_GUEST_MODE=$gmode PATH=/bin
-	echo "kpf-guest: \$(uname -r) ($gmode), \$(nproc) cpu(s)"
-	insmod /kpf.ko || echo "kpf-guest: insmod kpf.ko failed"
-	cd /tmp
-	sh -c '$gcmd'
-	echo "kpf-guest-done rc=\$?"
-	poweroff -f
-	EOF
-	chmod 755 "$root/init"
-	initrd=$out/.guest.cpio
-	(cd "$root" && find . | cpio --quiet -o -H newc -R 0:0) >"$initrd"
-	rm -rf "$root"
-	timeout -k 10 "${KPF_GUEST_TIMEOUT:-900}" qemu-system-x86_64 "${qaccel[@]}" \
-		-cpu max -m 1G -display none -nodefaults -no-reboot \
-		-chardev "stdio,id=s0,logfile=$log,signal=off" -serial chardev:s0 \
-		-kernel "/boot/vmlinuz-$stock_rel" -initrd "$initrd" \
-		-append "console=ttyS0 loglevel=5 tsc=reliable panic=-1" </dev/null || rc=$?
-	rm -f "$initrd"
-	return $rc
-}
-
 # show the guest's console without the file dump
 console_filter() {
 	tr -d '\r' | grep --line-buffered -v -e '^KPFB|' -e '^KPFB-END' || true
@@ -183,22 +143,15 @@ console_filter() {
 
 run_guest() {
 	local log gcmd rc=0 where=guest-$gmode
-	# the binary's place in the initramfs depends on the runner
-	gcmd="b=\$(find / -xdev -name kpf-bench -type f 2>/dev/null | head -n 1); \
-[ -n \"\$b\" ] || { echo kpf-bench not found in the guest; exit 1; }; \
+	# run.sh packs the binary's directory as /tests/<dir>/
+	gcmd="b=/tests/$(basename "$(dirname "$benchbin")")/kpf-bench; \
 \$b $cmds --out /tmp/kpf-bench --dump --where $where ${benchargs[*]}"
-	if [ -x "$top/tools/guest/run.sh" ] && "$top/tools/guest/run.sh" --help 2>/dev/null | grep -q -- '--extra'; then
-		say "guest: tools/guest/run.sh --kernel stock${icount:+ --icount} --extra $(dirname "$benchbin")"
-		log=$build/guest/stock${icount:+-icount}.log
-		"$top/tools/guest/run.sh" --kernel stock ${icount:+--icount} \
-			--extra "$(dirname "$benchbin")" --cmd "$gcmd" 2>&1 | console_filter || rc=$?
-		[ -f "$log" ] || die "guest log $log missing"
-		cp "$log" "$out/$where.console.log"
-	else
-		say "guest: tools/guest/run.sh has no --extra yet: booting a minimal guest of our own"
-		log=$out/$where.console.log
-		own_guest "$log" "$gcmd" | console_filter || rc=$?
-	fi
+	say "guest: tools/guest/run.sh --kernel stock${icount:+ --icount} --extra $(dirname "$benchbin")"
+	log=$build/guest/stock${icount:+-icount}.log
+	"$top/tools/guest/run.sh" --kernel stock ${icount:+--icount} \
+		--extra "$(dirname "$benchbin")" --cmd "$gcmd" 2>&1 | console_filter || rc=$?
+	[ -f "$log" ] || die "guest log $log missing"
+	cp "$log" "$out/$where.console.log"
 	mkdir -p "$out/$where"
 	tr -d '\r' <"$out/$where.console.log" | awk -F'|' -v dir="$out/$where" '
 		/^KPFB\|/ { f = dir "/" $2; line = substr($0, length($1) + length($2) + 3)

@@ -14,6 +14,9 @@
 #   --cmd CMD        run CMD in the guest (module loaded) instead of tests
 #   --shell          interactive shell instead of tests (make vm)
 #   --module KO      load KO instead of build/kmod/<release>/kpf.ko
+#   --extra DIR      also pack the executables in DIR as /tests/<dir>/,
+#                    for --cmd (e.g. the benchmarks); in test mode they
+#                    run as tests like the others
 #   --timeout SECS   host-side limit for the whole run (default 1500,
 #                    env KPF_GUEST_TIMEOUT); KPF_TEST_TIMEOUT (default 300)
 #                    limits each test inside the guest
@@ -38,6 +41,7 @@ cmd=
 shell=0
 timeout=${KPF_GUEST_TIMEOUT:-1500}
 module=
+extra=()
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 
@@ -49,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--cmd) cmd=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
 	--module) module=$2; shift 2 ;;
+	--extra) extra+=(--tests "$2"); shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	-h|--help) sed -n '4,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
@@ -112,7 +117,7 @@ trap 'rm -f "$initrd" "$runlog"' EXIT
 
 t0=$(date +%s.%N)
 "$here/mkinitramfs.sh" --out "$initrd" "${modarg[@]}" \
-	--tests "$build/selftests" --tests "$build/tests/static" \
+	--tests "$build/selftests" --tests "$build/tests/static" "${extra[@]}" \
 	--env "KPF_KERNEL=$kernel" --env "KPF_GUEST_MODE=$mode" \
 	--env "KPF_TESTS=$tests" --env "KPF_CMD=$cmd" --env "KPF_SHELL=$shell" \
 	--env "KPF_TEST_TIMEOUT=${KPF_TEST_TIMEOUT:-300}"
