@@ -16,7 +16,8 @@
 #   make debug-kernel    build (once) the KASAN/KMEMLEAK/lockdep kernel
 #   make install         libkpf and headers (PREFIX=/usr/local DESTDIR=)
 #   make load            insmod build/kmod/$(uname -r)/kpf.ko on this machine
-#   make run | bench     tools/kpf-bench-run.sh
+#   make run | bench     tools/kpf-bench-run.sh (QUICK=1: smoke test)
+#   make bench-icount    the same in the deterministic -icount guest
 #
 # Guest knobs: KERNELS="stock stock-icount debug", TESTS='glob', ICOUNT=1,
 # KPF_TEST_TIMEOUT=300 (per test), KPF_GUEST_TIMEOUT=1500 (per boot).
@@ -79,7 +80,7 @@ define kmod_build
 endef
 
 .PHONY: all deps kmod kmod-guest ulib selftests tests lint check check-native \
-	check-guest debug-kernel install load vm run bench clean ksrc
+	check-guest debug-kernel install load vm run bench bench-icount clean ksrc
 
 all: kmod ulib
 
@@ -178,13 +179,11 @@ install: ulib
 load: kmod
 	insmod $(BUILD)/kmod/$$(uname -r)/kpf.ko
 
-run bench:
-	@if [ -x tools/kpf-bench-run.sh ]; then \
-		exec tools/kpf-bench-run.sh $@; \
-	else \
-		echo "error: tools/kpf-bench-run.sh does not exist yet; 'make $@' has nothing to run" >&2; \
-		exit 1; \
-	fi
+run bench: | $(DEPS_STAMP)
+	@tools/kpf-bench-run.sh $(if $(QUICK),--quick) $(if $(ICOUNT),--icount)
+
+bench-icount: | $(DEPS_STAMP)
+	@tools/kpf-bench-run.sh --icount $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(BUILD)

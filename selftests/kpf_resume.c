@@ -29,7 +29,7 @@ void kpf_resume_loop(struct loop_state *st, uint64_t iters);
 
 #define MIN_DELIVERIES	10000
 #define CHUNK_ITERS	20000
-#define PERIOD_NS	(20 * NSEC_PER_USEC)
+#define PERIOD_NS	(50 * NSEC_PER_USEC)
 #define MAX_RUN_NS	(150 * NSEC_PER_SEC)
 /* Round toward zero (RC = 11b) and flush-to-zero, exceptions masked. */
 #define TEST_MXCSR	(0x1f80 | 0x6000 | 0x8000)

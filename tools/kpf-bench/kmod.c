@@ -13,17 +13,12 @@
 #include <unistd.h>
 
 #include "bench.h"
+/* upcall_entry.S's offsets, checked against <linux/kpf.h> */
+#include "kpf_frame_resume.h"
 
 #define KB_UPCALL_STACK_SIZE	(64 * 1024)
 #define KB_PAGE_SIZE		4096UL
 
-/* upcall_entry.S hard-codes these */
-_Static_assert(offsetof(struct kpf_area, in_upcall) == 40, "in_upcall");
-_Static_assert(offsetof(struct kpf_area, frame) == 48, "frame");
-_Static_assert(offsetof(struct kpf_frame, rip) == 15 * 8, "rip");
-_Static_assert(offsetof(struct kpf_frame, rsp) == 16 * 8, "rsp");
-_Static_assert(offsetof(struct kpf_frame, rflags) == 17 * 8, "rflags");
-_Static_assert(KPF_UPCALL_IDLE == 0, "idle");
 
 /**
  * kb_kmod_available() - can this process use /dev/kpf?

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Resume the code an upcall interrupted, from assembly, without a system
+ * call: KPF_FRAME_RESUME area_reg.
+ *
+ * The interrupted function may keep live data in the 128-byte red zone
+ * below its rsp, so nothing may be written there. The macro
+ *  - copies r15..rdi, rflags and rip from area->frame onto the
+ *    *interrupted* stack below its red zone (frame.rsp - 128 - 17 * 8);
+ *  - sets area->in_upcall back to KPF_UPCALL_IDLE: from here on the
+ *    kernel may write a new frame;
+ *  - moves rsp to the copy, pops the GPRs, popfq, and "ret $128" jumps to
+ *    rip and drops the gap, leaving rsp exactly at frame.rsp.
+ * If another upcall lands during the pops, its frame describes them, and
+ * resuming it copies below the current rsp again: the data still to be
+ * popped is never overwritten.
+ *
+ * No FPU/SSE instruction is used. It clobbers everything (all registers
+ * are restored from the frame). The offsets are those of struct kpf_area
+ * in <linux/kpf.h>, which has no assembler guard; C code that includes
+ * both checks them with kpf_frame_resume_check().
+ */
+#ifndef KPF_FRAME_RESUME_H
+#define KPF_FRAME_RESUME_H
+
+#define KPF_ASM_UPCALL_IDLE	0
+#define KPF_ASM_AREA_IN_UPCALL	40
+#define KPF_ASM_AREA_FRAME	48
+#define KPF_ASM_FRAME_RIP	15	/* index of rip in struct kpf_frame */
+#define KPF_ASM_FRAME_RSP	16
+#define KPF_ASM_FRAME_RFLAGS	17
+#define KPF_ASM_RED_ZONE	128
+
+#ifdef __ASSEMBLER__
+
+.macro KPF_FRAME_RESUME area:req
+	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RSP(\area), %rsi
+	subq	$(KPF_ASM_RED_ZONE + 17 * 8), %rsi
+	xorl	%ecx, %ecx
+.Lkpf_copy_gpr\@:			/* r15 .. rdi, pt_regs order */
+	movq	KPF_ASM_AREA_FRAME(\area, %rcx, 8), %rax
+	movq	%rax, (%rsi, %rcx, 8)
+	incl	%ecx
+	cmpl	$15, %ecx
+	jne	.Lkpf_copy_gpr\@
+	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RFLAGS(\area), %rax
+	movq	%rax, 15 * 8(%rsi)
+	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RIP(\area), %rax
+	movq	%rax, 16 * 8(%rsi)
+	movl	$KPF_ASM_UPCALL_IDLE, KPF_ASM_AREA_IN_UPCALL(\area)
+	movq	%rsi, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbp
+	popq	%rbx
+	popq	%r11
+	popq	%r10
+	popq	%r9
+	popq	%r8
+	popq	%rax
+	popq	%rcx
+	popq	%rdx
+	popq	%rsi
+	popq	%rdi
+	popfq
+	ret	$KPF_ASM_RED_ZONE
+.endm
+
+#else
+
+#include <stddef.h>
+#include <linux/kpf.h>
+
+/* The constants above are struct kpf_area's layout. */
+static inline void kpf_frame_resume_check(void)
+{
+	_Static_assert(KPF_ASM_UPCALL_IDLE == KPF_UPCALL_IDLE, "idle");
+	_Static_assert(KPF_ASM_AREA_IN_UPCALL ==
+		       offsetof(struct kpf_area, in_upcall), "in_upcall");
+	_Static_assert(KPF_ASM_AREA_FRAME ==
+		       offsetof(struct kpf_area, frame), "frame");
+	_Static_assert(KPF_ASM_FRAME_RIP * 8 ==
+		       offsetof(struct kpf_frame, rip), "rip");
+	_Static_assert(KPF_ASM_FRAME_RSP * 8 ==
+		       offsetof(struct kpf_frame, rsp), "rsp");
+	_Static_assert(KPF_ASM_FRAME_RFLAGS * 8 ==
+		       offsetof(struct kpf_frame, rflags), "rflags");
+	_Static_assert(offsetof(struct kpf_frame, rdi) == 14 * 8, "gprs");
+}
+
+#endif /* __ASSEMBLER__ */
+#endif /* KPF_FRAME_RESUME_H */
