@@ -221,6 +221,20 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 	return 0;
 }
 
+/*
+ * The first expiry may not be closer than @earliest. A periodic timer
+ * keeps its grid (first + k * period), as POSIX timers do, by skipping
+ * whole periods; a one-shot simply moves.
+ */
+static u64 kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest)
+{
+	if (first >= earliest)
+		return first;
+	if (arm->flags & KPF_ARM_PERIODIC)
+		return first + roundup(earliest - first, arm->period_ns);
+	return earliest;
+}
+
 /**
  * kpf_ioctl_arm() - KPF_IOC_ARM: start or move the timer
  * @ctx:	context of the file; ioctl_lock held.
@@ -246,7 +260,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
 	ret = kpf_arm_expiry(&arm, now, min_ns, &deadline);
 	if (ret)
 		return ret;
-	expiry = max(deadline, now + min_ns);
+	expiry = kpf_arm_clamp(&arm, deadline, now + min_ns);
 	area = ctx->area;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);

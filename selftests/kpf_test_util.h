@@ -49,10 +49,8 @@ extern __thread uint64_t kpf_test_entry_rdi;
 extern __thread uint64_t kpf_test_entry_rflags;
 extern __thread struct kpf_frame kpf_test_last_frame;
 
-/* upcall_entry.S hard-codes these offsets. */
-_Static_assert(offsetof(struct kpf_area, in_upcall) == 40, "in_upcall");
-_Static_assert(offsetof(struct kpf_area, frame) == 48, "frame");
-_Static_assert(KPF_UPCALL_IDLE == 0, "idle");
+/* upcall_entry.S hard-codes these offsets (and kpf_frame_resume.h checks its own). */
+#include "kpf_frame_resume.h"
 _Static_assert(sizeof(struct kpf_frame) == 18 * 8, "frame size");
 _Static_assert(sizeof(struct kpf_area) == KPF_AREA_SIZE_VER0, "area");
 _Static_assert(sizeof(struct kpf_register) == KPF_REGISTER_SIZE_VER0, "reg");

@@ -6,31 +6,18 @@
  * with rsp = top - 8, rdi = the area, DF/TF clear and every other register
  * as it was when the thread was preempted. The entry records what the
  * tests check (per-thread, in TLS, so several threads can use it at once)
- * and then resumes the interrupted code without a system call:
- *
- *   - the 15 GPRs, rflags and rip are copied from area->frame onto the
- *     *interrupted* stack below its red zone (frame.rsp - 128 - 17 * 8),
- *     because the interrupted function may hold live data in the 128
- *     bytes below its rsp;
- *   - in_upcall is set back to KPF_UPCALL_IDLE once the frame has been
- *     copied, so a new expiry may overwrite the area's frame from then on;
- *   - rsp switches to the copy, the GPRs are popped, popfq restores the
- *     flags and "ret $128" jumps to rip and drops the red-zone gap, which
- *     leaves rsp exactly at frame.rsp.
- *
- * If another upcall lands after in_upcall went idle, its frame describes
- * this epilogue; resuming it copies below the current rsp again, so the
- * data still to be popped is never overwritten.
+ * and then resumes the interrupted code without a system call, with
+ * KPF_FRAME_RESUME (tools/include/kpf_frame_resume.h).
  *
  * No FPU/SSE instruction is used: extended state stays as interrupted.
  */
 /*
- * <linux/kpf.h> has no __ASSEMBLY__ guard: the offsets and values used here
- * are checked against it by _Static_assert in kpf_test_util.h.
+ * <linux/kpf.h> has no __ASSEMBLY__ guard: the offsets used here are
+ * checked against it in kpf_frame_resume.h and kpf_test_util.h.
  */
-#define KPF_UPCALL_IDLE	0
-#define AREA_IN_UPCALL	40
-#define AREA_FRAME	48
+#include "kpf_frame_resume.h"
+
+#define AREA_FRAME	KPF_ASM_AREA_FRAME
 #define FRAME(reg)	(AREA_FRAME + 8 * (reg))
 #define F_R15		0
 #define F_R14		1
@@ -51,9 +38,6 @@
 #define F_RSP		16
 #define F_RFLAGS	17
 #define NR_FRAME	18
-#define RED_ZONE	128
-/* 15 GPRs + rflags + rip pushed below the red zone */
-#define RESUME_BYTES	(17 * 8)
 
 	.section .tbss, "awT", @nobits
 	.p2align 3
@@ -126,40 +110,7 @@ kpf_test_upcall_entry:
 	cmpl	$NR_FRAME, %ecx
 	jne	3b
 
-	/* Build the resume block below the interrupted red zone. */
-	movq	FRAME(F_RSP)(%rdi), %rsi
-	subq	$(RED_ZONE + RESUME_BYTES), %rsi
-	xorl	%ecx, %ecx
-4:	movq	AREA_FRAME(%rdi, %rcx, 8), %rax	/* r15 .. rdi, pt_regs order */
-	movq	%rax, (%rsi, %rcx, 8)
-	incl	%ecx
-	cmpl	$15, %ecx
-	jne	4b
-	movq	FRAME(F_RFLAGS)(%rdi), %rax
-	movq	%rax, 15 * 8(%rsi)
-	movq	FRAME(F_RIP)(%rdi), %rax
-	movq	%rax, 16 * 8(%rsi)
-
-	/* The frame is copied: the kernel may deliver again from here on. */
-	movl	$KPF_UPCALL_IDLE, AREA_IN_UPCALL(%rdi)
-	movq	%rsi, %rsp
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%rbp
-	popq	%rbx
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rax
-	popq	%rcx
-	popq	%rdx
-	popq	%rsi
-	popq	%rdi
-	popfq
-	ret	$RED_ZONE
+	KPF_FRAME_RESUME %rdi
 	.size kpf_test_upcall_entry, . - kpf_test_upcall_entry
 
 /*
