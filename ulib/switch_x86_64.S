@@ -20,6 +20,7 @@
  * resume frame.
  */
 #include "kpf_offsets.h"
+#include "kpf_frame_resume.h"
 
 #define KPF_UPCALL_ACTIVE	1
 
@@ -107,23 +108,7 @@ kpf_ctx_load:
 	movq	KPF_CTX_RSP(%r8), %rsp
 	movl	$0, KPF_THREAD_BUSY(%r9)
 .Lpop_frame:
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%rbp
-	popq	%rbx
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rax
-	popq	%rcx
-	popq	%rdx
-	popq	%rsi
-	popq	%rdi
-	popfq
-	ret	$KPF_RED_ZONE
+	KPF_FRAME_POP
 	.cfi_endproc
 	.size	kpf_ctx_load, . - kpf_ctx_load
 

@@ -33,22 +33,12 @@
 
 #ifdef __ASSEMBLER__
 
-.macro KPF_FRAME_RESUME area:req
-	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RSP(\area), %rsi
-	subq	$(KPF_ASM_RED_ZONE + 17 * 8), %rsi
-	xorl	%ecx, %ecx
-.Lkpf_copy_gpr\@:			/* r15 .. rdi, pt_regs order */
-	movq	KPF_ASM_AREA_FRAME(\area, %rcx, 8), %rax
-	movq	%rax, (%rsi, %rcx, 8)
-	incl	%ecx
-	cmpl	$15, %ecx
-	jne	.Lkpf_copy_gpr\@
-	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RFLAGS(\area), %rax
-	movq	%rax, 15 * 8(%rsi)
-	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RIP(\area), %rax
-	movq	%rax, 16 * 8(%rsi)
-	movl	$KPF_ASM_UPCALL_IDLE, KPF_ASM_AREA_IN_UPCALL(\area)
-	movq	%rsi, %rsp
+/*
+ * rsp points at r15..rdi (pt_regs order), rflags, rip, copied below the
+ * red zone of the stack being resumed: restore them, leaving rsp 128
+ * bytes above the block's end.
+ */
+.macro KPF_FRAME_POP
 	popq	%r15
 	popq	%r14
 	popq	%r13
@@ -66,6 +56,25 @@
 	popq	%rdi
 	popfq
 	ret	$KPF_ASM_RED_ZONE
+.endm
+
+.macro KPF_FRAME_RESUME area:req
+	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RSP(\area), %rsi
+	subq	$(KPF_ASM_RED_ZONE + 17 * 8), %rsi
+	xorl	%ecx, %ecx
+.Lkpf_copy_gpr\@:			/* r15 .. rdi, pt_regs order */
+	movq	KPF_ASM_AREA_FRAME(\area, %rcx, 8), %rax
+	movq	%rax, (%rsi, %rcx, 8)
+	incl	%ecx
+	cmpl	$15, %ecx
+	jne	.Lkpf_copy_gpr\@
+	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RFLAGS(\area), %rax
+	movq	%rax, 15 * 8(%rsi)
+	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RIP(\area), %rax
+	movq	%rax, 16 * 8(%rsi)
+	movl	$KPF_ASM_UPCALL_IDLE, KPF_ASM_AREA_IN_UPCALL(\area)
+	movq	%rsi, %rsp
+	KPF_FRAME_POP
 .endm
 
 #else
