@@ -52,10 +52,40 @@ static uint64_t spin(uint64_t x)
 	return x;
 }
 
+/* Shortest budget: 100 us natively, more where switching is slow. */
+static uint64_t min_budget = 100000;
+
 static uint64_t budget(void)
 {
-	/* 100 us .. 2.1 ms */
-	return 100000 + torture_splitmix(&rng) % 2000000;
+	/* 100 us .. 2.1 ms natively */
+	return min_budget + torture_splitmix(&rng) % (20 * min_budget);
+}
+
+static void pauser(void *arg)
+{
+	int i, n = *(int *)arg;
+
+	for (i = 0; i < n; i++)
+		kpf_pause();
+}
+
+/*
+ * What one level of the chain costs to resume: a pause and a resume with
+ * a deadline earlier than the armed one, so arming takes its slow path.
+ * If budgets were not well above eight of these, resuming the chain could
+ * use up the budget before the innermost task runs - on every attempt, on
+ * a slow (emulated, debug) kernel: no progress at all.
+ */
+static uint64_t resume_cost_ns(void)
+{
+	int n = 200, i = 0, r;
+	uint64_t t0 = now_ns();
+	kpf_task *t;
+
+	r = kpf_launch(&t, pauser, &n, 1000000000);
+	while (r == KPF_PREEMPTED)
+		r = kpf_resume(t, 1000000000 - 1000 * ++i);
+	return (now_ns() - t0) / n;
 }
 
 static void level(void *arg)
@@ -95,29 +125,41 @@ static void level(void *arg)
 
 int main(void)
 {
-	uint64_t t0, base_preempts = 0;
+	uint64_t t0, cost, scale, base_preempts = 0;
+	int runs = 30;
 	kpf_task *t;
 	int run, r, k, all = 1, mismatches = 0;
 
 	ktest_plan(6);
 	mode = torture_cpu_mode();
 	ktest_diag("backend %s", kpf_backend());
-	/* torture run of about 3 ms */
+	/* budgets, and the work they cut, scale with the cost of a resume */
+	cost = resume_cost_ns();
+	scale = (100 * cost + min_budget - 1) / min_budget;
+	if (scale > 1) {
+		min_budget *= scale;
+		spin_ns *= scale;
+		runs = 10;
+	}
+	ktest_diag("resume cost %llu ns: budgets from %llu us, %d runs",
+		   (unsigned long long)cost,
+		   (unsigned long long)min_budget / 1000, runs);
+	/* torture run of about 30 shortest budgets (3 ms natively) */
 	for (torture_iters = 1000;; torture_iters *= 2) {
 		torture_init(&ref, 7);
 		t0 = now_ns();
 		torture_run(&ref, torture_iters, mode);
-		if (now_ns() - t0 > 3000000)
+		if (now_ns() - t0 > 30 * min_budget)
 			break;
 	}
 
-	for (run = 0; run < 30; run++) {
-		r = kpf_launch(&t, level, (void *)1L, 3000000);
+	for (run = 0; run < runs; run++) {
+		r = kpf_launch(&t, level, (void *)1L, 30 * min_budget);
 		if (r == KPF_PREEMPTED && in_child[1])
 			cascades[1]++;
 		while (r == KPF_PREEMPTED) {
 			base_preempts++;
-			r = kpf_resume(t, budget() + 1000000);
+			r = kpf_resume(t, budget() + 10 * min_budget);
 			if (r == KPF_PREEMPTED && in_child[1])
 				cascades[1]++;
 		}
@@ -131,8 +173,8 @@ int main(void)
 	KTEST_EXPECT(depth_ok && kpf_in_task() == 0,
 		     "kpf_in_task() reports the nesting depth at every level");
 	KTEST_EXPECT(!mismatches,
-		     "torture state at depth %d bit-exact in all 30 runs (%d differ)",
-		     DEPTH, mismatches);
+		     "torture state at depth %d bit-exact in all %d runs (%d differ)",
+		     DEPTH, runs, mismatches);
 	for (k = 1; k < DEPTH; k++) {
 		ktest_diag("level %d: stopped %llu times while its child ran, its child stopped %llu times",
 			   k, (unsigned long long)cascades[k],
