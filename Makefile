@@ -16,6 +16,7 @@
 #   make debug-kernel    build (once) the KASAN/KMEMLEAK/lockdep kernel
 #   make install         libkpf and headers (PREFIX=/usr/local DESTDIR=)
 #   make load            insmod build/kmod/$(uname -r)/kpf.ko on this machine
+#   make dkms-install    register kpf.ko with DKMS (KVER=... for one kernel)
 #   make run | bench     tools/kpf-bench-run.sh (QUICK=1: smoke test)
 #   make bench-icount    the same in the deterministic -icount guest
 #
@@ -80,7 +81,7 @@ define kmod_build
 endef
 
 .PHONY: all deps kmod kmod-guest ulib selftests tests lint check check-native \
-	check-guest debug-kernel install load vm run bench bench-icount clean ksrc
+	check-guest debug-kernel install load dkms-install dkms-uninstall vm run bench bench-icount clean ksrc
 
 all: kmod ulib
 
@@ -178,6 +179,24 @@ install: ulib
 
 load: kmod
 	insmod $(BUILD)/kmod/$$(uname -r)/kpf.ko
+
+# DKMS: rebuild kpf.ko for every installed kernel. The tree DKMS builds from
+# is kmod/ and include/ with kmod/dkms.conf at its top.
+KPF_VERSION := 0.1
+DKMS_SRC := $(DESTDIR)/usr/src/kpf-$(KPF_VERSION)
+dkms-install:
+	@command -v dkms >/dev/null || { echo "error: dkms is not installed (apt-get install dkms)" >&2; exit 1; }
+	rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)/kmod $(DKMS_SRC)/include/uapi/linux
+	cp kmod/*.c kmod/*.h kmod/Kbuild $(DKMS_SRC)/kmod/
+	cp include/uapi/linux/kpf.h $(DKMS_SRC)/include/uapi/linux/
+	sed 's/@VERSION@/$(KPF_VERSION)/' kmod/dkms.conf >$(DKMS_SRC)/dkms.conf
+	dkms add -m kpf -v $(KPF_VERSION)
+	dkms build -m kpf -v $(KPF_VERSION) $(if $(KVER),-k $(KVER))
+	dkms install -m kpf -v $(KPF_VERSION) $(if $(KVER),-k $(KVER))
+
+dkms-uninstall:
+	-dkms remove -m kpf -v $(KPF_VERSION) --all
+	rm -rf $(DKMS_SRC)
 
 run bench: | $(DEPS_STAMP)
 	@tools/kpf-bench-run.sh $(if $(QUICK),--quick) $(if $(ICOUNT),--icount)
