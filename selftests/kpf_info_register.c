@@ -12,18 +12,6 @@
 #include "kselftest_harness.h"
 #include "kpf_test_util.h"
 
-static int have_cap_sys_nice(void)
-{
-	cap_flag_value_t v = CAP_CLEAR;
-	cap_t caps = cap_get_proc();
-
-	if (!caps)
-		return 0;
-	cap_get_flag(caps, CAP_SYS_NICE, CAP_EFFECTIVE, &v);
-	cap_free(caps);
-	return v == CAP_SET;
-}
-
 TEST(info_values)
 {
 	struct kpf_info info;
@@ -47,7 +35,7 @@ TEST(info_values)
 		  KPF_FEAT_AREA_DEADLINE | KPF_FEAT_DEFER,
 		  info.features & (KPF_FEAT_ONESHOT | KPF_FEAT_PERIODIC |
 				   KPF_FEAT_AREA_DEADLINE | KPF_FEAT_DEFER));
-	want_min = kpf_param(have_cap_sys_nice() ? "min_period_cap_ns" :
+	want_min = kpf_param(kpf_test_have_sys_nice() ? "min_period_cap_ns" :
 			     "min_period_ns");
 	EXPECT_NE(UINT64_MAX, want_min);
 	EXPECT_EQ(want_min, info.min_period_ns);

@@ -69,6 +69,28 @@ static void *exiting_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * From a task that is not the owner (a fork child, an exec'd image): INFO
+ * works, everything else gives EPERM. Returns a bit per failed check.
+ */
+static int foreign_checks(struct kpf_test_ctx *c)
+{
+	struct kpf_info info;
+	int bad = 0;
+
+	if (kpf_test_info(c->fd, &info))
+		bad |= 1;
+	if (kpf_test_arm(c, 0, NSEC_PER_MSEC, 0) != -EPERM)
+		bad |= 2;
+	if (kpf_test_disarm(c) != -EPERM)
+		bad |= 4;
+	if (kpf_test_unregister(c) != -EPERM)
+		bad |= 8;
+	if (kpf_test_register(c) != -EPERM)
+		bad |= 16;
+	return bad;
+}
+
 TEST_F(life, thread_exit_with_periodic_armed)
 {
 	struct kpf_test_ctx c;
@@ -229,21 +251,11 @@ TEST_F(life, fork_child_eperm)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		struct kpf_info info;
 		uint64_t n = kpf_test_upcall_count;
 		int bad = 0;
 
 		/* Exit code: bit per failed check. */
-		if (kpf_test_info(c.fd, &info))
-			bad |= 1;
-		if (kpf_test_arm(&c, 0, NSEC_PER_MSEC, 0) != -EPERM)
-			bad |= 2;
-		if (kpf_test_disarm(&c) != -EPERM)
-			bad |= 4;
-		if (kpf_test_unregister(&c) != -EPERM)
-			bad |= 8;
-		if (kpf_test_register(&c) != -EPERM)
-			bad |= 16;
+		bad = foreign_checks(&c);
 		/* The parent's periodic timer never lands here. */
 		kpf_spin_ns(20 * NSEC_PER_MSEC);
 		if (kpf_test_upcall_count != n)
@@ -270,23 +282,13 @@ TEST_F(life, fork_child_eperm)
 static int exec_child(int fd)
 {
 	struct kpf_test_ctx c;
-	struct kpf_info info;
 	int bad = 0;
 
 	if (kpf_test_ctx_init(&c))
 		return 64;
 	close(c.fd);
 	c.fd = fd;
-	if (kpf_test_info(fd, &info))
-		bad |= 1;
-	if (kpf_test_arm(&c, 0, NSEC_PER_MSEC, 0) != -EPERM)
-		bad |= 2;
-	if (kpf_test_disarm(&c) != -EPERM)
-		bad |= 4;
-	if (kpf_test_unregister(&c) != -EPERM)
-		bad |= 8;
-	if (kpf_test_register(&c) != -EPERM)
-		bad |= 16;
+	bad = foreign_checks(&c);
 	/*
 	 * Same static binary, same entry address: an upcall into this
 	 * image would even "work", so count instead of waiting to crash.

@@ -27,18 +27,6 @@ static int set_sys_nice(cap_flag_value_t v)
 	return ret ? -errno : 0;
 }
 
-static int has_sys_nice(void)
-{
-	cap_flag_value_t v = CAP_CLEAR;
-	cap_t caps = cap_get_proc();
-
-	if (!caps)
-		return 0;
-	cap_get_flag(caps, CAP_SYS_NICE, CAP_EFFECTIVE, &v);
-	cap_free(caps);
-	return v == CAP_SET;
-}
-
 TEST(module_defaults)
 {
 	KPF_REQUIRE_DEVICE();
@@ -96,7 +84,7 @@ TEST(without_cap_sys_nice)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		if (set_sys_nice(CAP_CLEAR) || has_sys_nice())
+		if (set_sys_nice(CAP_CLEAR) || kpf_test_have_sys_nice())
 			_exit(200);
 		_exit(check_min_period(minp));
 	}
@@ -110,7 +98,7 @@ TEST(with_cap_sys_nice)
 	uint64_t minp;
 
 	KPF_REQUIRE_DEVICE();
-	if (!has_sys_nice() && set_sys_nice(CAP_SET))
+	if (!kpf_test_have_sys_nice() && set_sys_nice(CAP_SET))
 		SKIP(return, "CAP_SYS_NICE not available");
 	minp = kpf_param("min_period_cap_ns");
 	ASSERT_NE(UINT64_MAX, minp);
@@ -125,7 +113,7 @@ TEST(period_1000ns)
 	pid_t pid;
 
 	KPF_REQUIRE_DEVICE();
-	if (!has_sys_nice())
+	if (!kpf_test_have_sys_nice())
 		SKIP(return, "needs CAP_SYS_NICE to drop");
 	pid = fork();
 	ASSERT_LE(0, pid);

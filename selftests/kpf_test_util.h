@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/capability.h>
 #include <linux/kpf.h>
 
 #define KPF_SYSFS_DIR		"/sys/class/misc/kpf/"
@@ -132,6 +133,19 @@ static inline void kpf_spin_ns(uint64_t ns)
 static inline int kpf_ioctl(int fd, unsigned long cmd, unsigned long arg)
 {
 	return ioctl(fd, cmd, arg) ? -errno : 0;
+}
+
+/* Is CAP_SYS_NICE in the effective set (the module's privileged limit)? */
+static inline int kpf_test_have_sys_nice(void)
+{
+	cap_flag_value_t v = CAP_CLEAR;
+	cap_t caps = cap_get_proc();
+
+	if (!caps)
+		return 0;
+	cap_get_flag(caps, CAP_SYS_NICE, CAP_EFFECTIVE, &v);
+	cap_free(caps);
+	return v == CAP_SET;
 }
 
 static inline void *kpf_map(size_t size, int prot)
