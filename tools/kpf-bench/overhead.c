@@ -67,26 +67,39 @@ static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 	memset(s, 0, sizeof(*s));
 	if (backend == KB_OV_KMOD) {
 		err = kb_kmod_open(&k);
-		if (!err)
-			err = kb_kmod_arm_periodic(&k, quantum_ns);
 	} else if (backend == KB_OV_SIGNAL) {
 		err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
 		if (!err)
 			err = kb_sig_timer_create(&timer, KB_SIGNO_TIMER);
-		if (!err)
-			err = kb_sig_timer_arm_abs(timer, kb_now_ns() + quantum_ns,
-						   quantum_ns);
 	}
 	if (err)
 		return err;
 
-	t0 = kb_now_ns();
-	end = t0 + kb_opt.run_ns;
-	/* a timer faster than its delivery may starve the loop: stop it */
+	/*
+	 * A timer faster than its delivery may starve the loop, and even the
+	 * arming call's return to user mode: the handler stops it past
+	 * stop_ns, which must therefore be set before the timer starts.
+	 */
 	kb_log.stop_fd = backend == KB_OV_KMOD ? k.fd : -1;
 	kb_log.stop_timer = backend == KB_OV_SIGNAL ? timer : 0;
 	kb_log.stopped = 0;
+	t0 = kb_now_ns();
+	end = t0 + kb_opt.run_ns;
 	__atomic_store_n(&kb_log.stop_ns, end + kb_opt.run_ns, __ATOMIC_SEQ_CST);
+	if (backend == KB_OV_KMOD)
+		err = kb_kmod_arm_periodic(&k, quantum_ns);
+	else if (backend == KB_OV_SIGNAL)
+		err = kb_sig_timer_arm_abs(timer, t0 + quantum_ns, quantum_ns);
+	if (err) {
+		__atomic_store_n(&kb_log.stop_ns, 0, __ATOMIC_SEQ_CST);
+		if (backend == KB_OV_KMOD) {
+			kb_kmod_close(&k);
+		} else if (backend == KB_OV_SIGNAL) {
+			timer_delete(timer);
+			kb_sig_restore(KB_SIGNO_TIMER);
+		}
+		return err;
+	}
 	do {
 		x = kb_work_chunk(x);
 		chunks++;
