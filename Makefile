@@ -11,7 +11,7 @@
 #   make lint            checkpatch --strict, sparse (C=2), W=1; warnings fail
 #   make check-native    library tests on this machine (signal backend)
 #   make check-guest     every test in QEMU on Debian's and the debug kernel
-#   make check           check-native + check-guest; last line "N passed, N failed"
+#   make check           lint, check-native, check-guest; last line "N passed, N failed"
 #   make vm              interactive shell in the guest (KERNEL=stock|debug)
 #   make debug-kernel    build (once) the KASAN/KMEMLEAK/lockdep kernel
 #   make install         libkpf and headers (PREFIX=/usr/local DESTDIR=)
@@ -164,7 +164,7 @@ check-guest: guest-prereqs
 	@$(GUEST)/check.sh $(if $(ICOUNT),--icount) --tests '$(TESTS)' $(KERNELS)
 
 # native failures do not stop the guests; the summary counts all of them
-check: guest-prereqs
+check: lint guest-prereqs
 	@rc=0; \
 	$(MAKE) --no-print-directory check-native || rc=1; \
 	$(GUEST)/check.sh --native $(BUILD)/check-native $(if $(ICOUNT),--icount) \
