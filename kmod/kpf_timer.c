@@ -114,7 +114,7 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 			next = max(deadline, now + ctx->min_distance_ns);
 			hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
 			WRITE_ONCE(area->armed_ns, next);
-			kpf_area_add(&ctx->area->rearms, 1);
+			kpf_area_add(&area->rearms, 1);
 			kpf_stat_inc(KPF_STAT_REARMS);
 			return HRTIMER_RESTART;
 		}
