@@ -22,6 +22,38 @@
 #define ST_K		1728	/* k1, k2 */
 
 	.text
+/*
+ * The general-register half of one iteration, the same in every variant:
+ * a carry chain (adc), rotates, a multiply and red-zone loads/stores, so
+ * that any register, flag or red-zone byte lost by a preemption changes
+ * the result.
+ */
+.macro TORTURE_GPR_HEAD
+	adcq	%rax, %rbx
+	rolq	$13, %rbx
+	xorq	%rbx, %rcx
+	leaq	(%rcx,%rdx,2), %rdx
+	addq	%rdx, %rsi
+	adcq	%rsi, %rdi
+	xorq	%r15, %rdi
+	imulq	%rdi, %rbp
+	addq	%rbp, %r8
+	movq	-24(%rsp), %r9
+	xorq	%r8, %r9
+	movq	%r9, -24(%rsp)
+	subq	%r9, %r10
+	rorq	$5, %r10
+	addq	%r10, %r11
+	xorq	-96(%rsp), %r11
+	movq	%r11, -96(%rsp)
+.endm
+
+.macro TORTURE_GPR_TAIL
+	addq	%r13, %r14
+	rolq	$17, %r14
+	movq	%r14, %rax
+.endm
+
 	.globl	torture_run
 	.type	torture_run, @function
 torture_run:
@@ -81,23 +113,7 @@ torture_run:
 	cmpl	$0, (%rsp)
 	jne	.Lavx_loop
 .Lsse_loop:
-	adcq	%rax, %rbx
-	rolq	$13, %rbx
-	xorq	%rbx, %rcx
-	leaq	(%rcx,%rdx,2), %rdx
-	addq	%rdx, %rsi
-	adcq	%rsi, %rdi
-	xorq	%r15, %rdi
-	imulq	%rdi, %rbp
-	addq	%rbp, %r8
-	movq	-24(%rsp), %r9
-	xorq	%r8, %r9
-	movq	%r9, -24(%rsp)
-	subq	%r9, %r10
-	rorq	$5, %r10
-	addq	%r10, %r11
-	xorq	-96(%rsp), %r11
-	movq	%r11, -96(%rsp)
+	TORTURE_GPR_HEAD
 	paddq	%xmm0, %xmm1
 	pxor	%xmm1, %xmm2
 	pshufd	$0x4e, %xmm2, %xmm3
@@ -118,32 +134,14 @@ torture_run:
 	movq	%xmm14, %r12
 	xorq	%r12, %r13
 	movq	%r13, %xmm0
-	addq	%r13, %r14
-	rolq	$17, %r14
-	movq	%r14, %rax
+	TORTURE_GPR_TAIL
 	addq	%r12, %r13		/* CF for the next adc */
 	decq	%r15
 	jnz	.Lsse_loop
 	jmp	.Ldone
 
 .Lavx_loop:
-	adcq	%rax, %rbx
-	rolq	$13, %rbx
-	xorq	%rbx, %rcx
-	leaq	(%rcx,%rdx,2), %rdx
-	addq	%rdx, %rsi
-	adcq	%rsi, %rdi
-	xorq	%r15, %rdi
-	imulq	%rdi, %rbp
-	addq	%rbp, %r8
-	movq	-24(%rsp), %r9
-	xorq	%r8, %r9
-	movq	%r9, -24(%rsp)
-	subq	%r9, %r10
-	rorq	$5, %r10
-	addq	%r10, %r11
-	xorq	-96(%rsp), %r11
-	movq	%r11, -96(%rsp)
+	TORTURE_GPR_HEAD
 	vpaddq	%ymm0, %ymm1, %ymm1
 	vpxor	%ymm1, %ymm2, %ymm2
 	vpermq	$0x4e, %ymm2, %ymm3
@@ -165,9 +163,7 @@ torture_run:
 	xorq	%r12, %r13
 	vmovq	%r13, %xmm0
 	vpbroadcastq %xmm0, %ymm0
-	addq	%r13, %r14
-	rolq	$17, %r14
-	movq	%r14, %rax
+	TORTURE_GPR_TAIL
 	cmpl	$2, (%rsp)
 	jne	3f
 	vpaddq	%zmm16, %zmm17, %zmm17

@@ -121,8 +121,13 @@ static void kb_lat_kmod_teardown(struct kb_lat_run *r)
 	kb_kmod_close(&r->k);
 }
 
-/* kmod one-shot: KPF_IOC_ARM at now + delay, every sample */
-static int kb_lat_kmod_oneshot(struct kb_lat_run *r, unsigned long m)
+/*
+ * One-shot samples: @arm(r, t) asks for an event at absolute time t =
+ * now + delay, then we wait for it. @kmod says which clock stamped it.
+ */
+static int kb_lat_oneshots(struct kb_lat_run *r, unsigned long m,
+			   int (*arm)(struct kb_lat_run *r, uint64_t t),
+			   bool kmod)
 {
 	uint64_t ev, t;
 	unsigned long i;
@@ -131,14 +136,25 @@ static int kb_lat_kmod_oneshot(struct kb_lat_run *r, unsigned long m)
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
 		t = kb_now_ns() + kb_opt.delay_ns;
-		err = kb_kmod_arm_abs(&r->k, t);
+		err = arm(r, t);
 		if (err)
 			return err;
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
-		kb_lat_add(r, ev, t, true);
+		kb_lat_add(r, ev, t, kmod);
 	}
 	return 0;
+}
+
+static int kb_lat_kmod_arm(struct kb_lat_run *r, uint64_t t)
+{
+	return kb_kmod_arm_abs(&r->k, t);
+}
+
+/* kmod one-shot: KPF_IOC_ARM at now + delay, every sample */
+static int kb_lat_kmod_oneshot(struct kb_lat_run *r, unsigned long m)
+{
+	return kb_lat_oneshots(r, m, kb_lat_kmod_arm, true);
 }
 
 /* kmod periodic: one KPF_IOC_ARM per block; the kernel's intended expiries */
@@ -213,24 +229,15 @@ static int kb_lat_sig_timer_setup(struct kb_lat_run *r)
 	return err ? err : kb_sig_timer_create(&r->timer, KB_SIGNO_TIMER);
 }
 
+static int kb_lat_sig_timer_arm(struct kb_lat_run *r, uint64_t t)
+{
+	return kb_sig_timer_arm_abs(r->timer, t, 0);
+}
+
 /* signal: timer_create(SIGEV_THREAD_ID), one-shot TIMER_ABSTIME */
 static int kb_lat_sig_timer(struct kb_lat_run *r, unsigned long m)
 {
-	uint64_t ev, t;
-	unsigned long i;
-	int err;
-
-	for (i = 0; i < m; i++) {
-		ev = kb_log_count();
-		t = kb_now_ns() + kb_opt.delay_ns;
-		err = kb_sig_timer_arm_abs(r->timer, t, 0);
-		if (err)
-			return err;
-		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
-			return -ETIMEDOUT;
-		kb_lat_add(r, ev, t, false);
-	}
-	return 0;
+	return kb_lat_oneshots(r, m, kb_lat_sig_timer_arm, false);
 }
 
 static void kb_lat_sig_timer_teardown(struct kb_lat_run *r)
