@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kpf-bench-defer: what automatic deferral (issue 7) costs and buys.
+ * A separate, dynamically linked program: GOT rewriting needs a GOT, and
+ * kpf-bench itself is static (it also runs in the guest without libs).
+ *
+ *   kpf-bench-defer [--quick] [--out FILE.csv]
+ *
+ * Each variant runs in a child process of its own (deferral is decided
+ * once per process, at kpf_init()), all in one run:
+ *  1. stub: ns per call of strlen("x") from inside a task, through the
+ *     PLT (deferral off) and through PLT + deferral stub (on);
+ *  2. malloc: a malloc/free-heavy task (no budget), off vs on;
+ *  3. overshoot: how far past a 50 us budget control returns to the
+ *     launcher, p50/p99, for a pure compute task and for one spending
+ *     ~30% of its time in short libc calls; with automatic deferral, with
+ *     the old kpf_defer_begin/end workaround around each call (deferral
+ *     off), and with no protection at all (unsafe, for reference only).
+ * Output: a table, and CSV rows "bench,variant,metric,value,unit".
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kpf.h>
+
+static int quick;
+static FILE *csv;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static volatile uint64_t sink;
+
+static void compute(unsigned long n)
+{
+	uint64_t x = sink;
+
+	while (n--) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		__asm__ __volatile__("" : "+r"(x));
+	}
+	sink = x;
+}
+
+static void row(const char *bench, const char *variant, const char *metric,
+		double v, const char *unit)
+{
+	printf("  %-10s %-34s %-14s %12.2f %s\n", bench, variant, metric, v,
+	       unit);
+	if (csv)
+		fprintf(csv, "%s,%s,%s,%.3f,%s\n", bench, variant, metric, v,
+			unit);
+	fflush(stdout);
+}
+
+/* ---- 1. per-call cost ---- */
+
+static const char *volatile one = "x";
+
+struct calls {
+	unsigned long n;
+	double ns;
+};
+
+static void calls_task(void *p)
+{
+	struct calls *c = p;
+	unsigned long i, sum = 0;
+	uint64_t t0 = now_ns();
+
+	for (i = 0; i < c->n; i++)
+		sum += strlen(one);
+	c->ns = (double)(now_ns() - t0) / c->n;
+	sink += sum;
+}
+
+static void bench_stub(const char *variant)
+{
+	struct calls c = { .n = quick ? 2000000 : 50000000 };
+	double best = 1e9;
+	kpf_task *t;
+	int k;
+
+	for (k = 0; k < 5; k++) {
+		if (kpf_launch(&t, calls_task, &c, KPF_FOREVER) != KPF_DONE)
+			exit(1);
+		if (c.ns < best)
+			best = c.ns;
+	}
+	row("stub", variant, "ns/call", best, "ns");
+}
+
+/* ---- 2. malloc-heavy ---- */
+
+static void malloc_task(void *p)
+{
+	unsigned long n = *(unsigned long *)p, i;
+	void *live[256] = { 0 };
+	unsigned int j;
+
+	for (i = 0; i < n; i++) {
+		j = (unsigned int)(i * 2654435761u) & 255;
+		free(live[j]);
+		live[j] = malloc(16 + (i * 37) % 1024);
+		if (!live[j])
+			abort();
+		*(char *)live[j] = 1;
+	}
+	for (j = 0; j < 256; j++)
+		free(live[j]);
+}
+
+static void bench_malloc(const char *variant)
+{
+	unsigned long n = quick ? 1000000 : 20000000;
+	double best = 1e18, ns;
+	uint64_t t0;
+	kpf_task *t;
+	int k;
+
+	for (k = 0; k < 5; k++) {
+		t0 = now_ns();
+		if (kpf_launch(&t, malloc_task, &n, KPF_FOREVER) != KPF_DONE)
+			exit(1);
+		ns = (double)(now_ns() - t0) / n;
+		if (ns < best)
+			best = ns;
+	}
+	row("malloc", variant, "ns/malloc+free", best, "ns");
+}
+
+/* ---- 3. overshoot of a 50 us budget ---- */
+
+#define BUDGET_NS 50000
+
+enum work { PURE, LIBC, LIBC_DEFER_API };
+
+struct loop {
+	enum work work;
+	volatile int stop;
+};
+
+/*
+ * One round: ~1.4 us of compute, then ~0.6 us in libc (snprintf with
+ * doubles, a 2 KiB memcpy, malloc/free): ~30% of the time in libc.
+ */
+static void loop_task(void *p)
+{
+	struct loop *l = p;
+	static char src[2048], dst[2048];
+	char buf[128];
+	void *m;
+
+	while (!l->stop) {
+		compute(1400);
+		if (l->work == PURE) {
+			compute(600);
+			continue;
+		}
+		if (l->work == LIBC_DEFER_API)
+			kpf_defer_begin();
+		snprintf(buf, sizeof(buf), "%d %f %f", (int)sink, 1.5,
+			 (double)(sink & 1023));
+		memcpy(dst, src, sizeof(dst));
+		m = malloc(100 + (sink & 511));
+		free(m);
+		if (l->work == LIBC_DEFER_API)
+			kpf_defer_end();
+	}
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void bench_overshoot(const char *variant, enum work work)
+{
+	unsigned int n = quick ? 500 : 5000, i, got = 0;
+	uint64_t *over = calloc(n, sizeof(*over)), t0, t1;
+	struct loop l = { .work = work };
+	struct kpf_stats s;
+	kpf_task *t;
+	int r;
+
+	if (!over)
+		exit(1);
+	r = kpf_launch(&t, loop_task, &l, BUDGET_NS);
+	for (i = 0; i < n && r == KPF_PREEMPTED; i++) {
+		t0 = now_ns();
+		r = kpf_resume(t, BUDGET_NS);
+		t1 = now_ns();
+		if (r == KPF_PREEMPTED)
+			over[got++] = t1 - t0 > BUDGET_NS ?
+				      t1 - t0 - BUDGET_NS : 0;
+	}
+	l.stop = 1;
+	while (r == KPF_PREEMPTED)
+		r = kpf_resume(t, KPF_FOREVER);
+	qsort(over, got, sizeof(*over), cmp_u64);
+	kpf_thread_stats(&s);
+	if (!got)
+		exit(1);
+	row("overshoot", variant, "p50", over[got / 2] / 1000.0, "us");
+	row("overshoot", variant, "p99", over[got * 99 / 100] / 1000.0, "us");
+	row("overshoot", variant, "max", over[got - 1] / 1000.0, "us");
+	row("overshoot", variant, "deferred", (double)s.deferred_in_library,
+	    "expiries");
+	free(over);
+}
+
+static void print_backend(const char *variant)
+{
+	(void)variant;
+	printf("kpf-bench-defer: backend %s; %lu GOT slots rewritten with deferral on\n",
+	       kpf_backend(), kpf_defer_auto_slots());
+}
+
+/* run fn(variant) in a child with automatic deferral on or off */
+static void in_child(void (*fn)(const char *), const char *variant, int on)
+{
+	struct kpf_config cfg = { .size = sizeof(cfg) };
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		exit(1);
+	if (!pid) {
+		if (!on)
+			cfg.flags = KPF_CONFIG_NO_DEFER_AUTO;
+		if (kpf_init(&cfg))
+			_exit(1);
+		if (!on && kpf_defer_auto_slots())
+			_exit(3);	/* deferral still on: a bug */
+		fn(variant);
+		fflush(NULL);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		fprintf(stderr, "kpf-bench-defer: %s failed (status 0x%x)\n",
+			variant, status);
+}
+
+static void over_pure(const char *v) { bench_overshoot(v, PURE); }
+static void over_libc(const char *v) { bench_overshoot(v, LIBC); }
+static void over_api(const char *v) { bench_overshoot(v, LIBC_DEFER_API); }
+
+int main(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = 1;
+		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+			csv = fopen(argv[++i], "w");
+			if (!csv) {
+				perror(argv[i]);
+				return 1;
+			}
+			fprintf(csv, "bench,variant,metric,value,unit\n");
+		} else {
+			fprintf(stderr, "usage: kpf-bench-defer [--quick] [--out FILE.csv]\n");
+			return 2;
+		}
+	}
+	/* the parent never initializes libkpf: each child chooses */
+	if (unsetenv("KPF_DEFER_AUTO"))
+		return 1;
+	in_child(print_backend, NULL, 1);
+	in_child(bench_stub, "plt (deferral off)", 0);
+	in_child(bench_stub, "plt + stub (deferral on)", 1);
+	in_child(bench_malloc, "deferral off", 0);
+	in_child(bench_malloc, "deferral on", 1);
+	in_child(over_pure, "pure compute (deferral on)", 1);
+	in_child(over_libc, "30% libc, automatic deferral", 1);
+	in_child(over_api, "30% libc, kpf_defer_begin/end", 0);
+	in_child(over_libc, "30% libc, unprotected (unsafe)", 0);
+	if (csv)
+		fclose(csv);
+	return 0;
+}
