@@ -434,7 +434,8 @@ void kpf_upcall(struct kpf_area *area)
 	}
 	in_task = !self->busy && rsp > t->stack_lo && rsp <= t->stack_hi &&
 		  !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
-		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text);
+		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text) &&
+		  !kpf_defer_in_stub(area->frame.rip);
 	in_library = in_task && kpf_defer_mark_inside(self, t, rsp);
 	if (in_task && !in_library && !area->defer) {
 		memcpy(t->ctx.xsave, self->xsave_scratch, kpf_xsave_size);
