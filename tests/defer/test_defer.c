@@ -583,6 +583,54 @@ TEST(dlopen_in_a_task)
 		ASSERT_GE(a.slots_after, a.slots_before + 3);
 }
 
+/* ---- fork: parent and child add stubs independently ---- */
+
+static void nothing(void *p)
+{
+}
+
+TEST(fork_child_and_parent_add_stubs)
+{
+	int to_parent[2], to_child[2], status;
+	unsigned long (*parse)(const char *);
+	double (*parse2)(const char *);
+	unsigned long resumes;
+	char c = 0;
+	void *h;
+	pid_t pid;
+
+	alarm(ALARM_S);
+	/* initialized, stub region in place, before the fork */
+	ASSERT_EQ(KPF_DONE, defer_test_drive(nothing, NULL, BUDGET_NS, NULL,
+					     NULL, &resumes));
+	ASSERT_EQ(0, pipe(to_parent));
+	ASSERT_EQ(0, pipe(to_child));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		h = dlopen("libdeferdl.so", RTLD_NOW);
+		parse = h ? (unsigned long (*)(const char *))
+			    dlsym(h, "deferdl_parse") : NULL;
+		if (!parse || parse("  1234") != 1234)
+			_exit(10);
+		/* now the parent makes stubs of its own */
+		if (write(to_parent[1], &c, 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(11);
+		_exit(parse("  4321") == 4321 ? 0 : 12);
+	}
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	h = dlopen("libdeferdl2.so", RTLD_NOW);
+	ASSERT_NE(NULL, h);
+	parse2 = (double (*)(const char *))dlsym(h, "deferdl2_parse");
+	ASSERT_NE(NULL, (void *)parse2);
+	ASSERT_EQ(2.5, parse2("x 2.5"));
+	ASSERT_EQ(1, write(to_child[1], &c, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
 /* ---- bad input ---- */
 
 TEST(defer_library_bad_input)

@@ -218,6 +218,38 @@ static int kpf_stub_region(void)
 }
 
 /*
+ * fork(): the stub region is a shared mapping, so parent and child would
+ * hand out the same free stub slots to different targets. The child (one
+ * thread, inside fork()) gets a private copy at the same addresses.
+ */
+static void kpf_stub_region_after_fork(void)
+{
+	size_t used = (size_t)kpf_da.nstubs * KPF_STUB_SIZE;
+	void *rw, *rx;
+	int fd;
+
+	if (!kpf_da.stubs)
+		return;
+	fd = memfd_create("kpf-defer-stubs", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, KPF_STUB_REGION) ||
+	    pwrite(fd, kpf_da.stubs_rw, used, 0) != (ssize_t)used)
+		goto fail;
+	rw = mmap(kpf_da.stubs_rw, KPF_STUB_REGION, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_FIXED, fd, 0);
+	rx = mmap(kpf_da.stubs, KPF_STUB_REGION, PROT_READ | PROT_EXEC,
+		  MAP_SHARED | MAP_FIXED, fd, 0);
+	if (rw == MAP_FAILED || rx == MAP_FAILED)
+		goto fail;
+	close(fd);
+	return;
+fail:
+	/* keep the shared stubs, add no more: later loads stay unrewritten */
+	if (fd >= 0)
+		close(fd);
+	kpf_da.nstubs = KPF_STUB_REGION / KPF_STUB_SIZE;
+}
+
+/*
  * The TLS offset of kpf_tls_self from the thread pointer, patched into
  * every stub as an immediate (initial-exec TLS: the same in every thread).
  */
@@ -486,6 +518,8 @@ int kpf_defer_auto_init(unsigned int config_flags)
 	if (!enabled || !dlsym)		/* off, or a static program */
 		goto out;
 	err = kpf_stub_tls_offset(&kpf_da.tls_off);
+	if (!err)
+		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
 	if (err)
 		goto out;
 	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
