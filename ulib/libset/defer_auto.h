@@ -9,10 +9,6 @@
 
 #include "../internal.h"
 
-/* First retry distance of an expiry that found the task inside a
- * deferred library call; doubles while it keeps doing so. */
-#define KPF_DEFER_RETRY_NS	2000
-
 KPF_HIDDEN int kpf_defer_auto_init(unsigned int config_flags);
 KPF_HIDDEN void kpf_defer_stub_slow(void);
 KPF_HIDDEN void kpf_defer_stub_preempt(void);
