@@ -65,8 +65,9 @@ int kpf_got_read_object(const struct dl_phdr_info *info,
 		} else if (ph->p_type == PT_DYNAMIC) {
 			dyn = (const ElfW(Dyn) *)lo;
 		} else if (ph->p_type == PT_GNU_RELRO) {
+			/* the pages ld.so made read-only (_dl_protect_relro) */
 			obj->relro_lo = lo & ~(uintptr_t)(page - 1);
-			obj->relro_hi = (hi + page - 1) & ~(uintptr_t)(page - 1);
+			obj->relro_hi = hi & ~(uintptr_t)(page - 1);
 		}
 	}
 	if (!dyn)
