@@ -259,6 +259,7 @@ long defertest_sum10(long a, long b, long c, long d, long e, long f,
 struct defertest_big {
 	long v[6];
 };
+
 double defertest_mixed(int a, double x, struct defertest_big big, long b,
 		       double y, int c, int d, int e, int f, int g);
 long defertest_spin(unsigned long n, long (*cb)(long), long v);
