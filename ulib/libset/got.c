@@ -162,6 +162,11 @@ static int kpf_got_collect(struct dl_phdr_info *info, size_t size, void *arg)
  * @fn runs outside dl_iterate_phdr(), so it may call dlsym() or write
  * slots; it must not dlclose() objects still to be visited.
  *
+ * Only the namespace of libkpf (the base one) is visited: glibc's
+ * dl_iterate_phdr() reports the caller's namespace. Copies loaded with
+ * dlmopen() are reached from their handles (dlinfo RTLD_DI_LINKMAP) and
+ * kpf_got_read_object() on their program headers.
+ *
  * Return: the first non-zero value of @fn, 0, or -ENOMEM.
  */
 int kpf_got_for_each_object(kpf_got_object_fn fn, void *arg)
