@@ -18,6 +18,12 @@ struct kpf_globals kpf_g;
 
 static pthread_mutex_t kpf_init_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * Weak: a static program links libset.c (and the loader) only if it calls
+ * kpf_libset_declare() itself; KPF_LIBSETS needs a dynamic program.
+ */
+#pragma weak kpf_libset_env_init
+
 static int kpf_env_backend(int backend, int *forced)
 {
 	const char *env = getenv("KPF_BACKEND");
@@ -97,6 +103,11 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 	err = kpf_thread_init_process();
 	if (err)
 		return err;
+	if (kpf_libset_env_init) {
+		err = kpf_libset_env_init();
+		if (err)
+			return err;
+	}
 	__atomic_store_n(&kpf_g.initialized, 1, __ATOMIC_RELEASE);
 	return 0;
 }
