@@ -165,8 +165,9 @@ int kpf_in_task(void);
  * @arm_syscalls: system calls made to arm the timer.
  * @libset_copies: libset copies handed to tasks of this thread (at their
  *		first call into a libset library).
- * @libset_fallbacks: tasks that found no free libset copy: their libset
- *		calls run in the base copy with preemption deferred.
+ * @libset_fallbacks: calls into a libset library that ran in the base
+ *		copy with preemption deferred, because no copy was free when
+ *		their task made its first such call.
  * @libset_preemptions: preemptions that stopped a task inside its libset
  *		copy (the point of having copies).
  *

@@ -75,6 +75,13 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 	if (c.stack_size < KPF_MIN_STACK || c.stack_size > (1ull << 36))
 		return -EINVAL;
 
+	/* first: a bad KPF_LIBSETS fails before anything is set up */
+	if (kpf_libset_env_init) {
+		err = kpf_libset_env_init();
+		if (err)
+			return err;
+	}
+
 	kpf_g.stack_size = (c.stack_size + 4095) & ~(size_t)4095;
 	kpf_g.signo = c.signal;
 	kpf_g.retry_ns = c.retry_ns ? c.retry_ns : KPF_DEFAULT_RETRY_NS;
@@ -103,11 +110,6 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 	err = kpf_thread_init_process();
 	if (err)
 		return err;
-	if (kpf_libset_env_init) {
-		err = kpf_libset_env_init();
-		if (err)
-			return err;
-	}
 	__atomic_store_n(&kpf_g.initialized, 1, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Libsets with a non-reentrant library of our own (libnonreent.so.1: one
+ * global parse in progress at a time, a second one aborts).
+ *
+ * - 30 tasks preempted over and over inside nr_parse() while the launcher
+ *   parses between resumes: every result exact, preemptions inside the
+ *   copies counted, the tasks beyond the number of copies fall back to
+ *   deferred calls in the base copy;
+ * - the same workload without libsets aborts ("reentered"): the test can
+ *   fail;
+ * - a finished task's copy is reused as it is, a cancelled task's copy
+ *   (stopped half-way through a parse) is reloaded first;
+ * - bad inputs: declaring after a launch, a bad or unknown name, a copy
+ *   count the loader cannot give, KPF_LIBSETS.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <kpf.h>
+#include "kselftest_harness.h"
+#include "libnonreent.h"
+#include "../child.h"
+
+#define LIB		"libnonreent.so.1"
+#define NTASKS		30
+#define PARSES		4
+#define ROUNDS		400
+#define BUDGET_NS	20000
+
+struct worker {
+	char text[48];
+	int parses;		/* completed */
+	int wrong;		/* results that differ from nr_expected() */
+	uint64_t want;
+};
+
+static void parse_loop(void *arg)
+{
+	struct worker *w = arg;
+	int i;
+
+	for (i = 0; i < PARSES; i++) {
+		if (nr_parse(w->text, ROUNDS) != w->want)
+			w->wrong++;
+		w->parses++;
+	}
+}
+
+struct run_result {
+	int launcher_parses;
+	int launcher_wrong;
+	int task_wrong;
+	int unfinished;
+	int resumes;
+};
+
+/*
+ * NTASKS tasks round-robin on this thread with BUDGET_NS budgets; the
+ * launcher parses a text of its own between resumes.
+ */
+static void run_workload(struct run_result *r)
+{
+	static struct worker w[NTASKS];
+	kpf_task *task[NTASKS];
+	const char *mine = "the launcher's own text, parsed in between";
+	uint64_t want_mine = nr_expected(mine, ROUNDS / 8);
+	int i, live = 0, ret;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < NTASKS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		snprintf(w[i].text, sizeof(w[i].text),
+			 "task %d parses this text, round %d", i, i * 7);
+		w[i].want = nr_expected(w[i].text, ROUNDS);
+		ret = kpf_launch(&task[i], parse_loop, &w[i], BUDGET_NS);
+		if (ret == KPF_PREEMPTED)
+			live++;
+	}
+	while (live && r->resumes < 2000000) {
+		for (i = 0; i < NTASKS; i++) {
+			if (!task[i])
+				continue;
+			if (nr_parse(mine, ROUNDS / 8) != want_mine)
+				r->launcher_wrong++;
+			r->launcher_parses++;
+			ret = kpf_resume(task[i], BUDGET_NS);
+			r->resumes++;
+			if (ret == KPF_DONE) {
+				task[i] = NULL;
+				live--;
+			}
+		}
+	}
+	for (i = 0; i < NTASKS; i++) {
+		if (w[i].parses != PARSES)
+			r->unfinished++;
+		r->task_wrong += w[i].wrong;
+	}
+}
+
+static uint64_t stat_sum_preemptions(struct kpf_stats *s)
+{
+	kpf_thread_stats(s);
+	return s->preemptions;
+}
+
+TEST(nonreent_30_tasks_in_copies)
+{
+	struct run_result r;
+	struct kpf_stats s;
+	int copies, want_copies;
+
+	ASSERT_EQ(0, kpf_libset_declare(LIB));
+	copies = kpf_libset_copies();
+	ASSERT_GE(copies, 1);
+	run_workload(&r);
+	stat_sum_preemptions(&s);
+	TH_LOG("%d copies; %d resumes, %llu preemptions, %llu inside a copy, %llu copies handed out, %llu fallback calls",
+	       copies, r.resumes, (unsigned long long)s.preemptions,
+	       (unsigned long long)s.libset_preemptions,
+	       (unsigned long long)s.libset_copies,
+	       (unsigned long long)s.libset_fallbacks);
+	EXPECT_EQ(0, r.unfinished);
+	EXPECT_EQ(0, r.task_wrong);
+	EXPECT_EQ(0, r.launcher_wrong);
+	EXPECT_GT(r.launcher_parses, 0);
+	/* the test is only worth something if tasks stopped inside a copy */
+	EXPECT_GT(s.libset_preemptions, 0);
+	want_copies = copies < NTASKS ? copies : NTASKS;
+	EXPECT_EQ((uint64_t)want_copies, s.libset_copies);
+	if (copies < NTASKS) {
+		/* each task without a copy calls nr_parse PARSES times */
+		EXPECT_EQ((uint64_t)(NTASKS - copies) * PARSES,
+			  s.libset_fallbacks);
+	}
+	/* the launcher's own parses and the fallback ones ran in the base */
+	EXPECT_EQ((unsigned long)r.launcher_parses +
+		  (NTASKS - want_copies) * PARSES, nr_parse_count());
+
+	/* a second wave reuses the copies the first wave released */
+	run_workload(&r);
+	EXPECT_EQ(0, r.unfinished);
+	EXPECT_EQ(0, r.task_wrong);
+	EXPECT_EQ(0, r.launcher_wrong);
+	kpf_thread_stats(&s);
+	EXPECT_EQ((uint64_t)2 * want_copies, s.libset_copies);
+}
+
+static void workload_without_libsets(void)
+{
+	struct run_result r;
+
+	run_workload(&r);
+	/* only reached if no reentry was caught: report what went wrong */
+	fprintf(stderr, "finished: %d wrong task results, %d wrong launcher results\n",
+		r.task_wrong, r.launcher_wrong);
+	_exit(r.task_wrong || r.launcher_wrong ? 3 : 0);
+}
+
+TEST(nonreent_without_libsets_fails)
+{
+	struct child_result res;
+
+	child_run(workload_without_libsets, &res);
+	TH_LOG("without libsets: status 0x%x, stderr: %.200s", res.status,
+	       res.err);
+	/* preempted inside nr_parse, the launcher's parse reenters it */
+	EXPECT_TRUE(child_aborted(&res) ||
+		    (WIFEXITED(res.status) && WEXITSTATUS(res.status) == 3));
+	if (child_aborted(&res))
+		EXPECT_NE(NULL, strstr(res.err, "reentered"));
+}
+
+struct probe {
+	unsigned long count_at_start;
+	int busy_at_start;
+	uint64_t result;
+	int spin;
+};
+
+static void probe_task(void *arg)
+{
+	struct probe *p = arg;
+
+	p->count_at_start = nr_parse_count();
+	p->busy_at_start = nr_in_progress();
+	p->result = nr_parse("probe", ROUNDS);
+}
+
+/* parses until cancelled */
+static void endless_parse(void *arg)
+{
+	struct probe *p = arg;
+
+	for (;;)
+		p->result = nr_parse("a long text that keeps the parser busy for a while",
+				     ROUNDS * 8);
+}
+
+TEST(copy_reuse_and_reload)
+{
+	struct probe a = { 0 }, b = { 0 }, c = { 0 };
+	struct kpf_stats s;
+	kpf_task *t;
+	int tries = 0;
+
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "1", 1));
+	ASSERT_EQ(0, kpf_libset_declare(LIB));
+	ASSERT_EQ(1, kpf_libset_copies());
+
+	/* a task that finishes leaves its copy as it is */
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &a, KPF_FOREVER));
+	EXPECT_EQ(0, a.count_at_start);
+	EXPECT_EQ(nr_expected("probe", ROUNDS), a.result);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &b, KPF_FOREVER));
+	EXPECT_EQ(1, b.count_at_start);		/* the same copy, reused */
+	EXPECT_EQ(0, b.busy_at_start);
+
+	/* stop a task inside the copy, half-way through a parse */
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&t, endless_parse, &c, BUDGET_NS));
+	for (;;) {
+		kpf_thread_stats(&s);
+		if (s.libset_preemptions)
+			break;
+		ASSERT_LT(++tries, 100000);
+		ASSERT_EQ(KPF_PREEMPTED, kpf_resume(t, BUDGET_NS));
+	}
+	kpf_cancel(t);
+
+	/* the only copy was reloaded: fresh state, not a parse in progress */
+	memset(&b, 0, sizeof(b));
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &b, KPF_FOREVER));
+	EXPECT_EQ(0, b.busy_at_start);
+	EXPECT_EQ(0, b.count_at_start);
+	EXPECT_EQ(nr_expected("probe", ROUNDS), b.result);
+	EXPECT_EQ(1, kpf_libset_copies());
+}
+
+static void nothing(void *arg)
+{
+}
+
+TEST(declare_bad_inputs)
+{
+	kpf_task *t;
+
+	EXPECT_EQ(-EINVAL, kpf_libset_declare(NULL));
+	EXPECT_EQ(-EINVAL, kpf_libset_declare(""));
+	EXPECT_EQ(-EINVAL, kpf_libset_declare("libnonreent.so.1:libm.so.6"));
+	EXPECT_EQ(-ENOENT, kpf_libset_declare("libkpf-no-such-library.so.9"));
+	EXPECT_EQ(0, kpf_libset_copies());
+
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "100000", 1));
+	EXPECT_EQ(-EINVAL, kpf_libset_declare(LIB));
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "zero", 1));
+	EXPECT_EQ(-EINVAL, kpf_libset_declare(LIB));
+	EXPECT_EQ(0, kpf_libset_copies());
+
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "2", 1));
+	EXPECT_EQ(0, kpf_libset_declare(LIB));
+	EXPECT_EQ(2, kpf_libset_copies());
+	EXPECT_EQ(0, kpf_libset_declare(LIB));	/* again: no change */
+	EXPECT_EQ(2, kpf_libset_copies());
+
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, nothing, NULL, KPF_FOREVER));
+	EXPECT_EQ(-EBUSY, kpf_libset_declare("libm.so.6"));
+}
+
+/*
+ * More copies than the loader can give (16 namespaces at most, fewer with
+ * the default static TLS): refused, nothing declared. (glibc keeps the
+ * static TLS the refused copies used, so this process cannot try again.)
+ */
+TEST(too_many_copies)
+{
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "200", 1));
+	EXPECT_EQ(-ENOSPC, kpf_libset_declare(LIB));
+	EXPECT_EQ(0, kpf_libset_copies());
+	EXPECT_EQ(0, nr_parse_count());
+}
+
+TEST(declare_after_launch)
+{
+	kpf_task *t;
+
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, nothing, NULL, KPF_FOREVER));
+	EXPECT_EQ(-EBUSY, kpf_libset_declare(LIB));
+	EXPECT_EQ(0, kpf_libset_copies());
+}
+
+TEST(environment)
+{
+	struct probe p = { 0 };
+	kpf_task *t;
+
+	ASSERT_EQ(0, setenv("KPF_LIBSETS", "libkpf-no-such-library.so.9", 1));
+	EXPECT_EQ(-ENOENT, kpf_init(NULL));
+	ASSERT_EQ(0, setenv("KPF_LIBSETS", LIB, 1));
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "3", 1));
+	ASSERT_EQ(0, kpf_init(NULL));
+	EXPECT_EQ(3, kpf_libset_copies());
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &p, KPF_FOREVER));
+	EXPECT_EQ(nr_expected("probe", ROUNDS), p.result);
+	EXPECT_EQ(0, nr_parse_count());		/* it ran in a copy */
+}
+
+TEST_HARNESS_MAIN
