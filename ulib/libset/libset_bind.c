@@ -15,6 +15,7 @@
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../internal.h"
 #include "got.h"
@@ -143,6 +144,8 @@ struct kpf_bind_copy {
 	struct kpf_libset_copy *copy;
 	struct kpf_got_object objs[KPF_NS_MAX_OBJECTS];
 	unsigned int nobjs;
+	/* base-namespace handle of each deferred object of the copy */
+	void *base_handle[KPF_NS_MAX_OBJECTS];
 	int err;
 };
 
@@ -156,21 +159,26 @@ static int kpf_bind_copy_collect(const struct kpf_got_object *obj, void *arg)
 	return 0;
 }
 
-/* The same function in the base namespace, deferred. */
-static void *kpf_bind_copy_base(const struct kpf_got_object *owner,
+/*
+ * The same function as @slot's in the base namespace's instance of the
+ * copy's deferred object @i (loaded there if the program had not: a copy
+ * must not use a second libstdc++ either), deferred.
+ */
+static void *kpf_bind_copy_base(struct kpf_bind_copy *b, unsigned int i,
 				const struct kpf_got_slot *slot)
 {
+	const struct kpf_got_object *owner = &b->objs[i];
 	const char *name = owner->soname ? owner->soname : owner->name;
-	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	void *p = NULL;
 
-	if (!h)
+	if (!b->base_handle[i])
+		b->base_handle[i] = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+	if (!b->base_handle[i])
 		return NULL;
 	if (slot->version)
-		p = dlvsym(h, slot->name, slot->version);
+		p = dlvsym(b->base_handle[i], slot->name, slot->version);
 	if (!p)
-		p = dlsym(h, slot->name);
-	dlclose(h);	/* the base copy stays: libc and friends never unload */
+		p = dlsym(b->base_handle[i], slot->name);
 	return p ? kpf_libset_deferred_target(p) : NULL;
 }
 
@@ -187,13 +195,34 @@ static int kpf_bind_copy_slot(const struct kpf_got_object *obj,
 			continue;
 		if (!kpf_libset_is_deferred(&b->objs[i]))
 			return 0;
-		base = kpf_bind_copy_base(&b->objs[i], slot);
+		base = kpf_bind_copy_base(b, i, slot);
 		if (!base)
 			return 0;	/* a symbol only the copy has: keep */
-		b->err = kpf_got_write(obj, slot->addr, base);
-		return b->err;
+		/* RELRO is writable for the whole object: kpf_bind_copy_object */
+		__atomic_store_n(slot->addr, base, __ATOMIC_RELEASE);
+		return 0;
 	}
 	return 0;
+}
+
+/*
+ * Rewrite one object of a copy. Nobody calls into a copy being loaded, so
+ * its RELRO range is made writable once for all its slots rather than
+ * around each (two mprotect calls and TLB flushes per slot made a copy of
+ * SQLite cost 3 times the dlmopen itself).
+ */
+static int kpf_bind_copy_object(struct kpf_bind_copy *b,
+				const struct kpf_got_object *obj)
+{
+	size_t len = obj->relro_hi - obj->relro_lo;
+	int ret;
+
+	if (len && mprotect((void *)obj->relro_lo, len, PROT_READ | PROT_WRITE))
+		return -errno;
+	ret = kpf_got_for_each_slot(obj, kpf_bind_copy_slot, b);
+	if (len && mprotect((void *)obj->relro_lo, len, PROT_READ) && !ret)
+		ret = -errno;
+	return ret;
 }
 
 /* Where declared library @lib of the copy lies, for kpf_libset_hook_preempted. */
@@ -291,15 +320,17 @@ int kpf_libset_bind_copy(struct kpf_libset_copy *copy)
 
 		if (kpf_libset_is_deferred(obj))
 			continue;
-		ret = kpf_got_for_each_slot(obj, kpf_bind_copy_slot, b);
-		if (!ret)
-			ret = b->err;
+		ret = kpf_bind_copy_object(b, obj);
 		lib = kpf_copy_lib_of(copy, obj);
 		if (lib >= 0)
 			kpf_copy_range(copy, lib, obj);
 		if (!ret)
 			ret = kpf_copy_snapshot(copy, obj);
 	}
+	/* the base copies stay: libc and friends are never unloaded */
+	for (i = 0; i < b->nobjs; i++)
+		if (b->base_handle[i])
+			dlclose(b->base_handle[i]);
 	free(b);
 	return ret < 0 ? ret : 0;
 }
