@@ -208,7 +208,8 @@ void kpf_thread_stats(struct kpf_stats *stats);
  * kpf_launch(), -EINVAL for a NULL, empty, too long or ':'-containing
  * name, -ENOENT if the library cannot be loaded, -ENOSPC if
  * KPF_LIBSET_COPIES copies cannot be loaded or 16 libraries are declared
- * already, -ENOMEM if no copy at all could be loaded.
+ * already, -ENOMEM if no copy at all could be loaded, -EOPNOTSUPP in a
+ * statically linked program.
  */
 int kpf_libset_declare(const char *soname);
 

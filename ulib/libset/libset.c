@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 
 #include "../internal.h"
@@ -304,6 +305,18 @@ refused:
 	return -ENOSPC;
 }
 
+/* Whether this program was started by the dynamic loader (PT_INTERP). */
+static int kpf_libset_dynamic_program(void)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)getauxval(AT_PHDR);
+	unsigned long i, n = getauxval(AT_PHNUM);
+
+	for (i = 0; ph && i < n; i++)
+		if (ph[i].p_type == PT_INTERP)
+			return 1;
+	return 0;
+}
+
 static int kpf_libset_name_ok(const char *soname)
 {
 	size_t n;
@@ -355,6 +368,8 @@ static int kpf_libset_declare_locked(const char *soname)
 		return -EBUSY;
 	if (!kpf_libset_name_ok(soname))
 		return -EINVAL;
+	if (!kpf_libset_dynamic_program())
+		return -EOPNOTSUPP;
 	for (i = 0; i < kpf_ls.nlibs; i++)
 		if (!strcmp(kpf_ls.libs[i].soname, soname))
 			return 0;
