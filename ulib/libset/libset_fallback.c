@@ -13,16 +13,30 @@
 #include "../internal.h"
 #include "libset.h"
 #include "libset_internal.h"
+#ifdef KPF_THREAD_MARK
+#include "defer_auto.h"
+#endif
 
 /*
  * Open a deferral mark at @rsp unless one is live (an outer deferred call
  * is running: this one is inside it).
  */
-static void kpf_libset_defer_mark(struct kpf_thread *self, uint64_t rsp)
+KPF_CRITICAL static void kpf_libset_defer_mark(struct kpf_thread *self,
+					  uint64_t rsp)
 {
+#ifdef KPF_THREAD_MARK
+	struct kpf_task *t = self->current;
+
+	if (!t || kpf_defer_mark_inside(self, t, rsp))
+		return;
+	/* this function is KPF_CRITICAL: no expiry sees half a mark */
+	self->defer_mark_ret = *(const uint64_t *)(uintptr_t)rsp;
+	self->defer_mark = rsp;
+#else
 	/* TODO(section 1): the mark fields land with automatic deferral */
 	(void)self;
 	(void)rsp;
+#endif
 }
 
 /**
