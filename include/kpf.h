@@ -36,6 +36,10 @@ typedef struct kpf_task kpf_task;
 #define KPF_BACKEND_KMOD	1
 #define KPF_BACKEND_SIGNAL	2
 
+/* struct kpf_config flags */
+/* Do not rewrite GOTs for automatic deferral (KPF_DEFER_AUTO=1 overrides). */
+#define KPF_CONFIG_NO_DEFER_AUTO	0x1u
+
 /**
  * struct kpf_config - library configuration for kpf_init()
  * @size:	sizeof(struct kpf_config), so the structure can grow; 0 is
@@ -49,7 +53,7 @@ typedef struct kpf_task kpf_task;
  * @retry_ns:	when an expiry hits library code (a context switch in
  *		progress), preemption is retried this much later; 0 = 20 us.
  * @pool_max:	task stacks kept for reuse process-wide; 0 = 64.
- * @flags:	0; no flags are defined yet.
+ * @flags:	KPF_CONFIG_* flags, or 0.
  */
 struct kpf_config {
 	size_t size;
@@ -133,6 +137,31 @@ void kpf_defer_begin(void);
 void kpf_defer_end(void);
 
 /**
+ * kpf_defer_library() - defer preemption in calls into another library
+ * @soname: the library's DT_SONAME or file name, e.g. "libsqlite3.so.0"
+ *
+ * By default (automatic deferral) a task is never preempted while a call
+ * into libc.so.6, ld-linux-x86-64.so.2, libstdc++.so.6 or libgcc_s.so.1
+ * runs, nor in a callback such a call makes; KPF_DEFER_LIBS=a:b in the
+ * environment and this call add libraries. May be called before or after
+ * kpf_init(); a library loaded later is covered when it is loaded.
+ * Dynamically linked programs only (a static program has no GOT: use
+ * kpf_defer_begin/end there).
+ *
+ * Return: 0 (also if already deferred), -EINVAL (NULL, empty, a path or
+ * longer than 255 bytes), -ENOSPC (more than 32 libraries), -ENOMEM.
+ */
+int kpf_defer_library(const char *soname);
+
+/**
+ * kpf_defer_auto_slots() - GOT slots rewritten by automatic deferral
+ *
+ * Return: how many GOT slots point at deferral stubs (0 when automatic
+ * deferral is off, or in a static program).
+ */
+unsigned long kpf_defer_auto_slots(void);
+
+/**
  * kpf_on_cancel() - register a cleanup for the running task
  * @fn: function run by kpf_cancel() (not when the task returns)
  * @arg: its argument
@@ -163,6 +192,8 @@ int kpf_in_task(void);
  * @retries:	expiries that hit library code and were retried later.
  * @upcalls:	upcalls (kmod) or delivered timer signals (signal).
  * @arm_syscalls: system calls made to arm the timer.
+ * @deferred_in_library: expiries that found the task inside a call into a
+ *		deferred library (automatic deferral) and were retried.
  * @libset_copies: libset copies handed to tasks of this thread (at their
  *		first call into a libset library).
  * @libset_fallbacks: calls into a libset library that ran in the base
@@ -179,6 +210,7 @@ struct kpf_stats {
 	uint64_t retries;
 	uint64_t upcalls;
 	uint64_t arm_syscalls;
+	uint64_t deferred_in_library;
 	uint64_t libset_copies;
 	uint64_t libset_fallbacks;
 	uint64_t libset_preemptions;

@@ -51,6 +51,7 @@ if [ "${KPF_VALGRIND:-0}" = 1 ] && [ -x "$dir/test_cancel" ]; then
 	if command -v valgrind >/dev/null 2>&1; then
 		CANCEL_CYCLES=${CANCEL_CYCLES_VALGRIND:-3000} run_one \
 			valgrind_test_cancel valgrind -q --leak-check=full \
+			--suppressions="$(dirname "$0")/valgrind.supp" \
 			--show-leak-kinds=definite,indirect,possible \
 			--errors-for-leak-kinds=definite,indirect,possible \
 			--error-exitcode=99 "$dir/test_cancel"

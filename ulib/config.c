@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "libset/defer_auto.h"
 
 #define KPF_DEFAULT_STACK	(2u << 20)
 #define KPF_DEFAULT_RETRY_NS	20000
@@ -57,7 +58,7 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 			return -EINVAL;
 		memcpy(&c, cfg, n < sizeof(c) ? n : sizeof(c));
 	}
-	if (c.flags || c.backend < KPF_BACKEND_AUTO ||
+	if ((c.flags & ~KPF_CONFIG_NO_DEFER_AUTO) || c.backend < KPF_BACKEND_AUTO ||
 	    c.backend > KPF_BACKEND_SIGNAL)
 		return -EINVAL;
 	if (c.backend == KPF_BACKEND_KMOD)
@@ -108,6 +109,9 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 	if (err)
 		return err;
 	err = kpf_thread_init_process();
+	if (err)
+		return err;
+	err = kpf_defer_auto_init(c.flags);
 	if (err)
 		return err;
 	__atomic_store_n(&kpf_g.initialized, 1, __ATOMIC_RELEASE);

@@ -94,6 +94,10 @@ struct kpf_task {
 	uint64_t deadline_ns;		/* absolute; KPF_NO_DEADLINE */
 	uint32_t defer;			/* its defer count, stopped */
 	uint32_t caller_defer;		/* launcher's defer count */
+	uint64_t mark;			/* its deferral mark, stopped */
+	uint64_t mark_ret;
+	uint64_t caller_mark;		/* launcher's deferral mark */
+	uint64_t caller_mark_ret;
 	int depth;			/* 1 = outermost */
 	void (*fn)(void *);
 	void *arg;
@@ -133,6 +137,10 @@ struct kpf_thread {
 	uint32_t backend_ready;
 	uint32_t defer_expired;		/* preemption waits: defer end */
 	uint64_t retry_ns;		/* next retry distance (backs off) */
+	uint64_t defer_mark;		/* libset/defer_auto.h: rsp at the */
+	uint64_t defer_mark_ret;	/* outermost deferred call, [rsp] */
+	uint32_t defer_want;		/* an expiry found it inside one */
+	uint32_t defer_pad;
 	uint64_t clk_tsc;		/* clock.c: anchor TSC ... */
 	uint64_t clk_ns;		/* ... and CLOCK_MONOTONIC there */
 	uint64_t clk_mult;		/* ns per tick, 32.32 fixed point */
@@ -166,6 +174,12 @@ _Static_assert(offsetof(struct kpf_thread, xsave_scratch) == KPF_THREAD_XSAVE,
 _Static_assert(offsetof(struct kpf_thread, upcall_top) ==
 	       KPF_THREAD_UPCALL_TOP, "asm");
 _Static_assert(offsetof(struct kpf_thread, busy) == KPF_THREAD_BUSY, "asm");
+_Static_assert(offsetof(struct kpf_thread, defer_mark) == KPF_THREAD_MARK,
+	       "asm");
+_Static_assert(offsetof(struct kpf_thread, defer_mark_ret) ==
+	       KPF_THREAD_MARK_RET, "asm");
+_Static_assert(offsetof(struct kpf_thread, defer_want) ==
+	       KPF_THREAD_DEFER_WANT, "asm");
 _Static_assert(sizeof(struct kpf_frame) == 18 * 8, "frame layout");
 
 /**

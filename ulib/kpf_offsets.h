@@ -24,6 +24,9 @@
 #define KPF_THREAD_XSAVE	320
 #define KPF_THREAD_UPCALL_TOP	328
 #define KPF_THREAD_BUSY		336
+#define KPF_THREAD_MARK		360
+#define KPF_THREAD_MARK_RET	368
+#define KPF_THREAD_DEFER_WANT	376
 
 /* Bytes of the frame that resumes a full context: 15 GPRs, rflags, rip. */
 #define KPF_RESUME_FRAME	(17 * 8)

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "libset/defer_auto.h"
 
 /* Longest distance between retries of an expiry that hit library code. */
 #define KPF_MAX_RETRY_NS	2000000
@@ -93,6 +94,7 @@ static void kpf_task_leave(struct kpf_thread *self, struct kpf_task *t,
 	}
 	t->defer = self->area.defer;
 	self->area.defer = t->caller_defer;
+	kpf_defer_mark_leave(self, t);
 	self->current = t->parent;
 	self->depth = t->depth - 1;
 }
@@ -144,6 +146,9 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 	t->depth = self->depth + 1;
 	t->caller_defer = self->area.defer;
 	self->area.defer = t->defer;
+	kpf_defer_mark_enter(self, t);
+	/* a new budget: retries start short again */
+	self->retry_ns = 0;
 	if (t->ctx.kind == KPF_CTX_FULL)
 		t->ctx.rsp = kpf_resume_frame(&t->ctx.frame);
 	self->current = t;
@@ -223,6 +228,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	t->fn = fn;
 	t->arg = arg;
 	t->defer = 0;
+	t->mark = 0;
 	t->ncleanups = 0;
 	t->cleanup_cap = KPF_INLINE_CLEANUPS;
 	t->cleanups = t->inline_cleanups;
@@ -300,6 +306,7 @@ KPF_CRITICAL KPF_EXPORT void kpf_pause(void)
 KPF_CRITICAL void kpf_yield_preempted(struct kpf_thread *self)
 {
 	self->stats.preemptions++;
+	self->retry_ns = 0;
 	kpf_task_stop_here(self, self->current);
 	kpf_busy(kpf_thread_peek(), 0);
 }
@@ -400,6 +407,22 @@ KPF_CRITICAL KPF_EXPORT void kpf_thread_stats(struct kpf_stats *stats)
 		memset(stats, 0, sizeof(*stats));
 }
 
+/*
+ * Re-arm an expiry that could not preempt. The distance starts at @first
+ * and doubles while we keep missing, so a slow machine (an emulator, an
+ * overloaded host) where one upcall takes longer than the distance cannot
+ * livelock in retries; it starts short again at every launch, resume and
+ * preemption (self->retry_ns = 0).
+ */
+static void kpf_retry_later(struct kpf_thread *self, uint64_t first)
+{
+	if (self->retry_ns < first)
+		self->retry_ns = first;
+	kpf_arm(self, kpf_now_ns() + self->retry_ns);
+	if (self->retry_ns < KPF_MAX_RETRY_NS)
+		self->retry_ns *= 2;
+}
+
 /**
  * kpf_upcall() - decide what an expiry does; called by kpf_upcall_entry
  * @area: the calling thread's area; self->area.frame holds the interrupted
@@ -415,7 +438,7 @@ void kpf_upcall(struct kpf_area *area)
 	struct kpf_task *t = self->current;
 	uint64_t rsp = area->frame.rsp;
 	uint64_t now = kpf_now_ns();
-	int in_task;
+	int in_task, in_library;
 
 	self->stats.upcalls++;
 	if (!t) {
@@ -430,35 +453,35 @@ void kpf_upcall(struct kpf_area *area)
 	in_task = !self->busy && rsp > t->stack_lo && rsp <= t->stack_hi &&
 		  !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
 		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text);
-	if (in_task && !area->defer) {
+	in_library = in_task && kpf_defer_mark_inside(self, t, rsp);
+	if (in_task && !in_library && !area->defer) {
 		memcpy(t->ctx.xsave, self->xsave_scratch, kpf_xsave_size);
 		t->ctx.frame = area->frame;
 		t->ctx.kind = KPF_CTX_FULL;
 		self->busy = 1;
-		self->retry_ns = kpf_g.retry_ns;
+		self->retry_ns = 0;
 		self->stats.preemptions++;
 		if (kpf_libset_ops && t->libset_copy >= 0)
 			kpf_libset_ops->preempted(self, area->frame.rip);
 		kpf_task_leave(self, t, KPF_TASK_STOPPED);
 		kpf_ctx_load(&t->caller_ctx, self);
 	}
-	if (in_task) {
+	if (in_task && !in_library) {
 		/* kpf_defer_end() acts on it */
 		self->defer_expired = 1;
-	} else {
+	} else if (in_library) {
 		/*
-		 * Library code, or a stack that is not the task's: try again
-		 * later. The distance doubles while we keep landing outside
-		 * the task, so a slow machine (an emulator, an overloaded
-		 * host) where one upcall takes longer than the distance
-		 * cannot livelock in retries.
+		 * Inside a deferred library call: the next outermost call's
+		 * stub preempts (kpf_defer_stub_preempt()), and we look again
+		 * soon in case the task stays in this call or computes.
 		 */
+		self->stats.deferred_in_library++;
+		self->defer_want = 1;
+		kpf_retry_later(self, KPF_DEFER_RETRY_NS);
+	} else {
+		/* library code, or a stack that is not the task's */
 		self->stats.retries++;
-		if (self->retry_ns < kpf_g.retry_ns)
-			self->retry_ns = kpf_g.retry_ns;
-		kpf_arm(self, kpf_now_ns() + self->retry_ns);
-		if (self->retry_ns < KPF_MAX_RETRY_NS)
-			self->retry_ns *= 2;
+		kpf_retry_later(self, kpf_g.retry_ns);
 	}
 resume:
 	kpf_frame_return(self, self->xsave_scratch,

@@ -3,18 +3,26 @@
 #
 # Pack the kpf test guest's initramfs (uncompressed newc cpio).
 #
-#   mkinitramfs.sh --out FILE [--module KO] [--tests DIR]... [--env K=V]...
+#   mkinitramfs.sh --out FILE [--module KO] [--tests DIR]... [--dyntests DIR]...
+#                  [--env K=V]...
 #
 # Contents: busybox-static as /bin/busybox (applet links are made by /init),
 # tools/guest/init as /init, KO as /lib/modules/kpf.ko, every executable
 # regular file directly in each DIR as /tests/<basename of DIR>/<name>, and
 # the K=V settings as /etc/kpf-guest.env (read by /init).
+#
+# --dyntests DIR: dynamically linked test programs. Like --tests, plus the
+# shared objects in DIR next to them (found through their $ORIGIN run
+# path), and every library ldd names for them: the loader at its absolute
+# path, the others (libc, libkpf.so.1, ...) in /lib/x86_64-linux-gnu,
+# where the guest's ld.so looks by default.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 out=
 module=
 testdirs=()
+dyndirs=()
 envs=()
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
@@ -24,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--module) module=$2; shift 2 ;;
 	--tests) testdirs+=("$2"); shift 2 ;;
+	--dyntests) dyndirs+=("$2"); shift 2 ;;
 	--env) envs+=("$2"); shift 2 ;;
 	*) die "unknown argument $1" ;;
 	esac
@@ -61,6 +70,30 @@ for dir in "${testdirs[@]}"; do
 		cp "$f" "$sub/"
 		count=$((count + 1))
 	done < <(find "$dir" -maxdepth 1 -type f -perm -u+x ! -name '*.so*' -print0)
+done
+
+libdir=$root/lib/x86_64-linux-gnu
+for dir in "${dyndirs[@]}"; do
+	[ -d "$dir" ] || continue
+	sub=$root/tests/$(basename "$dir")
+	mkdir -p "$sub" "$libdir"
+	while IFS= read -r -d '' f; do
+		cp "$f" "$sub/"
+		case $f in *.so*) continue ;; esac
+		count=$((count + 1))
+		# "name => /path (addr)" and "/lib64/ld-linux-x86-64.so.2 (addr)"
+		ldd "$f" | while read -r a b c _; do
+			if [ "$b" = "=>" ] && [ -f "$c" ]; then
+				case $(dirname "$(readlink -f "$c")") in
+				"$(readlink -f "$dir")") ;;	# next to the tests
+				*) [ -e "$libdir/$a" ] || cp -L "$c" "$libdir/$a" ;;
+				esac
+			elif [ "${a#/}" != "$a" ] && [ -f "$a" ]; then
+				mkdir -p "$root$(dirname "$a")"
+				[ -e "$root$a" ] || cp -L "$a" "$root$a"
+			fi
+		done || die "ldd $f failed"
+	done < <(find "$dir" -maxdepth 1 -type f \( -perm -u+x -o -name '*.so*' \) -print0)
 done
 
 {

@@ -22,7 +22,8 @@
 #                    limits each test inside the guest
 #
 # kpf.ko must already be built for the kernel (make kmod KDIR=...); test
-# binaries are taken from build/selftests/ and build/tests/static/.
+# binaries are taken from build/selftests/, build/tests/static/ and
+# build/tests/dynamic/ (with their shared libraries).
 # The serial log is build/guest/<kernel>[-icount].log. The run fails when
 # the guest reports a failure, when its log is truncated (no sentinel), when
 # QEMU's exit code does not match, or when the log shows a kernel splat.
@@ -117,7 +118,8 @@ trap 'rm -f "$initrd" "$runlog"' EXIT
 
 t0=$(date +%s.%N)
 "$here/mkinitramfs.sh" --out "$initrd" "${modarg[@]}" \
-	--tests "$build/selftests" --tests "$build/tests/static" "${extra[@]}" \
+	--tests "$build/selftests" --tests "$build/tests/static" \
+	--dyntests "$build/tests/dynamic" "${extra[@]}" \
 	--env "KPF_KERNEL=$kernel" --env "KPF_GUEST_MODE=$mode" \
 	--env "KPF_TESTS=$tests" --env "KPF_CMD=$cmd" --env "KPF_SHELL=$shell" \
 	--env "KPF_TEST_TIMEOUT=${KPF_TEST_TIMEOUT:-300}"

@@ -27,8 +27,6 @@
 
 extern __typeof__(dlsym) dlsym __attribute__((weak));
 extern __typeof__(dlvsym) dlvsym __attribute__((weak));
-extern __typeof__(dlopen) dlopen __attribute__((weak));
-extern __typeof__(dlclose) dlclose __attribute__((weak));
 extern __typeof__(dlinfo) dlinfo __attribute__((weak));
 
 static uintptr_t kpf_got_ptr(const struct kpf_got_object *obj, uintptr_t p)
@@ -49,7 +47,7 @@ int kpf_got_read_object(const struct dl_phdr_info *info,
 {
 	const ElfW(Dyn) *dyn = NULL, *d;
 	size_t pltrelsz = 0, relasz = 0;
-	uintptr_t soname_off = 0, lo, hi;
+	uintptr_t soname_off = 0, runpath_off = 0, rpath_off = 0, lo, hi;
 	long page = sysconf(_SC_PAGESIZE);
 	int i;
 
@@ -108,6 +106,12 @@ int kpf_got_read_object(const struct dl_phdr_info *info,
 		case DT_SONAME:
 			soname_off = d->d_un.d_val;
 			break;
+		case DT_RUNPATH:
+			runpath_off = d->d_un.d_val;
+			break;
+		case DT_RPATH:
+			rpath_off = d->d_un.d_val;
+			break;
 		}
 	}
 	if (!obj->symtab || !obj->strtab) {
@@ -117,6 +121,8 @@ int kpf_got_read_object(const struct dl_phdr_info *info,
 	}
 	if (soname_off)
 		obj->soname = obj->strtab + soname_off;
+	if (runpath_off || rpath_off)
+		obj->runpath = obj->strtab + (runpath_off ?: rpath_off);
 	if (obj->jmprel)
 		obj->njmprel = pltrelsz / sizeof(ElfW(Rela));
 	if (obj->rela)
@@ -353,6 +359,9 @@ struct kpf_got_def {
 	const struct kpf_got_object *user;
 	const struct kpf_got_slot *slot;
 	void *found;
+	/* not named directly: see kpf_got_slot_target() */
+	void *(*dlopen)(const char *file, int mode);
+	int (*dlclose)(void *h);
 };
 
 /* The first object after the main program that defines the symbol. */
@@ -361,13 +370,13 @@ static int kpf_got_def_in(const struct kpf_got_object *obj, void *arg)
 	struct kpf_got_def *d = arg;
 	void *h, *p;
 
-	if (!*obj->name || obj->base == d->user->base || !dlopen)
+	if (!*obj->name || obj->base == d->user->base)
 		return 0;
-	h = dlopen(obj->name, RTLD_LAZY | RTLD_NOLOAD);
+	h = d->dlopen(obj->name, RTLD_LAZY | RTLD_NOLOAD);
 	if (!h)
 		return 0;
 	p = kpf_got_lookup(h, d->slot);
-	dlclose(h);
+	d->dlclose(h);
 	if (!p || !kpf_got_contains(obj, (uintptr_t)p))
 		return 0;
 	d->found = p;
@@ -401,8 +410,16 @@ void *kpf_got_slot_target(const struct kpf_got_object *obj,
 		return slot->value;
 	p = kpf_got_lookup(RTLD_DEFAULT, slot);
 	if (p && !slot->defined && kpf_got_contains(obj, (uintptr_t)p)) {
+		/*
+		 * dlopen/dlclose through dlsym: a direct reference would pull
+		 * the static dlopen machinery into static programs.
+		 */
 		p = NULL;
-		if (kpf_got_for_each_object(kpf_got_def_in, &d) > 0)
+		d.dlopen = (__typeof__(d.dlopen))dlsym(RTLD_DEFAULT, "dlopen");
+		d.dlclose = (__typeof__(d.dlclose))dlsym(RTLD_DEFAULT,
+							 "dlclose");
+		if (d.dlopen && d.dlclose &&
+		    kpf_got_for_each_object(kpf_got_def_in, &d) > 0)
 			p = d.found;
 	}
 	return p;

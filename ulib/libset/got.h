@@ -20,6 +20,7 @@
  * struct kpf_got_object - one loaded ELF object, as dl_iterate_phdr saw it
  * @name:	dlpi_name; "" for the main program.
  * @soname:	DT_SONAME, or NULL.
+ * @runpath:	DT_RUNPATH, else DT_RPATH, or NULL.
  * @base:	load bias (dlpi_addr).
  * @nloads:	number of PT_LOAD ranges in @load_lo/@load_hi.
  * @load_lo:	start of each PT_LOAD segment (relocated).
@@ -42,6 +43,7 @@
 struct kpf_got_object {
 	const char *name;
 	const char *soname;
+	const char *runpath;
 	uintptr_t base;
 	unsigned int nloads;
 	uintptr_t load_lo[KPF_GOT_MAX_LOADS];

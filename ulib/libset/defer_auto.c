@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Automatic deferral: a task is never preempted while code of a deferred
+ * library runs in it - a call into libc, ld.so, libstdc++, libgcc_s or a
+ * library named in KPF_DEFER_LIBS / kpf_defer_library(), including any
+ * callback such a call makes (a qsort comparator, a printf handler).
+ *
+ * How: every loaded object other than libkpf, the vDSO and the deferred
+ * libraries gets each function GOT slot (JUMP_SLOT, and GLOB_DAT of a
+ * function: -fno-plt calls and function pointers) whose target lies in a
+ * deferred library pointed at a stub for that target. A stub is 32 bytes
+ * of generated code, "endbr64; movabs $target, %r11; jmp *common", and
+ * the common part (defer_stub.S) records the deferral mark of the
+ * outermost such call - its entry rsp and return address - and jumps on.
+ * kpf_upcall() (task.c) treats an expiry that finds the task below a live
+ * mark like one that hit library code: it is not preempted there but
+ * retried a couple of microseconds later (kpf_defer_mark_inside()).
+ *
+ * Objects loaded later are handled by the wrappers of dlopen() and
+ * dlmopen() that the processed objects' slots point at (through a stub,
+ * so the whole load runs deferred): the new objects are rewritten before
+ * the wrapper returns, i.e. before their first call.
+ *
+ * KPF_DEFER_AUTO=0 (or KPF_CONFIG_NO_DEFER_AUTO) turns all of this off.
+ * A static program has no GOT: only kpf_defer_begin/end apply there.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "got.h"
+#include "defer_auto.h"
+
+#define KPF_DEFER_MAX_LIBS	32
+#define KPF_DEFER_MAX_RANGES	64
+#define KPF_STUB_SIZE		32
+#define KPF_STUB_PAGE		4096
+/* the first stub-sized cell of each page holds the common part's address */
+#define KPF_STUBS_PER_PAGE	(KPF_STUB_PAGE / KPF_STUB_SIZE - 1)
+
+/*
+ * The real loaders, found with dlsym at init: naming them here would pull
+ * the static dlopen machinery (and its link warning) into every static
+ * program that links libkpf.a. dlsym is a weak reference (NULL there).
+ */
+extern __typeof__(dlsym) dlsym __attribute__((weak));
+static void *(*kpf_real_dlopen)(const char *file, int mode);
+static void *(*kpf_real_dlmopen)(Lmid_t lmid, const char *file, int mode);
+
+static const char *const kpf_defer_default_libs[] = {
+	"libc.so.6", "ld-linux-x86-64.so.2", "libstdc++.so.6",
+	"libgcc_s.so.1",
+};
+
+struct kpf_stub_entry {
+	uintptr_t target;
+	void *stub;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int enabled;
+	int initialized;
+	unsigned int nlibs;
+	char *libs[KPF_DEFER_MAX_LIBS];
+	/* executable ranges of the loaded deferred libraries */
+	unsigned int nranges;
+	uintptr_t lo[KPF_DEFER_MAX_RANGES];
+	uintptr_t hi[KPF_DEFER_MAX_RANGES];
+	/* target -> stub, open addressing */
+	struct kpf_stub_entry *map;
+	size_t map_cap, map_used;
+	unsigned char *page;		/* current stub page, RX view */
+	unsigned char *page_rw;		/* the same page, RW view */
+	unsigned int page_used;
+	unsigned long long generation;	/* kpf_got_generation() processed */
+	unsigned long slots;		/* slots rewritten so far */
+} kpf_da = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int kpf_defer_lib_add(const char *soname)
+{
+	unsigned int i;
+
+	for (i = 0; i < kpf_da.nlibs; i++)
+		if (!strcmp(kpf_da.libs[i], soname))
+			return 0;
+	if (kpf_da.nlibs == KPF_DEFER_MAX_LIBS)
+		return -ENOSPC;
+	kpf_da.libs[kpf_da.nlibs] = strdup(soname);
+	if (!kpf_da.libs[kpf_da.nlibs])
+		return -ENOMEM;
+	kpf_da.nlibs++;
+	return 0;
+}
+
+static int kpf_defer_is_deferred(const struct kpf_got_object *obj)
+{
+	unsigned int i;
+
+	for (i = 0; i < kpf_da.nlibs; i++)
+		if (kpf_got_is_named(obj, kpf_da.libs[i]))
+			return 1;
+	return 0;
+}
+
+static int kpf_defer_in_ranges(uintptr_t a)
+{
+	unsigned int i;
+
+	for (i = 0; i < kpf_da.nranges; i++)
+		if (a >= kpf_da.lo[i] && a < kpf_da.hi[i])
+			return 1;
+	return 0;
+}
+
+/* Executable ranges only: data a slot may point at is never deferred. */
+static int kpf_defer_collect_ranges(struct dl_phdr_info *info, size_t size,
+				    void *arg)
+{
+	struct kpf_got_object obj;
+	uintptr_t lo;
+	int i;
+
+	if (kpf_got_read_object(info, &obj) || !kpf_defer_is_deferred(&obj))
+		return 0;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		if (kpf_da.nranges == KPF_DEFER_MAX_RANGES) {
+			*(int *)arg = -ENOSPC;
+			return 1;
+		}
+		lo = info->dlpi_addr + ph->p_vaddr;
+		kpf_da.lo[kpf_da.nranges] = lo;
+		kpf_da.hi[kpf_da.nranges++] = lo + ph->p_memsz;
+	}
+	return 0;
+}
+
+static size_t kpf_stub_hash(uintptr_t t, size_t cap)
+{
+	return (size_t)((t >> 4) * 0x9e3779b97f4a7c15ull) & (cap - 1);
+}
+
+static int kpf_stub_map_grow(void)
+{
+	size_t cap = kpf_da.map_cap ? 2 * kpf_da.map_cap : 512, i, h;
+	struct kpf_stub_entry *m = calloc(cap, sizeof(*m));
+
+	if (!m)
+		return -ENOMEM;
+	for (i = 0; i < kpf_da.map_cap; i++) {
+		if (!kpf_da.map[i].target)
+			continue;
+		h = kpf_stub_hash(kpf_da.map[i].target, cap);
+		while (m[h].target)
+			h = (h + 1) & (cap - 1);
+		m[h] = kpf_da.map[i];
+	}
+	free(kpf_da.map);
+	kpf_da.map = m;
+	kpf_da.map_cap = cap;
+	return 0;
+}
+
+/*
+ * Stub pages are mapped twice from a memfd: executable for the calls and
+ * writable for adding stubs, so a page is never taken away from a thread
+ * running one of its stubs while another is added (mprotect RW/RX races).
+ */
+static int kpf_stub_new_page(void)
+{
+	void *rx, *rw;
+	int fd;
+
+	fd = memfd_create("kpf-defer-stubs", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, KPF_STUB_PAGE)) {
+		close(fd);
+		return -errno;
+	}
+	rw = mmap(NULL, KPF_STUB_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  fd, 0);
+	rx = mmap(NULL, KPF_STUB_PAGE, PROT_READ | PROT_EXEC, MAP_SHARED,
+		  fd, 0);
+	close(fd);
+	if (rw == MAP_FAILED || rx == MAP_FAILED) {
+		if (rw != MAP_FAILED)
+			munmap(rw, KPF_STUB_PAGE);
+		if (rx != MAP_FAILED)
+			munmap(rx, KPF_STUB_PAGE);
+		return -ENOMEM;
+	}
+	*(void **)rw = (void *)kpf_defer_stub_common;
+	memset((char *)rw + 8, 0xcc, KPF_STUB_PAGE - 8);
+	kpf_da.page_rw = rw;
+	kpf_da.page = rx;
+	kpf_da.page_used = 0;
+	return 0;
+}
+
+/* Write one stub into the current page; returns its executable address. */
+static void *kpf_stub_emit(uintptr_t target)
+{
+	static const unsigned char endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+	size_t off;
+	unsigned char *p;
+	int32_t rel;
+
+	if ((!kpf_da.page || kpf_da.page_used == KPF_STUBS_PER_PAGE) &&
+	    kpf_stub_new_page())
+		return NULL;
+	off = KPF_STUB_SIZE * (1 + kpf_da.page_used++);
+	p = kpf_da.page_rw + off;
+	memcpy(p, endbr64, 4);
+	p[4] = 0x49;			/* movabs $target, %r11 */
+	p[5] = 0xbb;
+	memcpy(p + 6, &target, 8);
+	p[14] = 0xff;			/* jmp *common(%rip) */
+	p[15] = 0x25;
+	rel = -(int32_t)(off + 20);
+	memcpy(p + 16, &rel, 4);
+	/* published by the (release) store of the slot */
+	return kpf_da.page + off;
+}
+
+/* The stub of @target, made on first use. Called with the lock held. */
+static void *kpf_stub_for(uintptr_t target)
+{
+	size_t h;
+	void *stub;
+
+	if (2 * (kpf_da.map_used + 1) > kpf_da.map_cap && kpf_stub_map_grow())
+		return NULL;
+	h = kpf_stub_hash(target, kpf_da.map_cap);
+	while (kpf_da.map[h].target) {
+		if (kpf_da.map[h].target == target)
+			return kpf_da.map[h].stub;
+		h = (h + 1) & (kpf_da.map_cap - 1);
+	}
+	stub = kpf_stub_emit(target);
+	if (!stub)
+		return NULL;
+	kpf_da.map[h].target = target;
+	kpf_da.map[h].stub = stub;
+	kpf_da.map_used++;
+	return stub;
+}
+
+static void *kpf_defer_dlopen(const char *file, int mode);
+static void *kpf_defer_dlmopen(Lmid_t lmid, const char *file, int mode);
+
+static int kpf_defer_slot(const struct kpf_got_object *obj,
+			  const struct kpf_got_slot *slot, void *arg)
+{
+	void *target = kpf_got_slot_target(obj, slot);
+	void *stub;
+
+	if (!target || !kpf_defer_in_ranges((uintptr_t)target))
+		return 0;
+	/* the loaders: our wrappers, themselves called deferred */
+	if (target == (void *)kpf_real_dlopen)
+		target = (void *)kpf_defer_dlopen;
+	else if (target == (void *)kpf_real_dlmopen)
+		target = (void *)kpf_defer_dlmopen;
+	stub = kpf_stub_for((uintptr_t)target);
+	if (!stub)
+		return -ENOMEM;
+	if (kpf_got_write(obj, slot->addr, stub))
+		return 0;	/* not writable: left alone */
+	kpf_da.slots++;
+	return 0;
+}
+
+static int kpf_defer_object(const struct kpf_got_object *obj, void *arg)
+{
+	uintptr_t vdso = getauxval(AT_SYSINFO_EHDR);
+
+	if (kpf_got_contains(obj, (uintptr_t)kpf_defer_object) ||
+	    kpf_defer_is_deferred(obj) ||
+	    (vdso && kpf_got_contains(obj, vdso)))
+		return 0;
+	return kpf_got_for_each_slot(obj, kpf_defer_slot, arg);
+}
+
+/* Rewrite whatever is loaded now. Called with the lock held. */
+static int kpf_defer_process(void)
+{
+	unsigned long long gen = kpf_got_generation();
+	int err = 0;
+
+	kpf_da.nranges = 0;
+	dl_iterate_phdr(kpf_defer_collect_ranges, &err);
+	if (err)
+		return err;
+	err = kpf_got_for_each_object(kpf_defer_object, NULL);
+	if (!err)
+		kpf_da.generation = gen;
+	return err;
+}
+
+static void kpf_defer_after_load(void)
+{
+	int err;
+
+	pthread_mutex_lock(&kpf_da.lock);
+	if (kpf_da.enabled && kpf_got_generation() != kpf_da.generation) {
+		err = kpf_defer_process();
+		if (err)
+			fprintf(stderr, "kpf: automatic deferral of newly loaded objects failed: %s\n",
+				strerror(-err));
+	}
+	pthread_mutex_unlock(&kpf_da.lock);
+}
+
+/*
+ * ld.so finds the caller's DT_RUNPATH/$ORIGIN by the return address of
+ * dlopen(), which is now our wrapper: try a bare name in the calling
+ * object's run path first (as DT_RPATH would; DT_RUNPATH would come after
+ * LD_LIBRARY_PATH). Writes the path to @out; returns 0 if found.
+ */
+static int kpf_defer_runpath(const void *caller, const char *file,
+			     char *out, size_t size)
+{
+	struct kpf_got_object obj;
+	char origin[512];
+	const char *p, *end, *dir, *rest;
+	size_t n, dn;
+	ssize_t len;
+
+	if (!file || strchr(file, '/') ||
+	    kpf_got_owner((uintptr_t)caller, &obj) || !obj.runpath)
+		return -ENOENT;
+	if (*obj.name) {
+		snprintf(origin, sizeof(origin), "%s", obj.name);
+	} else {
+		len = readlink("/proc/self/exe", origin, sizeof(origin) - 1);
+		if (len < 0)
+			return -ENOENT;
+		origin[len] = 0;
+	}
+	p = strrchr(origin, '/');
+	if (p)
+		origin[p - origin] = 0;
+	for (p = obj.runpath; *p; p = *end ? end + 1 : end) {
+		end = strchr(p, ':');
+		if (!end)
+			end = p + strlen(p);
+		n = (size_t)(end - p);
+		dir = p;
+		dn = n;
+		rest = "";
+		if (!strncmp(p, "$ORIGIN", 7) || !strncmp(p, "${ORIGIN}", 9)) {
+			rest = p + (p[1] == '{' ? 9 : 7);
+			dir = origin;
+			dn = strlen(origin);
+			n = (size_t)(end - rest);
+		} else {
+			n = 0;
+		}
+		if ((size_t)snprintf(out, size, "%.*s%.*s/%s", (int)dn, dir,
+				     (int)n, rest, file) >= size)
+			continue;
+		if (!access(out, F_OK))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* The dlopen()/dlmopen() that every processed object calls, deferred. */
+static void *kpf_defer_dlopen(const char *file, int mode)
+{
+	char path[1024];
+	void *h = NULL;
+
+	if (!kpf_defer_runpath(__builtin_return_address(0), file, path,
+			       sizeof(path)))
+		h = kpf_real_dlopen(path, mode);
+	if (!h)
+		h = kpf_real_dlopen(file, mode);
+	if (h)
+		kpf_defer_after_load();
+	return h;
+}
+
+static void *kpf_defer_dlmopen(Lmid_t lmid, const char *file, int mode)
+{
+	char path[1024];
+	void *h = NULL;
+
+	if (!kpf_defer_runpath(__builtin_return_address(0), file, path,
+			       sizeof(path)))
+		h = kpf_real_dlmopen(lmid, path, mode);
+	if (!h)
+		h = kpf_real_dlmopen(lmid, file, mode);
+	if (h)
+		kpf_defer_after_load();
+	return h;
+}
+
+static int kpf_defer_env_libs(void)
+{
+	const char *env = getenv("KPF_DEFER_LIBS");
+	char buf[256];
+	const char *p, *end;
+	size_t n;
+	int err;
+
+	if (!env)
+		return 0;
+	for (p = env; *p; p = *end ? end + 1 : end) {
+		end = strchr(p, ':');
+		if (!end)
+			end = p + strlen(p);
+		n = (size_t)(end - p);
+		if (!n)
+			continue;
+		if (n >= sizeof(buf)) {
+			fprintf(stderr, "kpf: KPF_DEFER_LIBS: name too long\n");
+			return -EINVAL;
+		}
+		memcpy(buf, p, n);
+		buf[n] = 0;
+		err = kpf_defer_lib_add(buf);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/**
+ * kpf_defer_auto_init() - kpf_init(): rewrite the loaded objects
+ * @config_flags: kpf_config.flags (KPF_CONFIG_NO_DEFER_AUTO)
+ *
+ * KPF_DEFER_AUTO=0 or =1 in the environment overrides the flag.
+ *
+ * Return: 0, or -errno (-EINVAL for a bad KPF_DEFER_LIBS, -ENOSPC for too
+ * many libraries, -ENOMEM).
+ */
+int kpf_defer_auto_init(unsigned int config_flags)
+{
+	const char *env = getenv("KPF_DEFER_AUTO");
+	int enabled = !(config_flags & KPF_CONFIG_NO_DEFER_AUTO);
+	unsigned int i;
+	int err = 0;
+
+	if (env && *env)
+		enabled = strcmp(env, "0") != 0;
+	pthread_mutex_lock(&kpf_da.lock);
+	kpf_da.initialized = 1;
+	kpf_da.enabled = enabled;
+	if (!enabled || !dlsym)		/* off, or a static program */
+		goto out;
+	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
+							      "dlopen");
+	kpf_real_dlmopen = (__typeof__(kpf_real_dlmopen))dlsym(RTLD_DEFAULT,
+								"dlmopen");
+	if (!kpf_real_dlopen || !kpf_real_dlmopen)
+		goto out;
+	for (i = 0; !err && i < sizeof(kpf_defer_default_libs) /
+			sizeof(kpf_defer_default_libs[0]); i++)
+		err = kpf_defer_lib_add(kpf_defer_default_libs[i]);
+	if (!err)
+		err = kpf_defer_env_libs();
+	if (!err)
+		err = kpf_defer_process();
+out:
+	pthread_mutex_unlock(&kpf_da.lock);
+	return err;
+}
+
+/**
+ * kpf_defer_library() - add a deferred library; see <kpf.h>
+ */
+KPF_EXPORT int kpf_defer_library(const char *soname)
+{
+	int err;
+
+	if (!soname || !*soname || strchr(soname, '/') ||
+	    strlen(soname) >= 256)
+		return -EINVAL;
+	pthread_mutex_lock(&kpf_da.lock);
+	err = kpf_defer_lib_add(soname);
+	/* after kpf_init: rewrite what now resolves into it */
+	if (!err && kpf_da.initialized && kpf_da.enabled)
+		err = kpf_defer_process();
+	pthread_mutex_unlock(&kpf_da.lock);
+	return err;
+}
+
+/**
+ * kpf_defer_auto_slots() - how many GOT slots were pointed at stubs
+ *
+ * Return: the count, for kpf-bench and tests.
+ */
+KPF_EXPORT unsigned long kpf_defer_auto_slots(void)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&kpf_da.lock);
+	n = kpf_da.slots;
+	pthread_mutex_unlock(&kpf_da.lock);
+	return n;
+}
+
+/**
+ * kpf_defer_stub_preempt() - the stub's preemption before a new outermost
+ *	deferred call, after an expiry found the task inside the previous one
+ *
+ * Called by kpf_defer_stub_common with every argument register saved.
+ * Always clears defer_want. Preempts only a task whose deadline has
+ * passed, outside kpf_defer_begin/end sections (whose end preempts
+ * instead) and outside library code; returns when the task is resumed,
+ * possibly on another thread.
+ */
+KPF_CRITICAL void kpf_defer_stub_preempt(void)
+{
+	struct kpf_thread *self = kpf_thread_peek();
+	struct kpf_task *t;
+
+	if (!self)
+		return;
+	self->defer_want = 0;
+	t = self->current;
+	if (!t || self->busy)
+		return;
+	if (self->area.defer) {
+		self->defer_expired = 1;
+		return;
+	}
+	if (kpf_now_ns() < t->deadline_ns)
+		return;
+	kpf_barrier();
+	__atomic_store_n(&self->busy, 1, __ATOMIC_RELAXED);
+	kpf_barrier();
+	kpf_yield_preempted(self);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Automatic deferral around deferred libraries (libc, ld.so, libstdc++,
+ * libgcc_s, KPF_DEFER_LIBS): the per-task "deferral mark" and the hooks
+ * task.c calls. See defer_auto.c.
+ */
+#ifndef KPF_LIBSET_DEFER_AUTO_H
+#define KPF_LIBSET_DEFER_AUTO_H
+
+#include "../internal.h"
+
+/* First retry distance of an expiry that found the task inside a
+ * deferred library call; doubles while it keeps doing so. */
+#define KPF_DEFER_RETRY_NS	2000
+
+KPF_HIDDEN int kpf_defer_auto_init(unsigned int config_flags);
+KPF_HIDDEN void kpf_defer_stub_common(void);
+KPF_HIDDEN void kpf_defer_stub_preempt(void);
+
+/**
+ * kpf_defer_mark_enter() - task.c: @t starts running on @self
+ * @self: the thread
+ * @t: the task
+ *
+ * The running context's mark lives in the thread, where the stubs find
+ * it with one TLS load; the launcher's is kept in the task meanwhile.
+ */
+static inline void kpf_defer_mark_enter(struct kpf_thread *self,
+					struct kpf_task *t)
+{
+	t->caller_mark = self->defer_mark;
+	t->caller_mark_ret = self->defer_mark_ret;
+	self->defer_mark = t->mark;
+	self->defer_mark_ret = t->mark_ret;
+	self->defer_want = 0;
+}
+
+/**
+ * kpf_defer_mark_leave() - task.c: @t leaves @self (any reason)
+ * @self: the thread
+ * @t: the task
+ */
+static inline void kpf_defer_mark_leave(struct kpf_thread *self,
+					struct kpf_task *t)
+{
+	t->mark = self->defer_mark;
+	t->mark_ret = self->defer_mark_ret;
+	self->defer_mark = t->caller_mark;
+	self->defer_mark_ret = t->caller_mark_ret;
+	self->defer_want = 0;
+}
+
+/**
+ * kpf_defer_mark_inside() - whether the interrupted task @t is running a
+ *	call into a deferred library (or a callback of one)
+ * @self: the thread, whose mark belongs to @t
+ * @t: the running task
+ * @rsp: the interrupted stack pointer, inside @t's stack
+ *
+ * The mark is the stack pointer at the entry of the outermost deferred
+ * call, where its return address lies. The call is still active while
+ * the stack is at or below the mark and the return address is still
+ * there; once the stack has unwound above it (return, longjmp, a C++
+ * exception) the mark is stale.
+ *
+ * Return: 1 if inside, else 0.
+ */
+static inline int kpf_defer_mark_inside(const struct kpf_thread *self,
+					const struct kpf_task *t,
+					uint64_t rsp)
+{
+	uint64_t mark = self->defer_mark;
+
+	if (!mark || rsp > mark || mark + 8 > t->stack_hi)
+		return 0;
+	return *(const uint64_t *)(uintptr_t)mark == self->defer_mark_ret;
+}
+
+#endif /* KPF_LIBSET_DEFER_AUTO_H */
