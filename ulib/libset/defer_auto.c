@@ -255,6 +255,27 @@ static void *kpf_stub_for(uintptr_t target)
 	return stub;
 }
 
+/**
+ * kpf_defer_stub() - the deferral stub that calls @target
+ * @target: a function (of a deferred library)
+ *
+ * For callers outside this file that rewrite GOTs the walker cannot see
+ * (libsets: a copy's calls into the base libc). Works whether or not
+ * automatic deferral is enabled: the mark is checked by kpf_upcall()
+ * regardless.
+ *
+ * Return: the stub, or NULL if out of memory.
+ */
+void *kpf_defer_stub(void *target)
+{
+	void *stub;
+
+	pthread_mutex_lock(&kpf_da.lock);
+	stub = kpf_stub_for((uintptr_t)target);
+	pthread_mutex_unlock(&kpf_da.lock);
+	return stub;
+}
+
 static void *kpf_defer_dlopen(const char *file, int mode);
 static void *kpf_defer_dlmopen(Lmid_t lmid, const char *file, int mode);
 

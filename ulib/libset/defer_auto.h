@@ -16,6 +16,7 @@
 KPF_HIDDEN int kpf_defer_auto_init(unsigned int config_flags);
 KPF_HIDDEN void kpf_defer_stub_common(void);
 KPF_HIDDEN void kpf_defer_stub_preempt(void);
+KPF_HIDDEN void *kpf_defer_stub(void *target);
 
 /**
  * kpf_defer_mark_enter() - task.c: @t starts running on @self
