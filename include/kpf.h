@@ -196,9 +196,9 @@ int kpf_in_task(void);
  *		deferred library (automatic deferral) and were retried.
  * @libset_copies: libset copies handed to tasks of this thread (at their
  *		first call into a libset library).
- * @libset_fallbacks: calls into a libset library that ran in the base
- *		copy with preemption deferred, because no copy was free when
- *		their task made its first such call.
+ * @libset_fallbacks: tasks that found no free libset copy at their first
+ *		call into a libset library: their calls into it run in the
+ *		base copy with preemption deferred until each returns.
  * @libset_preemptions: preemptions that stopped a task inside its libset
  *		copy (the point of having copies).
  *

@@ -109,7 +109,20 @@ static uint64_t stat_sum_preemptions(struct kpf_stats *s)
 	return s->preemptions;
 }
 
-TEST(nonreent_30_tasks_in_copies)
+/* generous: TCG guests on a loaded host are 10-50 times slower */
+FIXTURE(heavy) {
+	int unused;
+};
+
+FIXTURE_SETUP(heavy)
+{
+}
+
+FIXTURE_TEARDOWN(heavy)
+{
+}
+
+TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 {
 	struct run_result r;
 	struct kpf_stats s;
@@ -120,7 +133,7 @@ TEST(nonreent_30_tasks_in_copies)
 	ASSERT_GE(copies, 1);
 	run_workload(&r);
 	stat_sum_preemptions(&s);
-	TH_LOG("%d copies; %d resumes, %llu preemptions, %llu inside a copy, %llu copies handed out, %llu fallback calls",
+	TH_LOG("%d copies; %d resumes, %llu preemptions, %llu inside a copy, %llu copies handed out, %llu tasks fell back",
 	       copies, r.resumes, (unsigned long long)s.preemptions,
 	       (unsigned long long)s.libset_preemptions,
 	       (unsigned long long)s.libset_copies,
@@ -133,11 +146,8 @@ TEST(nonreent_30_tasks_in_copies)
 	EXPECT_GT(s.libset_preemptions, 0);
 	want_copies = copies < NTASKS ? copies : NTASKS;
 	EXPECT_EQ((uint64_t)want_copies, s.libset_copies);
-	if (copies < NTASKS) {
-		/* each task without a copy calls nr_parse PARSES times */
-		EXPECT_EQ((uint64_t)(NTASKS - copies) * PARSES,
-			  s.libset_fallbacks);
-	}
+	/* the tasks beyond the copies fell back to the base copy */
+	EXPECT_EQ((uint64_t)(NTASKS - want_copies), s.libset_fallbacks);
 	/* the launcher's own parses and the fallback ones ran in the base */
 	EXPECT_EQ((unsigned long)r.launcher_parses +
 		  (NTASKS - want_copies) * PARSES, nr_parse_count());
@@ -162,7 +172,7 @@ static void workload_without_libsets(void)
 	_exit(r.task_wrong || r.launcher_wrong ? 3 : 0);
 }
 
-TEST(nonreent_without_libsets_fails)
+TEST_F_TIMEOUT(heavy, nonreent_without_libsets_fails, 300)
 {
 	struct child_result res;
 

@@ -161,6 +161,19 @@ static void sq_run(struct sq_run *r)
 	sqlite3_close(db);
 }
 
+/* generous: TCG guests on a loaded host are 10-50 times slower */
+FIXTURE(sq) {
+	int unused;
+};
+
+FIXTURE_SETUP(sq)
+{
+}
+
+FIXTURE_TEARDOWN(sq)
+{
+}
+
 static void watchdog(int sig)
 {
 	static const char msg[] = "watchdog: no progress, deadlock\n";
@@ -170,7 +183,7 @@ static void watchdog(int sig)
 	_exit(2);
 }
 
-TEST(sqlite_libsets)
+TEST_F_TIMEOUT(sq, sqlite_libsets, WATCHDOG_S + 30)
 {
 	struct kpf_stats s;
 	struct sq_run r;
@@ -181,7 +194,7 @@ TEST(sqlite_libsets)
 	sq_run(&r);
 	alarm(0);
 	kpf_thread_stats(&s);
-	TH_LOG("%d copies; %llu preemptions, %llu inside a copy; %llu copies handed out, %llu fallback calls; %d launcher queries",
+	TH_LOG("%d copies; %llu preemptions, %llu inside a copy; %llu copies handed out, %llu tasks fell back; %d launcher queries",
 	       kpf_libset_copies(), (unsigned long long)s.preemptions,
 	       (unsigned long long)s.libset_preemptions,
 	       (unsigned long long)s.libset_copies,
@@ -194,7 +207,7 @@ TEST(sqlite_libsets)
 	EXPECT_GT(s.libset_preemptions, 0);
 }
 
-TEST(sqlite_deferred)
+TEST_F_TIMEOUT(sq, sqlite_deferred, WATCHDOG_S + 30)
 {
 	struct kpf_stats s;
 	struct sq_run r;
@@ -230,7 +243,7 @@ static void sq_unprotected(void)
 }
 
 /* The workload without either is what the issue reported: a deadlock. */
-TEST(sqlite_unprotected_fails)
+TEST_F_TIMEOUT(sq, sqlite_unprotected_fails, 60)
 {
 	struct child_result res;
 

@@ -416,10 +416,7 @@ static int kpf_libset_declare_locked(const char *soname)
 				      kpf_libset_first_call_entry,
 				      kpf_ls.first_table + lib->first_id);
 	if (!err)
-		err = kpf_libset_make_entries(lib->nfuncs,
-					      kpf_libset_fallback_entry,
-					      kpf_ls.fallback_table +
-					      lib->first_id);
+		err = kpf_libset_fill_fallback(lib->first_id, lib->nfuncs);
 	if (err)
 		goto fail;
 	kpf_ls.nlibs++;
@@ -512,14 +509,13 @@ static inline void kpf_libset_unbusy(struct kpf_thread *self, uint32_t old)
 /**
  * kpf_libset_first_call() - a task without a copy calls a libset function
  * @id: the function
- * @entry_rsp: the caller's stack pointer at the call ([rsp] = return)
  *
  * Called by kpf_libset_first_call_entry. Hands the running task a free
- * copy, or when there is none puts it on the fallback table.
+ * copy, or when there is none puts it on the fallback table (counted).
  *
  * Return: where the call continues.
  */
-KPF_CRITICAL void *kpf_libset_first_call(unsigned int id, uint64_t entry_rsp)
+KPF_CRITICAL void *kpf_libset_first_call(unsigned int id)
 {
 	struct kpf_thread *self = kpf_thread_peek();
 	struct kpf_task *t = self ? self->current : NULL;
@@ -542,9 +538,11 @@ KPF_CRITICAL void *kpf_libset_first_call(unsigned int id, uint64_t entry_rsp)
 	}
 	pthread_mutex_unlock(&kpf_libset_lock);
 	if (idx < 0) {
+		/* this call, too, goes through its deferral stub */
+		self->stats.libset_fallbacks++;
 		kpf_libset_cur = kpf_ls.fallback_table;
 		kpf_libset_unbusy(self, busy);
-		return kpf_libset_fallback_call(id, entry_rsp);
+		return kpf_ls.fallback_table[id];
 	}
 	t->libset_copy = idx;
 	self->stats.libset_copies++;

@@ -2,74 +2,48 @@
 /*
  * Libset calls that run in the base namespace with preemption deferred:
  * a task's calls when no copy was free for it (the fallback table), and
- * every copy's calls into the base libc & co.
+ * every copy's calls into the base libc & co (libset_bind.c).
  *
- * Both use automatic deferral's mark (defer_auto.h): the stack pointer at
- * the entry of the outermost deferred call and the return address found
- * there. While the task's stack is below a live mark an expiry is retried
- * instead of preempting, so the base copy is never left half-way through
- * a call by a preempted task.
+ * Both go through automatic deferral's stubs (defer_auto.c): the stub
+ * records the deferral mark of the outermost such call, and while the
+ * task's stack is below a live mark an expiry is not taken. So the base
+ * copy is never left half-way through a call by a preempted task, and a
+ * copy is never stopped inside the base allocator.
  */
 #include "../internal.h"
+#include "defer_auto.h"
 #include "libset.h"
 #include "libset_internal.h"
-#ifdef KPF_THREAD_MARK
-#include "defer_auto.h"
-#endif
-
-/*
- * Open a deferral mark at @rsp unless one is live (an outer deferred call
- * is running: this one is inside it).
- */
-KPF_CRITICAL static void kpf_libset_defer_mark(struct kpf_thread *self,
-					  uint64_t rsp)
-{
-#ifdef KPF_THREAD_MARK
-	struct kpf_task *t = self->current;
-
-	if (!t || kpf_defer_mark_inside(self, t, rsp))
-		return;
-	/* this function is KPF_CRITICAL: no expiry sees half a mark */
-	self->defer_mark_ret = *(const uint64_t *)(uintptr_t)rsp;
-	self->defer_mark = rsp;
-#else
-	/* TODO(section 1): the mark fields land with automatic deferral */
-	(void)self;
-	(void)rsp;
-#endif
-}
 
 /**
  * kpf_libset_deferred_target() - a deferral stub that calls @fn
- * @fn: a function of a deferred library in the base namespace
+ * @fn: a function in the base namespace
  *
- * Return: what a copy's GOT slot should hold to call @fn.
+ * Return: what a GOT slot or table entry should hold to call @fn with
+ * preemption deferred, or NULL if out of memory.
  */
 void *kpf_libset_deferred_target(void *fn)
 {
-	/* TODO(section 1): its per-target deferral stubs */
-	return fn;
+	return kpf_defer_stub(fn);
 }
 
 /**
- * kpf_libset_fallback_call() - a task on the fallback table calls function
- *	@id: run it in the base copy, deferred
- * @id: the function
- * @entry_rsp: the caller's stack pointer at the call ([rsp] = return)
+ * kpf_libset_fill_fallback() - fallback table entries of ids @first to
+ *	@first + @n - 1: the base functions, deferred
+ * @first: first id
+ * @n: number of ids
  *
- * Called by kpf_libset_fallback_entry (and by the first call of a task
- * that found no copy).
- *
- * Return: the base function, where the call continues.
+ * Return: 0 or -ENOMEM.
  */
-KPF_CRITICAL void *kpf_libset_fallback_call(unsigned int id,
-					    uint64_t entry_rsp)
+int kpf_libset_fill_fallback(unsigned int first, unsigned int n)
 {
-	struct kpf_thread *self = kpf_thread_peek();
+	unsigned int id;
 
-	if (self) {
-		self->stats.libset_fallbacks++;
-		kpf_libset_defer_mark(self, entry_rsp);
+	for (id = first; id < first + n; id++) {
+		kpf_ls.fallback_table[id] =
+			kpf_libset_deferred_target(kpf_libset_base_table[id]);
+		if (!kpf_ls.fallback_table[id])
+			return -ENOMEM;
 	}
-	return kpf_libset_base_table[id];
+	return 0;
 }

@@ -89,7 +89,7 @@ struct kpf_libset_lib {
  * @want_copies: KPF_LIBSET_COPIES, or 0 = as many as the loader allows.
  * @free_head:	first free copy, -1 if none.
  * @first_table: entries that hand the running task a copy.
- * @fallback_table: entries that run the call in the base copy, deferred.
+ * @fallback_table: deferral stubs of the base copy's functions.
  */
 struct kpf_libset_state {
 	struct kpf_libset_lib libs[KPF_LIBSET_MAX_LIBS];
@@ -115,16 +115,15 @@ __attribute__((visibility("hidden")))
 int kpf_libset_make_entries(unsigned int n, void (*common)(void),
 			    void **table);
 
-/* libset_x86_64.S: shared slow-path entries (r11d = function id) */
+/* libset_x86_64.S: the first-call entries' common part (r11d = id) */
 __attribute__((visibility("hidden"))) void kpf_libset_first_call_entry(void);
-__attribute__((visibility("hidden"))) void kpf_libset_fallback_entry(void);
 
 /* libset_fallback.c */
-__attribute__((visibility("hidden")))
-void *kpf_libset_fallback_call(unsigned int id, uint64_t entry_rsp);
 __attribute__((visibility("hidden"))) void *kpf_libset_deferred_target(void *fn);
 __attribute__((visibility("hidden")))
-void *kpf_libset_first_call(unsigned int id, uint64_t entry_rsp);
+int kpf_libset_fill_fallback(unsigned int first, unsigned int n);
+__attribute__((visibility("hidden")))
+void *kpf_libset_first_call(unsigned int id);
 
 /* libset_bind.c: GOT rewriting with the section-1 walker (got.c) */
 __attribute__((visibility("hidden"))) int kpf_libset_bind_base(void);

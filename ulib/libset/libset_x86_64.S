@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Libset slow paths, reached from the per-function entries that
- * libset_stub.c generates, with r11d = function id and the stack exactly
- * as the caller left it for the library function ([rsp] = return address,
- * stack arguments above it).
+ * The libset first-call path, reached from the per-function entries of
+ * the first-call table that libset_stub.c generates, with r11d = function
+ * id and the stack exactly as the caller left it for the library function
+ * ([rsp] = return address, stack arguments above it).
  *
  * Every argument register a call may use is saved (rdi, rsi, rdx, rcx,
- * r8, r9, rax = number of vector registers of a varargs call, xmm0-7),
+ * r8, r9, rax = number of vector registers of a varargs call, r10 =
+ * static chain, xmm0-7),
  * the C decision is called, everything is restored and the call continues
  * with a jump to the function the C code returned: the library function
  * sees the original arguments, stack and return address.
@@ -32,7 +33,7 @@
 	push	%r8
 	push	%r9
 	push	%rax
-	push	%r11
+	push	%r10			/* static chain */
 	/* entry rsp = 0 mod 16 + 8: rbp and the 8 pushes leave it aligned */
 	sub	$128, %rsp
 	movdqa	%xmm0, 0(%rsp)
@@ -44,7 +45,6 @@
 	movdqa	%xmm6, 96(%rsp)
 	movdqa	%xmm7, 112(%rsp)
 	mov	%r11d, %edi		/* id */
-	lea	8(%rbp), %rsi		/* the caller's rsp at the call */
 	call	\decide
 	mov	%rax, %r11		/* where the call goes */
 	movdqa	0(%rsp), %xmm0
@@ -55,7 +55,8 @@
 	movdqa	80(%rsp), %xmm5
 	movdqa	96(%rsp), %xmm6
 	movdqa	112(%rsp), %xmm7
-	add	$136, %rsp		/* xmm area and the saved id */
+	add	$128, %rsp
+	pop	%r10
 	pop	%rax
 	pop	%r9
 	pop	%r8
@@ -72,6 +73,5 @@
 .endm
 
 	KPF_LIBSET_SLOW kpf_libset_first_call_entry, kpf_libset_first_call
-	KPF_LIBSET_SLOW kpf_libset_fallback_entry, kpf_libset_fallback_call
 
 	.section .note.GNU-stack, "", @progbits
