@@ -9,6 +9,7 @@
  * The work per input byte is made slow on purpose so that nearly all of
  * a caller's time is spent inside the library: a preemption lands there.
  */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,4 +86,36 @@ unsigned long nr_parse_count(void)
 int nr_in_progress(void)
 {
 	return nr_busy;
+}
+
+/*
+ * Argument passing through the libset stubs and the first-call path:
+ * 8 integer and 10 floating-point arguments (the last of each on the
+ * stack), and a varargs sum ('l' long, 'd' double in @fmt).
+ */
+double nr_args(long a1, long a2, long a3, long a4, long a5, long a6,
+	       long a7, long a8, double d1, double d2, double d3, double d4,
+	       double d5, double d6, double d7, double d8, double d9,
+	       double d10)
+{
+	return a1 + 2 * a2 + 3 * a3 + 4 * a4 + 5 * a5 + 6 * a6 + 7 * a7 +
+	       8 * a8 + d1 + 2 * d2 + 3 * d3 + 4 * d4 + 5 * d5 + 6 * d6 +
+	       7 * d7 + 8 * d8 + 9 * d9 + 10 * d10;
+}
+
+double nr_vsum(const char *fmt, ...)
+{
+	double sum = 0;
+	va_list ap;
+	int k = 1;
+
+	va_start(ap, fmt);
+	for (; *fmt; fmt++, k++) {
+		if (*fmt == 'l')
+			sum += k * (double)va_arg(ap, long);
+		else
+			sum += k * va_arg(ap, double);
+	}
+	va_end(ap);
+	return sum;
 }

@@ -255,6 +255,74 @@ static void nothing(void *arg)
 {
 }
 
+/* takes a copy, then pauses until cancelled */
+static void copy_then_pause(void *arg)
+{
+	nr_parse_count();
+	for (;;)
+		kpf_pause();
+}
+
+struct arg_probe {
+	double args, vsum;
+	unsigned long count;
+};
+
+/* the first call into the libset goes through the first-call path */
+static void args_first(void *arg)
+{
+	struct arg_probe *p = arg;
+
+	p->args = NR_ARGS_CALL;		/* takes the copy */
+	p->vsum = NR_VSUM_CALL;		/* straight to the copy */
+	p->count = nr_parse_count();
+}
+
+static void vsum_first(void *arg)
+{
+	struct arg_probe *p = arg;
+
+	p->vsum = NR_VSUM_CALL;		/* varargs through the first call */
+	p->args = NR_ARGS_CALL;
+	p->count = nr_parse_count();
+}
+
+/*
+ * Stack arguments, floating-point registers and varargs (al) survive the
+ * dispatch stub, the first-call path and the fallback stubs.
+ */
+TEST(arguments_through_every_path)
+{
+	struct arg_probe a = { 0 }, b = { 0 }, c = { 0 };
+	struct kpf_stats s;
+	kpf_task *t, *hold1, *hold2;
+
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "2", 1));
+	ASSERT_EQ(0, kpf_libset_declare(LIB));
+	EXPECT_EQ(NR_ARGS_WANT, NR_ARGS_CALL);		/* base table */
+	EXPECT_EQ(NR_VSUM_WANT, NR_VSUM_CALL);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, args_first, &a, KPF_FOREVER));
+	EXPECT_EQ(NR_ARGS_WANT, a.args);
+	EXPECT_EQ(NR_VSUM_WANT, a.vsum);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, vsum_first, &b, KPF_FOREVER));
+	EXPECT_EQ(NR_ARGS_WANT, b.args);
+	EXPECT_EQ(NR_VSUM_WANT, b.vsum);
+
+	/* both copies held by paused tasks: the next task falls back */
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&hold1, copy_then_pause, NULL,
+					    KPF_FOREVER));
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&hold2, copy_then_pause, NULL,
+					    KPF_FOREVER));
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, vsum_first, &c, KPF_FOREVER));
+	EXPECT_EQ(NR_ARGS_WANT, c.args);
+	EXPECT_EQ(NR_VSUM_WANT, c.vsum);
+	kpf_thread_stats(&s);
+	EXPECT_EQ(1, s.libset_fallbacks);
+	EXPECT_EQ(4, s.libset_copies);
+	kpf_cancel(hold1);
+	kpf_cancel(hold2);
+}
+
 TEST(declare_bad_inputs)
 {
 	kpf_task *t;
