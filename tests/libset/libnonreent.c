@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static volatile int nr_busy;		/* a parse is in progress */
+static int nr_busy;			/* a parse is in progress */
 static uint64_t nr_acc;			/* its accumulated result */
 static unsigned long nr_parses;		/* completed parses in this copy */
 
@@ -33,8 +33,8 @@ static void nr_die(const char *what)
 
 void nr_begin(void)
 {
-	if (nr_busy)
-		nr_die("nr_begin while a parse is in progress");
+	if (__atomic_load_n(&nr_busy, __ATOMIC_RELAXED))
+		nr_die("a parse began while another was in progress");
 	nr_busy = 1;
 	nr_acc = 1469598103934665603ull;
 }
@@ -44,7 +44,7 @@ void nr_feed(unsigned char c, unsigned int rounds)
 	unsigned int i;
 
 	if (!nr_busy)
-		nr_die("nr_feed without nr_begin");
+		nr_die("fed without a parse in progress");
 	for (i = 0; i < rounds; i++) {
 		nr_acc ^= c + i;
 		nr_acc *= 1099511628211ull;
@@ -55,7 +55,7 @@ void nr_feed(unsigned char c, unsigned int rounds)
 uint64_t nr_end(void)
 {
 	if (!nr_busy)
-		nr_die("nr_end without nr_begin");
+		nr_die("ended without a parse in progress");
 	nr_busy = 0;
 	nr_parses++;
 	return nr_acc;

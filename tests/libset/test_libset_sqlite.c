@@ -51,8 +51,15 @@ static long long want_sum(int idx, int r)
 	return s;
 }
 
-#define SQ_CHECK(w, cond) do { if (!(cond)) { (w)->wrong++; \
-	(w)->err_line = __LINE__; goto out; } } while (0)
+/* a failed step: count it, remember where, give up on this task */
+#define SQ_CHECK(w, cond)					\
+	do {							\
+		if (!(cond)) {					\
+			(w)->wrong++;				\
+			(w)->err_line = __LINE__;		\
+			goto out;				\
+		}						\
+	} while (0)
 
 static void sq_task(void *arg)
 {
@@ -121,11 +128,13 @@ static void sq_run(struct sq_run *r)
 	kpf_task *t[NTASKS];
 	sqlite3 *db;
 	int i, live = 0, ret, rounds = 0;
+	static const char *const setup =
+		"CREATE TABLE l(x);"
+		"INSERT INTO l VALUES (1),(2),(3),(4),(5),(6),(7),(8),(9),(10);";
 
 	memset(r, 0, sizeof(*r));
 	if (sqlite3_open(":memory:", &db) ||
-	    sqlite3_exec(db, "CREATE TABLE l(x); INSERT INTO l VALUES (1),(2),"
-			 "(3),(4),(5),(6),(7),(8),(9),(10);", NULL, NULL, NULL)) {
+	    sqlite3_exec(db, setup, NULL, NULL, NULL)) {
 		r->launcher_wrong++;
 		return;
 	}
@@ -176,7 +185,7 @@ FIXTURE_TEARDOWN(sq)
 
 static void watchdog(int sig)
 {
-	static const char msg[] = "watchdog: no progress, deadlock\n";
+	static const char msg[] = "no progress: deadlock\n";
 
 	if (write(2, msg, sizeof(msg) - 1) < 0)
 		_exit(2);
@@ -194,9 +203,10 @@ TEST_F_TIMEOUT(sq, sqlite_libsets, WATCHDOG_S + 30)
 	sq_run(&r);
 	alarm(0);
 	kpf_thread_stats(&s);
-	TH_LOG("%d copies; %llu preemptions, %llu inside a copy; %llu copies handed out, %llu tasks fell back; %d launcher queries",
+	TH_LOG("%d copies; %llu preemptions, %llu inside a copy",
 	       kpf_libset_copies(), (unsigned long long)s.preemptions,
-	       (unsigned long long)s.libset_preemptions,
+	       (unsigned long long)s.libset_preemptions);
+	TH_LOG("%llu copies handed out, %llu tasks fell back; %d launcher queries",
 	       (unsigned long long)s.libset_copies,
 	       (unsigned long long)s.libset_fallbacks, r.launcher_queries);
 	EXPECT_EQ(0, r.wrong);

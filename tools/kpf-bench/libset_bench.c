@@ -50,7 +50,6 @@ static uint64_t now_ns(void)
 static double time_calls(void)
 {
 	double best = 1e30, ns;
-	volatile int sink = 0;
 	unsigned long i;
 	uint64_t t0;
 	int r, x = 0;
@@ -59,12 +58,11 @@ static double time_calls(void)
 		t0 = now_ns();
 		for (i = 0; i < ops; i++)
 			x = kbset_nop(x);
+		__asm__ __volatile__("" : : "r"(x));
 		ns = (double)(now_ns() - t0) / ops;
 		if (ns < best)
 			best = ns;
 	}
-	sink = x;
-	(void)sink;
 	return best;
 }
 
@@ -157,8 +155,10 @@ static int time_dlmopen(const char *lib, double *out)
 	return 0;
 }
 
-enum { M_PLT, M_STUB_BASE, M_STUB_COPY, M_SWITCH, M_SWITCH_LS,
-       M_DECL1_NOP, M_DECL4_NOP, M_DECL1_SQL, M_DECL4_SQL, M_RAW_SQL, M_NR };
+enum {
+	M_PLT, M_STUB_BASE, M_STUB_COPY, M_SWITCH, M_SWITCH_LS,
+	M_DECL1_NOP, M_DECL4_NOP, M_DECL1_SQL, M_DECL4_SQL, M_RAW_SQL, M_NR
+};
 
 /* run measurement @m in a child; its doubles come back through a pipe */
 static int measure(int m, double *out)
@@ -242,21 +242,24 @@ int main(int argc, char **argv)
 	int i, bad = 0;
 
 	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--ops") && i + 1 < argc)
+		if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
 			ops = strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--out") && i + 1 < argc)
+		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
 			out = argv[++i];
-		else if (!strcmp(argv[i], "--where") && i + 1 < argc)
+		} else if (!strcmp(argv[i], "--where") && i + 1 < argc) {
 			where = argv[++i];
-		else {
-			fprintf(stderr, "usage: kpf-bench-libset [--ops N] [--out DIR] [--where LABEL]\n");
+		} else {
+			fprintf(stderr,
+				"usage: kpf-bench-libset [--ops N] [--out DIR] [--where LABEL]\n");
 			return 2;
 		}
 	}
 	if (!ops)
 		ops = 1;
-	for (i = 0; i < M_NR; i++)
-		v[i][0] = v[i][1] = 1e30;
+	for (i = 0; i < M_NR; i++) {
+		v[i][0] = 1e30;
+		v[i][1] = 1e30;
+	}
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < M_NR; i++) {
 			if (measure(i, w)) {

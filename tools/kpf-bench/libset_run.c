@@ -37,7 +37,7 @@ int kb_bench_libset(void)
 		*slash = 0;
 	snprintf(helper, sizeof(helper), "%s/kpf-bench-libset", self);
 	if (access(helper, X_OK)) {
-		kb_progress("notice: libset: %s missing (dynamic programs not carried here): skipped",
+		kb_progress("notice: libset: %s missing (no dynamic programs here): skipped",
 			    helper);
 		return 0;
 	}

@@ -284,7 +284,8 @@ static int kpf_libset_load_copies(void)
 	}
 	return 0;
 refused:
-	fprintf(stderr, "kpf: libset %s: %u copies wanted (KPF_LIBSET_COPIES), the loader refused one: %s\n",
+	fprintf(stderr,
+		"kpf: libset %s: KPF_LIBSET_COPIES=%u: the loader refused one: %s\n",
 		kpf_ls.libs[lib].soname, want, why);
 	/* undo: the library leaves every copy it entered */
 	for (i = 0; i < kpf_ls.ncopies; i++) {

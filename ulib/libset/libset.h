@@ -52,6 +52,6 @@ extern const struct kpf_libset_ops *kpf_libset_ops
 extern int kpf_libset_launched __attribute__((visibility("hidden")));
 
 /* libset.c (through a weak reference: only dynamic programs have it) */
-int kpf_libset_env_init(void) __attribute__((visibility("hidden")));
+__attribute__((visibility("hidden"))) int kpf_libset_env_init(void);
 
 #endif /* KPF_LIBSET_H */
