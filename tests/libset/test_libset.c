@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -254,6 +255,112 @@ TEST(copy_reuse_and_reload)
 
 static void nothing(void *arg)
 {
+}
+
+struct mover {
+	kpf_task *task;
+	int ret;
+	int resumes;
+};
+
+/* another thread finishes the task: the copy goes with it */
+static void *resume_elsewhere(void *arg)
+{
+	struct mover *m = arg;
+
+	do {
+		/* the other thread's launcher parses in the base meanwhile */
+		m->ret = kpf_resume(m->task, BUDGET_NS);
+		m->resumes++;
+	} while (m->ret == KPF_PREEMPTED);
+	return NULL;
+}
+
+TEST(task_moves_threads_with_its_copy)
+{
+	struct worker w = { .text = "a task that moves between threads" };
+	struct mover m = { 0 };
+	struct kpf_stats s;
+	pthread_t th;
+	int tries = 0;
+
+	w.want = nr_expected(w.text, ROUNDS);
+	ASSERT_EQ(0, kpf_libset_declare(LIB));
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&m.task, parse_loop, &w, BUDGET_NS));
+	/* until it was stopped inside its copy, half-way through a parse */
+	for (;;) {
+		kpf_thread_stats(&s);
+		if (s.libset_preemptions)
+			break;
+		ASSERT_LT(++tries, 100000);
+		ASSERT_EQ(KPF_PREEMPTED, kpf_resume(m.task, BUDGET_NS));
+	}
+	ASSERT_EQ(0, pthread_create(&th, NULL, resume_elsewhere, &m));
+	EXPECT_EQ(nr_expected("launcher", ROUNDS), nr_parse("launcher", ROUNDS));
+	pthread_join(th, NULL);
+	EXPECT_EQ(KPF_DONE, m.ret);
+	EXPECT_EQ(PARSES, w.parses);
+	EXPECT_EQ(0, w.wrong);
+	EXPECT_EQ(1, nr_parse_count());		/* only the launcher's */
+}
+
+struct nest {
+	struct worker inner;
+	int inner_done;
+	unsigned long outer_parses;
+	unsigned long outer_count, inner_count;
+	uint64_t outer_result;
+};
+
+static void inner_task(void *arg)
+{
+	struct nest *n = arg;
+
+	parse_loop(&n->inner);
+	n->inner_count = nr_parse_count();
+}
+
+/* a task launching a task: each in a copy of its own */
+static void outer_task(void *arg)
+{
+	struct nest *n = arg;
+	kpf_task *t;
+	int ret;
+
+	n->outer_result = nr_parse("outer", ROUNDS);	/* takes a copy */
+	n->outer_parses++;
+	ret = kpf_launch(&t, inner_task, &n->inner, BUDGET_NS);
+	while (ret == KPF_PREEMPTED) {
+		n->outer_result = nr_parse("outer", ROUNDS);
+		n->outer_parses++;
+		ret = kpf_resume(t, BUDGET_NS);
+	}
+	n->inner_done = ret == KPF_DONE;
+	n->outer_count = nr_parse_count();
+}
+
+TEST(nested_tasks_have_their_own_copies)
+{
+	struct nest n = { .inner = { .text = "the inner task's text" } };
+	kpf_task *t;
+	int ret;
+
+	n.inner.want = nr_expected(n.inner.text, ROUNDS);
+	ASSERT_EQ(0, kpf_libset_declare(LIB));
+	ret = kpf_launch(&t, outer_task, &n, 10 * BUDGET_NS);
+	while (ret == KPF_PREEMPTED) {
+		nr_parse("launcher", ROUNDS / 8);
+		ret = kpf_resume(t, 10 * BUDGET_NS);
+	}
+	EXPECT_EQ(KPF_DONE, ret);
+	EXPECT_TRUE(n.inner_done);
+	EXPECT_EQ(0, n.inner.wrong);
+	EXPECT_EQ(PARSES, n.inner.parses);
+	EXPECT_EQ(nr_expected("outer", ROUNDS), n.outer_result);
+	/* the counts are per copy: each saw only its own parses */
+	EXPECT_EQ((unsigned long)PARSES, n.inner_count);
+	EXPECT_EQ(n.outer_parses, n.outer_count);
+	EXPECT_GT(n.outer_parses, 1);	/* the inner task was preempted */
 }
 
 /* takes a copy, then pauses until cancelled */
