@@ -14,6 +14,7 @@
  * - bad inputs: declaring after a launch, a bad or unknown name, a copy
  *   count the loader cannot give, KPF_LIBSETS.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,6 +430,46 @@ TEST(arguments_through_every_path)
 	EXPECT_EQ(4, s.libset_copies);
 	kpf_cancel(hold1);
 	kpf_cancel(hold2);
+}
+
+static uint64_t (*plugin_parse)(const char *s, unsigned int rounds);
+
+static void plugin_task(void *arg)
+{
+	struct probe *p = arg;
+
+	p->result = plugin_parse("probe", ROUNDS);
+	p->count_at_start = nr_parse_count();	/* after: in its copy */
+}
+
+/*
+ * A library dlopen()ed after the declaration (through automatic
+ * deferral's dlopen wrapper) calls the task's copy too.
+ */
+TEST(dlopened_later_is_switched)
+{
+	char path[4096], *slash;
+	struct probe p = { 0 };
+	kpf_task *t;
+	ssize_t n;
+	void *h;
+
+	ASSERT_EQ(0, kpf_libset_declare(LIB));
+	ASSERT_EQ(0, kpf_init(NULL));
+	n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	ASSERT_GT(n, 0);
+	path[n] = 0;
+	slash = strrchr(path, '/');
+	ASSERT_NE(NULL, slash);
+	strcpy(slash + 1, "libnrplugin.so");
+	h = dlopen(path, RTLD_NOW);
+	ASSERT_NE(NULL, h) TH_LOG("%s", dlerror());
+	plugin_parse = (uint64_t (*)(const char *, unsigned int))dlsym(h, "plugin_parse");
+	ASSERT_NE(NULL, plugin_parse);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, plugin_task, &p, KPF_FOREVER));
+	EXPECT_EQ(nr_expected("probe", ROUNDS), p.result);
+	EXPECT_EQ(1, p.count_at_start);		/* the parse ran in the copy */
+	EXPECT_EQ(0, nr_parse_count());		/* not in the base */
 }
 
 TEST(declare_bad_inputs)

@@ -35,6 +35,9 @@
 
 #include "got.h"
 #include "defer_auto.h"
+#include "libset.h"
+
+#pragma weak kpf_libset_after_load
 
 #define KPF_DEFER_MAX_LIBS	32
 #define KPF_DEFER_MAX_RANGES	64
@@ -340,6 +343,9 @@ static void kpf_defer_after_load(void)
 				strerror(-err));
 	}
 	pthread_mutex_unlock(&kpf_da.lock);
+	/* and the new objects' calls into libset libraries are switched */
+	if (kpf_libset_after_load)
+		kpf_libset_after_load();
 }
 
 /*

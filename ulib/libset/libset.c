@@ -599,6 +599,25 @@ static void kpf_libset_hook_preempted(struct kpf_thread *self, uint64_t rip)
 }
 
 /**
+ * kpf_libset_after_load() - objects were loaded into the base namespace
+ *
+ * Called by automatic deferral's dlopen()/dlmopen() wrappers after they
+ * processed the new objects: their calls into libset libraries are
+ * pointed at the dispatch stubs too, before the wrapper returns.
+ */
+void kpf_libset_after_load(void)
+{
+	int err;
+
+	pthread_mutex_lock(&kpf_libset_lock);
+	err = kpf_ls.nlibs ? kpf_libset_bind_base() : 0;
+	pthread_mutex_unlock(&kpf_libset_lock);
+	if (err)
+		fprintf(stderr, "kpf: libsets: newly loaded objects not switched: %s\n",
+			strerror(-err));
+}
+
+/**
  * kpf_libset_copies() - number of usable copies; see <kpf.h>
  */
 KPF_EXPORT int kpf_libset_copies(void)

@@ -51,7 +51,8 @@ extern const struct kpf_libset_ops *kpf_libset_ops
 /* set when kpf_launch() ran: declarations are refused from then on */
 extern int kpf_libset_launched __attribute__((visibility("hidden")));
 
-/* libset.c (through a weak reference: only dynamic programs have it) */
+/* libset.c (through weak references: only dynamic programs have it) */
 __attribute__((visibility("hidden"))) int kpf_libset_env_init(void);
+__attribute__((visibility("hidden"))) void kpf_libset_after_load(void);
 
 #endif /* KPF_LIBSET_H */
