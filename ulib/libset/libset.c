@@ -16,13 +16,15 @@
  *  - the table of the copy the running task holds;
  *  - the first-call table while the task holds none: its entries hand the
  *    task a free copy, then continue the call in it;
- *  - the fallback table when no copy was free: the call runs in the base
- *    copy with preemption deferred until it returns (counted).
+ *  - the fallback table when no copy was free: automatic deferral's stubs
+ *    of the base functions, so the call runs in the base copy with
+ *    preemption deferred until it returns (such tasks are counted).
  *
  * task.c saves and restores kpf_libset_cur at every switch, so it is per
  * task. A task keeps its copy until it finishes; the copy of a task that
  * finished is reused as it is, the copy of a cancelled task (whose state
- * may be half-updated) is reloaded first.
+ * may be half-updated) is reset first: its objects' writable data is put
+ * back as it was after loading (libset_bind.c says why not a reload).
  *
  * A copy's own calls into deferred libraries (libc, ld.so, libstdc++,
  * libgcc_s) are rewritten to go to the base libraries through deferral
