@@ -240,6 +240,62 @@ TEST_F_TIMEOUT(sq, sqlite_deferred, WATCHDOG_S + 30)
 	EXPECT_EQ(0, s.libset_preemptions);
 }
 
+/* inserts until cancelled, one statement per row: always inside SQLite */
+static void sq_endless(void *arg)
+{
+	sqlite3 *db;
+	char sql[96];
+	int i = 0;
+
+	if (sqlite3_open(":memory:", &db) ||
+	    sqlite3_exec(db, "CREATE TABLE t(a, b)", NULL, NULL, NULL))
+		return;
+	for (;;) {
+		snprintf(sql, sizeof(sql), "INSERT INTO t VALUES(%d, %d)", i, i);
+		sqlite3_exec(db, sql, NULL, NULL, NULL);
+		i++;
+	}
+}
+
+/*
+ * A task cancelled while stopped inside its SQLite copy (maybe holding
+ * SQLite's mutexes, half-way through its allocator) leaves the copy to
+ * the next task reset: with one copy, the next task runs the full
+ * workload in it.
+ */
+TEST_F_TIMEOUT(sq, sqlite_cancelled_copy_is_reset, WATCHDOG_S + 30)
+{
+	struct sq_task w = { .idx = 7 };
+	struct kpf_stats s;
+	int round, tries;
+	kpf_task *t;
+
+	signal(SIGALRM, watchdog);
+	alarm(WATCHDOG_S);
+	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "1", 1));
+	ASSERT_EQ(0, kpf_libset_declare("libsqlite3.so.0"));
+	for (round = 0; round < 20; round++) {
+		ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&t, sq_endless, NULL,
+						    BUDGET_NS));
+		kpf_thread_stats(&s);
+		tries = 0;
+		while (s.libset_preemptions <= (uint64_t)round) {
+			ASSERT_LT(++tries, 100000);
+			ASSERT_EQ(KPF_PREEMPTED, kpf_resume(t, BUDGET_NS));
+			kpf_thread_stats(&s);
+		}
+		kpf_cancel(t);
+		memset(&w, 0, sizeof(w));
+		w.idx = round + 1;
+		ASSERT_EQ(KPF_DONE, kpf_launch(&t, sq_task, &w, KPF_FOREVER));
+		ASSERT_EQ(0, w.wrong) TH_LOG("round %d: line %d", round,
+					     w.err_line);
+		ASSERT_EQ(QUERIES, w.done);
+	}
+	alarm(0);
+	EXPECT_EQ(0, s.libset_fallbacks);
+}
+
 static void sq_unprotected(void)
 {
 	struct sq_run r;
