@@ -36,6 +36,7 @@
 
 struct worker {
 	char text[48];
+	unsigned int rounds;	/* work per byte; 0 = ROUNDS */
 	int parses;		/* completed */
 	int wrong;		/* results that differ from nr_expected() */
 	uint64_t want;
@@ -44,16 +45,18 @@ struct worker {
 static void parse_loop(void *arg)
 {
 	struct worker *w = arg;
+	unsigned int rounds = w->rounds ? w->rounds : ROUNDS;
 	int i;
 
 	for (i = 0; i < PARSES; i++) {
-		if (nr_parse(w->text, ROUNDS) != w->want)
+		if (nr_parse(w->text, rounds) != w->want)
 			w->wrong++;
 		w->parses++;
 	}
 }
 
 struct run_result {
+	int live_after_launch;	/* tasks preempted in their first slice */
 	int launcher_parses;
 	int launcher_wrong;
 	int task_wrong;
@@ -83,6 +86,7 @@ static void run_workload(struct run_result *r)
 		if (ret == KPF_PREEMPTED)
 			live++;
 	}
+	r->live_after_launch = live;
 	while (live && r->resumes < 2000000) {
 		for (i = 0; i < NTASKS; i++) {
 			if (!task[i])
@@ -128,6 +132,7 @@ TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 {
 	struct run_result r;
 	struct kpf_stats s;
+	uint64_t first_wave;
 	int copies, want_copies;
 
 	ASSERT_EQ(0, kpf_libset_declare(LIB));
@@ -147,21 +152,36 @@ TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 	EXPECT_GT(r.launcher_parses, 0);
 	/* the test is only worth something if tasks stopped inside a copy */
 	EXPECT_GT(s.libset_preemptions, 0);
-	want_copies = copies < NTASKS ? copies : NTASKS;
-	EXPECT_EQ((uint64_t)want_copies, s.libset_copies);
-	/* the tasks beyond the copies fell back to the base copy */
-	EXPECT_EQ((uint64_t)(NTASKS - want_copies), s.libset_fallbacks);
+	/* every task took a copy or fell back, once */
+	EXPECT_EQ((uint64_t)NTASKS, s.libset_copies + s.libset_fallbacks);
+	if (r.live_after_launch == NTASKS) {
+		/*
+		 * All were stopped in their first slice, after their first
+		 * call: 30 held a copy or the base copy at the same time.
+		 * (A task that finishes in its first slice - under valgrind,
+		 * whose signals come late - gives its copy back early.)
+		 */
+		want_copies = copies < NTASKS ? copies : NTASKS;
+		EXPECT_EQ((uint64_t)want_copies, s.libset_copies);
+		EXPECT_EQ((uint64_t)(NTASKS - want_copies), s.libset_fallbacks);
+	} else {
+		TH_LOG("only %d tasks were stopped in their first slice",
+		       r.live_after_launch);
+	}
 	/* the launcher's own parses and the fallback ones ran in the base */
 	EXPECT_EQ((unsigned long)r.launcher_parses +
-		  (NTASKS - want_copies) * PARSES, nr_parse_count());
+		  s.libset_fallbacks * PARSES, nr_parse_count());
 
 	/* a second wave reuses the copies the first wave released */
+	first_wave = s.libset_copies;
 	run_workload(&r);
 	EXPECT_EQ(0, r.unfinished);
 	EXPECT_EQ(0, r.task_wrong);
 	EXPECT_EQ(0, r.launcher_wrong);
 	kpf_thread_stats(&s);
-	EXPECT_EQ((uint64_t)2 * want_copies, s.libset_copies);
+	EXPECT_EQ((uint64_t)2 * NTASKS, s.libset_copies + s.libset_fallbacks);
+	/* the released copies were handed out again */
+	EXPECT_GT(s.libset_copies, first_wave);
 }
 
 static void workload_without_libsets(void)
@@ -279,13 +299,15 @@ static void *resume_elsewhere(void *arg)
 
 TEST(task_moves_threads_with_its_copy)
 {
-	struct worker w = { .text = "a task that moves between threads" };
+	/* long enough to be preempted even where the timer is late */
+	struct worker w = { .text = "a task that moves between threads",
+			    .rounds = 20 * ROUNDS };
 	struct mover m = { 0 };
 	struct kpf_stats s;
 	pthread_t th;
 	int tries = 0;
 
-	w.want = nr_expected(w.text, ROUNDS);
+	w.want = nr_expected(w.text, w.rounds);
 	ASSERT_EQ(0, kpf_libset_declare(LIB));
 	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&m.task, parse_loop, &w, BUDGET_NS));
 	/* until it was stopped inside its copy, half-way through a parse */
@@ -342,11 +364,12 @@ static void outer_task(void *arg)
 
 TEST(nested_tasks_have_their_own_copies)
 {
-	struct nest n = { .inner = { .text = "the inner task's text" } };
+	struct nest n = { .inner = { .text = "the inner task's text",
+				     .rounds = 20 * ROUNDS } };
 	kpf_task *t;
 	int ret;
 
-	n.inner.want = nr_expected(n.inner.text, ROUNDS);
+	n.inner.want = nr_expected(n.inner.text, n.inner.rounds);
 	ASSERT_EQ(0, kpf_libset_declare(LIB));
 	ret = kpf_launch(&t, outer_task, &n, 10 * BUDGET_NS);
 	while (ret == KPF_PREEMPTED) {
