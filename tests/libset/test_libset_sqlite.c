@@ -279,7 +279,7 @@ TEST_F_TIMEOUT(sq, sqlite_cancelled_copy_is_reset, WATCHDOG_S + 30)
 	alarm(WATCHDOG_S);
 	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "1", 1));
 	ASSERT_EQ(0, kpf_libset_declare("libsqlite3.so.0"));
-	for (round = 0; round < 20; round++) {
+	for (round = 0; round < 10; round++) {
 		ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&t, sq_endless, NULL,
 						    BUDGET_NS));
 		kpf_thread_stats(&s);
@@ -306,7 +306,7 @@ static void sq_unprotected(void)
 	struct sq_run r;
 
 	signal(SIGALRM, watchdog);
-	alarm(20);
+	alarm(10);
 	sq_run(&r);
 	fprintf(stderr, "finished: %d wrong, %d unfinished, launcher %d wrong\n",
 		r.wrong, r.unfinished, r.launcher_wrong);
