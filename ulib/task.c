@@ -452,7 +452,8 @@ void kpf_upcall(struct kpf_area *area)
 	}
 	in_task = !self->busy && rsp > t->stack_lo && rsp <= t->stack_hi &&
 		  !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
-		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text);
+		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text) &&
+		  !kpf_defer_in_stub(area->frame.rip);
 	in_library = in_task && kpf_defer_mark_inside(self, t, rsp);
 	if (in_task && !in_library && !area->defer) {
 		memcpy(t->ctx.xsave, self->xsave_scratch, kpf_xsave_size);
@@ -472,12 +473,16 @@ void kpf_upcall(struct kpf_area *area)
 	} else if (in_library) {
 		/*
 		 * Inside a deferred library call: the next outermost call's
-		 * stub preempts (kpf_defer_stub_preempt()), and we look again
-		 * soon in case the task stays in this call or computes.
+		 * stub preempts (kpf_defer_stub_preempt()), and a retry
+		 * catches a task that stays in this call or only computes
+		 * after it. Not much sooner than retry_ns: a retry that
+		 * expires before this upcall has even returned to the task
+		 * (2 us was measured to) re-runs the upcall on the same frame
+		 * and keeps the stub from acting.
 		 */
 		self->stats.deferred_in_library++;
 		self->defer_want = 1;
-		kpf_retry_later(self, KPF_DEFER_RETRY_NS);
+		kpf_retry_later(self, kpf_g.retry_ns);
 	} else {
 		/* library code, or a stack that is not the task's */
 		self->stats.retries++;

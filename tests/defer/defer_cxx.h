@@ -8,6 +8,7 @@ extern "C" {
 #endif
 
 struct cxx_arg {
+	unsigned int rounds;
 	unsigned long caught;
 	unsigned long strings;
 	int preempted_after;

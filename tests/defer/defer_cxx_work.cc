@@ -23,7 +23,7 @@ extern "C" void cxx_task(void *p)
 	kpf_stats s;
 	uint64_t before;
 
-	for (unsigned int i = 0; i < 20000; i++) {
+	for (unsigned int i = 0; i < a->rounds; i++) {
 		try {
 			v.at(10 + i % 5) = 2;
 		} catch (const std::out_of_range &e) {

@@ -88,7 +88,7 @@ static unsigned long alloc_expected(unsigned int iters)
 
 TEST(malloc_task_and_launcher)
 {
-	struct alloc_arg a = { .iters = 60000 };
+	struct alloc_arg a = { .iters = defer_test_n(60000) };
 	unsigned long resumes;
 
 	alarm(ALARM_S);
@@ -116,7 +116,7 @@ static void *other_thread_allocs(void *unused)
 
 TEST(malloc_with_a_second_thread)
 {
-	struct alloc_arg a = { .iters = 60000 };
+	struct alloc_arg a = { .iters = defer_test_n(60000) };
 	unsigned long resumes;
 	pthread_t th;
 
@@ -133,12 +133,13 @@ TEST(malloc_with_a_second_thread)
 /* ---- stdio: one FILE written by the task and the launcher ---- */
 
 static FILE *shared_file;
+static unsigned int fprintf_lines;
 
 static void fprintf_task(void *p)
 {
 	unsigned int i;
 
-	for (i = 0; i < 20000; i++) {
+	for (i = 0; i < fprintf_lines; i++) {
 		defer_test_compute(500);
 		fprintf(shared_file, "task %u %s\n", i,
 			"0123456789abcdefghijklmnopqrstuvwxyz");
@@ -159,6 +160,7 @@ TEST(fprintf_shared_file)
 	char line[256], tail[64];
 
 	alarm(ALARM_S);
+	fprintf_lines = defer_test_n(20000);
 	shared_file = tmpfile();
 	ASSERT_NE(NULL, shared_file);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(fprintf_task, NULL, BUDGET_NS,
@@ -178,7 +180,7 @@ TEST(fprintf_shared_file)
 		}
 	}
 	fclose(shared_file);
-	ASSERT_EQ(20000U, tasks);
+	ASSERT_EQ(fprintf_lines, tasks);
 	ASSERT_EQ(nl, launcher);
 	ASSERT_EQ(resumes, launcher);
 }
@@ -190,7 +192,7 @@ static void rand_task(void *p)
 	unsigned long *sum = p;
 	unsigned int i;
 
-	for (i = 0; i < 200000; i++) {
+	for (i = 0; i < defer_test_n(200000); i++) {
 		defer_test_compute(100);
 		*sum += (unsigned long)rand();
 	}
@@ -224,7 +226,7 @@ static void printf_task(void *p)
 	char buf[256];
 	unsigned int i;
 
-	for (i = 0; i < 30000; i++) {
+	for (i = 0; i < defer_test_n(30000); i++) {
 		snprintf(buf, sizeof(buf),
 			 "%d %.3f %d %.3f %d %.3f %d %.3f %d %.3f",
 			 1, 1.5, -2, 2.25, 3, -3.125, 4, 4.0625, (int)i % 7,
@@ -267,7 +269,7 @@ static void stackargs_task(void *p)
 	struct defertest_big big = { { 1, 2, 3, 4, 5, 6 } };
 	long i;
 
-	for (i = 0; i < 50000; i++) {
+	for (i = 0; i < (long)defer_test_n(50000); i++) {
 		if (defertest_sum10(i, 1, 2, 3, 4, 5, 6, 7, 8, i) !=
 		    i + 2 + 6 + 12 + 20 + 30 + 42 + 56 + 72 + 10 * i)
 			(*bad)++;
@@ -561,7 +563,7 @@ static void dlopen_task(void *p)
 		a->err = 2;
 		return;
 	}
-	for (i = 0; i < 3000; i++) {
+	for (i = 0; i < defer_test_n(3000); i++) {
 		a->sum += work(20);
 		defer_test_compute(1000);
 	}
@@ -581,6 +583,54 @@ TEST(dlopen_in_a_task)
 	/* its rand/malloc/free slots now go through stubs */
 	if (kpf_defer_auto_slots())
 		ASSERT_GE(a.slots_after, a.slots_before + 3);
+}
+
+/* ---- fork: parent and child add stubs independently ---- */
+
+static void nothing(void *p)
+{
+}
+
+TEST(fork_child_and_parent_add_stubs)
+{
+	int to_parent[2], to_child[2], status;
+	unsigned long (*parse)(const char *);
+	double (*parse2)(const char *);
+	unsigned long resumes;
+	char c = 0;
+	void *h;
+	pid_t pid;
+
+	alarm(ALARM_S);
+	/* initialized, stub region in place, before the fork */
+	ASSERT_EQ(KPF_DONE, defer_test_drive(nothing, NULL, BUDGET_NS, NULL,
+					     NULL, &resumes));
+	ASSERT_EQ(0, pipe(to_parent));
+	ASSERT_EQ(0, pipe(to_child));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		h = dlopen("libdeferdl.so", RTLD_NOW);
+		parse = h ? (unsigned long (*)(const char *))
+			    dlsym(h, "deferdl_parse") : NULL;
+		if (!parse || parse("  1234") != 1234)
+			_exit(10);
+		/* now the parent makes stubs of its own */
+		if (write(to_parent[1], &c, 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(11);
+		_exit(parse("  4321") == 4321 ? 0 : 12);
+	}
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	h = dlopen("libdeferdl2.so", RTLD_NOW);
+	ASSERT_NE(NULL, h);
+	parse2 = (double (*)(const char *))dlsym(h, "deferdl2_parse");
+	ASSERT_NE(NULL, (void *)parse2);
+	ASSERT_EQ(2.5, parse2("x 2.5"));
+	ASSERT_EQ(1, write(to_child[1], &c, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
 }
 
 /* ---- bad input ---- */

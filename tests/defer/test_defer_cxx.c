@@ -29,7 +29,7 @@ static void *allocating_thread(void *unused)
 
 TEST(exception_from_libstdcxx_caught_by_task)
 {
-	struct cxx_arg a = { 0 };
+	struct cxx_arg a = { .rounds = defer_test_n(20000) };
 	unsigned long resumes;
 	pthread_t th;
 
@@ -39,8 +39,8 @@ TEST(exception_from_libstdcxx_caught_by_task)
 					     NULL, &resumes));
 	stop = 1;
 	ASSERT_EQ(0, pthread_join(th, NULL));
-	ASSERT_EQ(20000UL, a.caught);
-	ASSERT_EQ(cxx_expected_strings(20000), a.strings);
+	ASSERT_EQ(a.rounds, a.caught);
+	ASSERT_EQ(cxx_expected_strings(a.rounds), a.strings);
 	ASSERT_EQ(1, a.preempted_after);
 	ASSERT_GT(resumes, 10UL);
 }

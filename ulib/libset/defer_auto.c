@@ -8,9 +8,9 @@
  * How: every loaded object other than libkpf, the vDSO and the deferred
  * libraries gets each function GOT slot (JUMP_SLOT, and GLOB_DAT of a
  * function: -fno-plt calls and function pointers) whose target lies in a
- * deferred library pointed at a stub for that target. A stub is 32 bytes
- * of generated code, "endbr64; movabs $target, %r11; jmp *common", and
- * the common part (defer_stub.S) records the deferral mark of the
+ * deferred library pointed at a stub for that target: a copy of the
+ * template in defer_stub.S (120 bytes, the thread pointer's TLS offset
+ * and the target patched in) that records the deferral mark of the
  * outermost such call - its entry rsp and return address - and jumps on.
  * kpf_upcall() (task.c) treats an expiry that finds the task below a live
  * mark like one that hit library code: it is not preempted there but
@@ -41,10 +41,15 @@
 
 #define KPF_DEFER_MAX_LIBS	32
 #define KPF_DEFER_MAX_RANGES	64
-#define KPF_STUB_SIZE		32
-#define KPF_STUB_PAGE		4096
-/* the first stub-sized cell of each page holds the common part's address */
-#define KPF_STUBS_PER_PAGE	(KPF_STUB_PAGE / KPF_STUB_SIZE - 1)
+#define KPF_STUB_SIZE		128
+#define KPF_STUB_REGION		(1u << 20)	/* 8192 stubs */
+
+/* defer_stub.S: the stub template and where to patch it */
+extern const unsigned char kpf_defer_stub_tmpl[] KPF_HIDDEN;
+extern const uint32_t kpf_defer_stub_tmpl_size KPF_HIDDEN;
+extern const uint32_t kpf_defer_stub_tmpl_tls KPF_HIDDEN;
+extern const uint32_t kpf_defer_stub_tmpl_target KPF_HIDDEN;
+extern const uint32_t kpf_defer_stub_tmpl_slow KPF_HIDDEN;
 
 /*
  * The real loaders, found with dlsym at init: naming them here would pull
@@ -78,9 +83,10 @@ static struct {
 	/* target -> stub, open addressing */
 	struct kpf_stub_entry *map;
 	size_t map_cap, map_used;
-	unsigned char *page;		/* current stub page, RX view */
-	unsigned char *page_rw;		/* the same page, RW view */
-	unsigned int page_used;
+	unsigned char *stubs;		/* stub region, RX view */
+	unsigned char *stubs_rw;	/* the same, RW view */
+	unsigned int nstubs;
+	int32_t tls_off;		/* of kpf_tls_self, for the stubs */
 	unsigned long long generation;	/* kpf_got_generation() processed */
 	unsigned long slots;		/* slots rewritten so far */
 } kpf_da = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -174,11 +180,15 @@ static int kpf_stub_map_grow(void)
 }
 
 /*
- * Stub pages are mapped twice from a memfd: executable for the calls and
- * writable for adding stubs, so a page is never taken away from a thread
+ * The stub region is one memfd mapped twice: executable for the calls and
+ * writable for adding stubs, so no page is ever taken away from a thread
  * running one of its stubs while another is added (mprotect RW/RX races).
+ * Pages cost memory only once written. kpf_upcall() treats the region as
+ * library code (kpf_defer_in_stub()).
  */
-static int kpf_stub_new_page(void)
+uintptr_t kpf_defer_stub_lo, kpf_defer_stub_hi;
+
+static int kpf_stub_region(void)
 {
 	void *rx, *rw;
 	int fd;
@@ -186,53 +196,101 @@ static int kpf_stub_new_page(void)
 	fd = memfd_create("kpf-defer-stubs", MFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, KPF_STUB_PAGE)) {
+	if (ftruncate(fd, KPF_STUB_REGION)) {
 		close(fd);
 		return -errno;
 	}
-	rw = mmap(NULL, KPF_STUB_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+	rw = mmap(NULL, KPF_STUB_REGION, PROT_READ | PROT_WRITE, MAP_SHARED,
 		  fd, 0);
-	rx = mmap(NULL, KPF_STUB_PAGE, PROT_READ | PROT_EXEC, MAP_SHARED,
+	rx = mmap(NULL, KPF_STUB_REGION, PROT_READ | PROT_EXEC, MAP_SHARED,
 		  fd, 0);
 	close(fd);
 	if (rw == MAP_FAILED || rx == MAP_FAILED) {
 		if (rw != MAP_FAILED)
-			munmap(rw, KPF_STUB_PAGE);
+			munmap(rw, KPF_STUB_REGION);
 		if (rx != MAP_FAILED)
-			munmap(rx, KPF_STUB_PAGE);
+			munmap(rx, KPF_STUB_REGION);
 		return -ENOMEM;
 	}
-	*(void **)rw = (void *)kpf_defer_stub_common;
-	memset((char *)rw + 8, 0xcc, KPF_STUB_PAGE - 8);
-	kpf_da.page_rw = rw;
-	kpf_da.page = rx;
-	kpf_da.page_used = 0;
+	kpf_da.stubs_rw = rw;
+	kpf_da.stubs = rx;
+	kpf_defer_stub_lo = (uintptr_t)rx;
+	__atomic_store_n(&kpf_defer_stub_hi, (uintptr_t)rx + KPF_STUB_REGION,
+			 __ATOMIC_RELEASE);
 	return 0;
 }
 
-/* Write one stub into the current page; returns its executable address. */
+/*
+ * fork(): the stub region is a shared mapping, so parent and child would
+ * hand out the same free stub slots to different targets. The child (one
+ * thread, inside fork()) gets a private copy at the same addresses.
+ */
+static void kpf_stub_region_after_fork(void)
+{
+	size_t used = (size_t)kpf_da.nstubs * KPF_STUB_SIZE;
+	void *rw, *rx;
+	int fd;
+
+	if (!kpf_da.stubs)
+		return;
+	fd = memfd_create("kpf-defer-stubs", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, KPF_STUB_REGION) ||
+	    pwrite(fd, kpf_da.stubs_rw, used, 0) != (ssize_t)used)
+		goto fail;
+	rw = mmap(kpf_da.stubs_rw, KPF_STUB_REGION, PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_FIXED, fd, 0);
+	rx = mmap(kpf_da.stubs, KPF_STUB_REGION, PROT_READ | PROT_EXEC,
+		  MAP_SHARED | MAP_FIXED, fd, 0);
+	if (rw == MAP_FAILED || rx == MAP_FAILED)
+		goto fail;
+	close(fd);
+	return;
+fail:
+	/* keep the shared stubs, add no more: later loads stay unrewritten */
+	if (fd >= 0)
+		close(fd);
+	kpf_da.nstubs = KPF_STUB_REGION / KPF_STUB_SIZE;
+}
+
+/*
+ * The TLS offset of kpf_tls_self from the thread pointer, patched into
+ * every stub as an immediate (initial-exec TLS: the same in every thread).
+ */
+static int kpf_stub_tls_offset(int32_t *off)
+{
+	intptr_t d = (intptr_t)((char *)&kpf_tls_self -
+				(char *)__builtin_thread_pointer());
+	int32_t placeholder;
+
+	memcpy(&placeholder, kpf_defer_stub_tmpl + kpf_defer_stub_tmpl_tls,
+	       4);
+	if (d != (int32_t)d || placeholder != 0x7ffffff0 ||
+	    kpf_defer_stub_tmpl_size > KPF_STUB_SIZE)
+		return -ENOEXEC;
+	*off = (int32_t)d;
+	return 0;
+}
+
+/* Copy the template for @target; returns the executable address. */
 static void *kpf_stub_emit(uintptr_t target)
 {
-	static const unsigned char endbr64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
-	size_t off;
+	uintptr_t slow = (uintptr_t)kpf_defer_stub_slow;
 	unsigned char *p;
-	int32_t rel;
+	size_t off;
 
-	if ((!kpf_da.page || kpf_da.page_used == KPF_STUBS_PER_PAGE) &&
-	    kpf_stub_new_page())
+	if (!kpf_da.stubs && kpf_stub_region())
 		return NULL;
-	off = KPF_STUB_SIZE * (1 + kpf_da.page_used++);
-	p = kpf_da.page_rw + off;
-	memcpy(p, endbr64, 4);
-	p[4] = 0x49;			/* movabs $target, %r11 */
-	p[5] = 0xbb;
-	memcpy(p + 6, &target, 8);
-	p[14] = 0xff;			/* jmp *common(%rip) */
-	p[15] = 0x25;
-	rel = -(int32_t)(off + 20);
-	memcpy(p + 16, &rel, 4);
-	/* published by the (release) store of the slot */
-	return kpf_da.page + off;
+	if (kpf_da.nstubs == KPF_STUB_REGION / KPF_STUB_SIZE)
+		return NULL;
+	off = KPF_STUB_SIZE * kpf_da.nstubs++;
+	p = kpf_da.stubs_rw + off;
+	memset(p, 0xcc, KPF_STUB_SIZE);
+	memcpy(p, kpf_defer_stub_tmpl, kpf_defer_stub_tmpl_size);
+	memcpy(p + kpf_defer_stub_tmpl_tls, &kpf_da.tls_off, 4);
+	memcpy(p + kpf_defer_stub_tmpl_target, &target, 8);
+	memcpy(p + kpf_defer_stub_tmpl_slow, &slow, 8);
+	/* published by the (release) store of the GOT slot */
+	return kpf_da.stubs + off;
 }
 
 /* The stub of @target, made on first use. Called with the lock held. */
@@ -486,6 +544,11 @@ int kpf_defer_auto_init(unsigned int config_flags)
 	kpf_da.enabled = enabled;
 	if (!enabled || !dlsym)		/* off, or a static program */
 		goto out;
+	err = kpf_stub_tls_offset(&kpf_da.tls_off);
+	if (!err)
+		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
+	if (err)
+		goto out;
 	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
 							      "dlopen");
 	kpf_real_dlmopen = (__typeof__(kpf_real_dlmopen))dlsym(RTLD_DEFAULT,
@@ -542,7 +605,7 @@ KPF_EXPORT unsigned long kpf_defer_auto_slots(void)
  * kpf_defer_stub_preempt() - the stub's preemption before a new outermost
  *	deferred call, after an expiry found the task inside the previous one
  *
- * Called by kpf_defer_stub_common with every argument register saved.
+ * Called by kpf_defer_stub_slow with every argument register saved.
  * Always clears defer_want. Preempts only a task whose deadline has
  * passed, outside kpf_defer_begin/end sections (whose end preempts
  * instead) and outside library code; returns when the task is resumed,

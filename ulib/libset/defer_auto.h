@@ -9,14 +9,28 @@
 
 #include "../internal.h"
 
-/* First retry distance of an expiry that found the task inside a
- * deferred library call; doubles while it keeps doing so. */
-#define KPF_DEFER_RETRY_NS	2000
-
 KPF_HIDDEN int kpf_defer_auto_init(unsigned int config_flags);
-KPF_HIDDEN void kpf_defer_stub_common(void);
+KPF_HIDDEN void kpf_defer_stub_slow(void);
 KPF_HIDDEN void kpf_defer_stub_preempt(void);
 KPF_HIDDEN void *kpf_defer_stub(void *target);
+extern uintptr_t kpf_defer_stub_lo KPF_HIDDEN;
+extern uintptr_t kpf_defer_stub_hi KPF_HIDDEN;
+
+/**
+ * kpf_defer_in_stub() - whether @rip is in a deferral stub
+ * @rip: an interrupted instruction pointer
+ *
+ * A stub reads the thread pointer and writes the mark through it: like
+ * kpf_critical_text, it must not be stopped (and moved to another thread)
+ * in between.
+ *
+ * Return: 1 or 0.
+ */
+static inline int kpf_defer_in_stub(uint64_t rip)
+{
+	return rip >= kpf_defer_stub_lo &&
+	       rip < __atomic_load_n(&kpf_defer_stub_hi, __ATOMIC_ACQUIRE);
+}
 
 /**
  * kpf_defer_mark_enter() - task.c: @t starts running on @self

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The common half of the deferral stubs (defer_auto.c generates one
- * "endbr64; movabs $target, %r11; jmp *common" stub per target).
+ * Deferral stubs. defer_auto.c copies kpf_defer_stub_tmpl once per
+ * target into the stub region and patches three things: the thread
+ * pointer's TLS offset (an immediate, so no GOT load), the target and the
+ * address of kpf_defer_stub_slow (both in the stub's own tail).
  *
- * Entered by a jump with r11 = the real function and [rsp] = the return
- * address into the caller: for the OUTERMOST deferred call it records the
- * deferral mark (rsp and [rsp]) in the thread, then JUMPS to the target.
- * Nothing is pushed and nothing stays on the stack, so stack-passed and
- * varargs arguments (al = vector count), r10 (static chain), unwinding,
- * longjmp and exit see the caller's own frame. Only r11 and the flags are
- * clobbered, as the PLT itself may do. rax is kept in the red zone below
- * rsp while it is borrowed: the callee has not started, and signal or
- * upcall frames are built below the red zone.
+ * A stub is entered instead of its target, by a jump through a GOT slot,
+ * with [rsp] = the return address into the caller. For the OUTERMOST
+ * deferred call it records the deferral mark (rsp and [rsp]) in the
+ * thread, then JUMPS to the target. Nothing is pushed and nothing stays
+ * on the stack, so stack-passed and varargs arguments (al = vector
+ * count), r10 (static chain), unwinding, longjmp and exit see the
+ * caller's own frame. Only r11 and the flags are clobbered, as the PLT
+ * itself may do. rax is kept in the red zone below rsp while it is
+ * borrowed: the callee has not started, and signal or upcall frames are
+ * built below the red zone.
  *
  * An outer mark is still active when rsp is below it and its return
  * address is unchanged (an inner call from a callback keeps it);
@@ -21,55 +24,90 @@
  * its own return address below the mark).
  *
  * When an expiry found the task inside the previous outermost call
- * (defer_want), the next outermost call is preempted at its stub, before
- * the call: a task that calls libc in a tight loop is stopped within one
- * iteration instead of waiting for a retry to land between two calls.
+ * (defer_want), the next outermost call is preempted before the call, in
+ * kpf_defer_stub_slow: a task that calls libc in a tight loop is stopped
+ * within one iteration instead of waiting for a retry to land between
+ * two calls.
  *
- * In kpf_critical_text: an expiry that lands here is retried, so the
- * thread pointer read here is never used after a migration. The CFA is
- * rsp + 8 and the return address at [rsp], as at a function's entry,
- * except around the call in the preemption path (described by CFI).
+ * The stub region counts as library code for kpf_upcall() (like
+ * kpf_critical_text): an expiry there is retried, so the thread pointer
+ * read here is never used after a migration. At every instruction of a
+ * stub the CFA is rsp + 8 and the return address at [rsp], as at a
+ * function's entry.
  */
 #include "../kpf_offsets.h"
 
-	.section kpf_critical_text, "ax", @progbits
-	.globl	kpf_defer_stub_common
-	.hidden	kpf_defer_stub_common
-	.type	kpf_defer_stub_common, @function
+#define KPF_TLS_PLACEHOLDER	0x7ffffff0
+
+	.section .rodata
+	.globl	kpf_defer_stub_tmpl
+	.hidden	kpf_defer_stub_tmpl
 	.p2align 4
-kpf_defer_stub_common:
-	.cfi_startproc
+kpf_defer_stub_tmpl:
 	endbr64
 	movq	%rax, -8(%rsp)
-	movq	%r11, -16(%rsp)
-	movq	kpf_tls_self@gottpoff(%rip), %r11
-	movq	%fs:(%r11), %rax
-	testq	%rax, %rax
+.Ltls:	movq	%fs:KPF_TLS_PLACEHOLDER, %r11
+	testq	%r11, %r11
 	jz	2f				/* a thread kpf never saw */
-	movq	KPF_THREAD_MARK(%rax), %r11
-	cmpq	%rsp, %r11
+	movq	KPF_THREAD_MARK(%r11), %rax
+	cmpq	%rsp, %rax
 	jbe	1f				/* mark not above rsp: stale */
-	movq	(%r11), %r11
-	cmpq	KPF_THREAD_MARK_RET(%rax), %r11
+	movq	(%rax), %rax
+	cmpq	KPF_THREAD_MARK_RET(%r11), %rax
 	je	2f				/* an outer call is active */
-1:	cmpl	$0, KPF_THREAD_DEFER_WANT(%rax)
+1:	cmpl	$0, KPF_THREAD_DEFER_WANT(%r11)
 	jne	3f				/* an expiry waits for this */
-	movq	%rsp, KPF_THREAD_MARK(%rax)
-	movq	(%rsp), %r11
-	movq	%r11, KPF_THREAD_MARK_RET(%rax)
+	movq	%rsp, KPF_THREAD_MARK(%r11)
+	movq	(%rsp), %rax
+	movq	%rax, KPF_THREAD_MARK_RET(%r11)
 2:	movq	-8(%rsp), %rax
-	jmp	*-16(%rsp)
-
-	/*
-	 * A new outermost call while an expiry that found the task inside
-	 * the previous one is still owed: the task is in its own code, so
-	 * preempt it here, before the call. Everything a callee may take as
-	 * an argument is saved (rdi-r9, rax = vector count, r10 = static
-	 * chain, xmm0-7); kpf_defer_stub_preempt() clears defer_want, so
-	 * the second pass through the stub goes on to the call.
-	 */
+	jmp	*.Ltarget(%rip)
 3:	movq	-8(%rsp), %rax
-	movq	-16(%rsp), %r11
+	leaq	kpf_defer_stub_tmpl(%rip), %r11	/* this stub, in a copy */
+	jmp	*.Lslow(%rip)
+	.p2align 3
+.Ltarget:
+	.quad	0
+.Lslow:
+	.quad	0
+.Lend:
+	.size	kpf_defer_stub_tmpl, .Lend - kpf_defer_stub_tmpl
+
+	/* where defer_auto.c patches a copy */
+	.globl	kpf_defer_stub_tmpl_size, kpf_defer_stub_tmpl_tls
+	.globl	kpf_defer_stub_tmpl_target, kpf_defer_stub_tmpl_slow
+	.hidden	kpf_defer_stub_tmpl_size, kpf_defer_stub_tmpl_tls
+	.hidden	kpf_defer_stub_tmpl_target, kpf_defer_stub_tmpl_slow
+	.p2align 2
+kpf_defer_stub_tmpl_size:
+	.long	.Lend - kpf_defer_stub_tmpl
+kpf_defer_stub_tmpl_tls:
+	.long	.Lr11 - kpf_defer_stub_tmpl - 4
+kpf_defer_stub_tmpl_target:
+	.long	.Ltarget - kpf_defer_stub_tmpl
+kpf_defer_stub_tmpl_slow:
+	.long	.Lslow - kpf_defer_stub_tmpl
+
+	/* .Lr11: the end of the "movq %fs:disp32, %r11" instruction */
+	.set	.Lr11, .Ltls + 9
+
+/*
+ * kpf_defer_stub_slow: a stub found defer_want set at a new outermost
+ * call; r11 = that stub, every other register as the caller left it.
+ * Everything a callee may take as an argument is saved (rdi-r9, rax =
+ * vector count, r10 = static chain, xmm0-7) around
+ * kpf_defer_stub_preempt(), which clears defer_want and may stop the
+ * task; then the stub runs again (on whatever thread the task was resumed
+ * on) and this time records the mark and jumps to the target.
+ */
+	.section kpf_critical_text, "ax", @progbits
+	.globl	kpf_defer_stub_slow
+	.hidden	kpf_defer_stub_slow
+	.type	kpf_defer_stub_slow, @function
+	.p2align 4
+kpf_defer_stub_slow:
+	.cfi_startproc
+	endbr64
 	subq	$200, %rsp
 	.cfi_adjust_cfa_offset 200
 	movq	%rdi, 0(%rsp)
@@ -109,8 +147,8 @@ kpf_defer_stub_common:
 	movdqu	184(%rsp), %xmm7
 	addq	$200, %rsp
 	.cfi_adjust_cfa_offset -200
-	jmp	kpf_defer_stub_common		/* maybe on another thread now */
+	jmp	*%r11
 	.cfi_endproc
-	.size	kpf_defer_stub_common, . - kpf_defer_stub_common
+	.size	kpf_defer_stub_slow, . - kpf_defer_stub_slow
 
 	.section .note.GNU-stack, "", @progbits
