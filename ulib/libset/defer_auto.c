@@ -293,12 +293,34 @@ static void *kpf_stub_emit(uintptr_t target)
 	return kpf_da.stubs + off;
 }
 
+/*
+ * What every stub needs, set up once, with the lock held: the TLS offset
+ * patched into it and the fork handler of the region. Stubs can be asked
+ * for before kpf_init() (libsets are declared before it).
+ */
+static int kpf_stub_prepare(void)
+{
+	static int done;
+	int err;
+
+	if (done)
+		return 0;
+	err = kpf_stub_tls_offset(&kpf_da.tls_off);
+	if (!err)
+		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
+	if (!err)
+		done = 1;
+	return err;
+}
+
 /* The stub of @target, made on first use. Called with the lock held. */
 static void *kpf_stub_for(uintptr_t target)
 {
 	size_t h;
 	void *stub;
 
+	if (kpf_stub_prepare())
+		return NULL;
 	if (2 * (kpf_da.map_used + 1) > kpf_da.map_cap && kpf_stub_map_grow())
 		return NULL;
 	h = kpf_stub_hash(target, kpf_da.map_cap);
@@ -544,9 +566,7 @@ int kpf_defer_auto_init(unsigned int config_flags)
 	kpf_da.enabled = enabled;
 	if (!enabled || !dlsym)		/* off, or a static program */
 		goto out;
-	err = kpf_stub_tls_offset(&kpf_da.tls_off);
-	if (!err)
-		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
+	err = kpf_stub_prepare();
 	if (err)
 		goto out;
 	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
