@@ -44,6 +44,9 @@ DEBUG_KDIR = $(shell $(GUEST)/build-debug-kernel.sh --print-dir)
 KERNELS ?= stock stock-icount debug
 KERNEL ?= stock
 TESTS ?= *
+# TESTS='glob' picks guest tests; it must not reach the sub-makes, where
+# TESTS is the list of programs to build (selftests/, tests/)
+MAKEOVERRIDES := $(filter-out TESTS=%,$(MAKEOVERRIDES))
 ICOUNT ?=
 PREFIX ?= /usr/local
 DESTDIR ?=

@@ -259,6 +259,7 @@ long defertest_sum10(long a, long b, long c, long d, long e, long f,
 struct defertest_big {
 	long v[6];
 };
+
 double defertest_mixed(int a, double x, struct defertest_big big, long b,
 		       double y, int c, int d, int e, int f, int g);
 long defertest_spin(unsigned long n, long (*cb)(long), long v);
@@ -631,6 +632,35 @@ TEST(fork_child_and_parent_add_stubs)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+/* ---- dlmopen copies are left to libsets ---- */
+
+TEST(dlmopen_copy_not_rewritten)
+{
+	unsigned long before, (*parse)(const char *);
+	unsigned long resumes;
+	void *h;
+
+	/* initialized, so the dlmopen slot goes to the wrapper */
+	ASSERT_EQ(KPF_DONE, defer_test_drive(nothing, NULL, BUDGET_NS, NULL,
+					     NULL, &resumes));
+	before = kpf_defer_auto_slots();
+	h = dlmopen(LM_ID_NEWLM, "libdeferdl.so", RTLD_NOW);
+	ASSERT_NE(NULL, h);
+	parse = (unsigned long (*)(const char *))dlsym(h, "deferdl_parse");
+	ASSERT_NE(NULL, (void *)parse);
+	ASSERT_EQ(77UL, parse(" 77"));
+	/*
+	 * the copy and its own libc live in another namespace, which
+	 * dl_iterate_phdr() (called from the base one) does not report
+	 */
+	ASSERT_EQ(before, kpf_defer_auto_slots());
+	/* the base namespace's copy is rewritten when it is loaded */
+	h = dlopen("libdeferdl.so", RTLD_NOW);
+	ASSERT_NE(NULL, h);
+	if (before)
+		ASSERT_LT(before, kpf_defer_auto_slots());
 }
 
 /* ---- bad input ---- */

@@ -68,8 +68,9 @@ int kpf_got_read_object(const struct dl_phdr_info *info,
 		} else if (ph->p_type == PT_DYNAMIC) {
 			dyn = (const ElfW(Dyn) *)lo;
 		} else if (ph->p_type == PT_GNU_RELRO) {
+			/* the pages ld.so made read-only (_dl_protect_relro) */
 			obj->relro_lo = lo & ~(uintptr_t)(page - 1);
-			obj->relro_hi = (hi + page - 1) & ~(uintptr_t)(page - 1);
+			obj->relro_hi = hi & ~(uintptr_t)(page - 1);
 		}
 	}
 	if (!dyn)
@@ -163,6 +164,11 @@ static int kpf_got_collect(struct dl_phdr_info *info, size_t size, void *arg)
  *
  * @fn runs outside dl_iterate_phdr(), so it may call dlsym() or write
  * slots; it must not dlclose() objects still to be visited.
+ *
+ * Only the namespace of libkpf (the base one) is visited: glibc's
+ * dl_iterate_phdr() reports the caller's namespace. Copies loaded with
+ * dlmopen() are reached from their handles (dlinfo RTLD_DI_LINKMAP) and
+ * kpf_got_read_object() on their program headers.
  *
  * Return: the first non-zero value of @fn, 0, or -ENOMEM.
  */

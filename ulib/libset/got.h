@@ -25,7 +25,8 @@
  * @nloads:	number of PT_LOAD ranges in @load_lo/@load_hi.
  * @load_lo:	start of each PT_LOAD segment (relocated).
  * @load_hi:	end of each PT_LOAD segment (relocated, exclusive).
- * @relro_lo:	PT_GNU_RELRO range rounded out to pages, or 0/0.
+ * @relro_lo:	the pages of PT_GNU_RELRO that ld.so made read-only (start
+ *		and end rounded down, as ld.so does), or 0/0.
  * @relro_hi:	its end.
  * @symtab:	DT_SYMTAB.
  * @strtab:	DT_STRTAB.
