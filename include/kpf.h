@@ -194,6 +194,15 @@ int kpf_in_task(void);
  * @arm_syscalls: system calls made to arm the timer.
  * @deferred_in_library: expiries that found the task inside a call into a
  *		deferred library (automatic deferral) and were retried.
+ * @libset_copies: libset copies handed to tasks of this thread (at their
+ *		first call into a libset library).
+ * @libset_fallbacks: tasks that found no free libset copy at their first
+ *		call into a libset library: their calls into it run in the
+ *		base copy with preemption deferred until each returns.
+ * @libset_preemptions: preemptions that stopped a task inside its libset
+ *		copy (the point of having copies).
+ *
+ * Fields are only ever appended.
  */
 struct kpf_stats {
 	uint64_t launches;
@@ -202,6 +211,9 @@ struct kpf_stats {
 	uint64_t upcalls;
 	uint64_t arm_syscalls;
 	uint64_t deferred_in_library;
+	uint64_t libset_copies;
+	uint64_t libset_fallbacks;
+	uint64_t libset_preemptions;
 };
 
 /**
@@ -209,6 +221,36 @@ struct kpf_stats {
  * @stats: filled in
  */
 void kpf_thread_stats(struct kpf_stats *stats);
+
+/**
+ * kpf_libset_declare() - make a non-reentrant library preemptible
+ * @soname: the library as dlopen() would be given it, e.g.
+ *	"libsqlite3.so.0" (the KPF_LIBSETS environment variable, a
+ *	colon-separated list, declares libraries the same way at kpf_init()).
+ *
+ * Loads copies of the library (and of its dependencies other than libc,
+ * ld.so, libstdc++ and libgcc_s) with dlmopen(), as many as the loader
+ * allows or KPF_LIBSET_COPIES. From then on each task that calls into the
+ * library gets a copy of its own, holds it until it finishes, and may be
+ * preempted inside it while the launcher and other tasks use theirs.
+ * Only dynamically linked programs can have libsets. See
+ * Documentation/libkpf.md for the contract (globals are per copy).
+ *
+ * Return: 0 (also for a library declared already), -EBUSY after the first
+ * kpf_launch(), -EINVAL for a NULL, empty, too long or ':'-containing
+ * name, -ENOENT if the library cannot be loaded, -ENOSPC if
+ * KPF_LIBSET_COPIES copies cannot be loaded or 16 libraries are declared
+ * already, -ENOMEM if no copy at all could be loaded, -EOPNOTSUPP in a
+ * statically linked program.
+ */
+int kpf_libset_declare(const char *soname);
+
+/**
+ * kpf_libset_copies() - number of libset copies loaded
+ *
+ * Return: copies that tasks can be given (0 when no libset is declared).
+ */
+int kpf_libset_copies(void);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@ packages=(
 	libcap-dev		# capabilities in tests (static libcap.a too)
 	valgrind
 	gnuplot-nox		# benchmark plots
+	libsqlite3-dev		# libset and deferral tests (libsqlite3.so.0)
 )
 
 missing=()

@@ -19,6 +19,12 @@ struct kpf_globals kpf_g;
 
 static pthread_mutex_t kpf_init_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * Weak: a static program links libset.c (and the loader) only if it calls
+ * kpf_libset_declare() itself; KPF_LIBSETS needs a dynamic program.
+ */
+#pragma weak kpf_libset_env_init
+
 static int kpf_env_backend(int backend, int *forced)
 {
 	const char *env = getenv("KPF_BACKEND");
@@ -69,6 +75,13 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 		c.stack_size = KPF_DEFAULT_STACK;
 	if (c.stack_size < KPF_MIN_STACK || c.stack_size > (1ull << 36))
 		return -EINVAL;
+
+	/* first: a bad KPF_LIBSETS fails before anything is set up */
+	if (kpf_libset_env_init) {
+		err = kpf_libset_env_init();
+		if (err)
+			return err;
+	}
 
 	kpf_g.stack_size = (c.stack_size + 4095) & ~(size_t)4095;
 	kpf_g.signo = c.signal;

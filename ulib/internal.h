@@ -27,6 +27,7 @@
 #include <linux/kpf.h>
 #include "../include/kpf.h"
 #include "kpf_offsets.h"
+#include "libset/libset.h"
 
 #define KPF_HIDDEN	__attribute__((visibility("hidden")))
 #define KPF_EXPORT	__attribute__((visibility("default")))
@@ -112,6 +113,10 @@ struct kpf_task {
 	unsigned int cleanup_cap;
 	struct kpf_cleanup *cleanups;	/* inline_cleanups or malloc'd */
 	struct kpf_cleanup inline_cleanups[KPF_INLINE_CLEANUPS];
+	/* libsets (libset/libset.h): its kpf_libset_cur, the launcher's */
+	void **libset_table;
+	void **libset_caller;
+	int libset_copy;		/* copy it holds, -1 = none */
 };
 
 /**

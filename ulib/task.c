@@ -88,6 +88,10 @@ static void kpf_task_leave(struct kpf_thread *self, struct kpf_task *t,
 			   uint32_t how)
 {
 	t->exit_state = how;
+	if (kpf_libset_ops) {
+		t->libset_table = kpf_libset_cur;
+		kpf_libset_cur = t->libset_caller;
+	}
 	t->defer = self->area.defer;
 	self->area.defer = t->caller_defer;
 	kpf_defer_mark_leave(self, t);
@@ -149,6 +153,10 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 		t->ctx.rsp = kpf_resume_frame(&t->ctx.frame);
 	self->current = t;
 	self->depth = t->depth;
+	if (kpf_libset_ops) {
+		t->libset_caller = kpf_libset_cur;
+		kpf_libset_cur = t->libset_table;
+	}
 	kpf_arm(self, deadline);
 
 	kpf_switch(&t->caller_ctx, &t->ctx, self);
@@ -157,6 +165,8 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 	kpf_upcall_release(self);
 	if (t->exit_state == KPF_TASK_DONE) {
 		ret = KPF_DONE;
+		if (kpf_libset_ops && t->libset_copy >= 0)
+			kpf_libset_ops->task_done(self, t);
 		t->magic = KPF_TASK_DEAD_MAGIC;
 		if (t->cleanups != t->inline_cleanups)
 			free(t->cleanups);
@@ -204,6 +214,9 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	self = kpf_thread_self();
 	if (!self)
 		return errno ? -errno : -ENOMEM;
+	/* libsets are declared before this: their tables are fixed now */
+	if (!kpf_libset_launched)
+		__atomic_store_n(&kpf_libset_launched, 1, __ATOMIC_RELEASE);
 	kpf_busy(self, 1);
 	t = kpf_stack_pool_get(self);
 	if (!t) {
@@ -219,6 +232,8 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	t->ncleanups = 0;
 	t->cleanup_cap = KPF_INLINE_CLEANUPS;
 	t->cleanups = t->inline_cleanups;
+	t->libset_copy = -1;
+	t->libset_table = kpf_libset_ops ? kpf_libset_ops->first_table : NULL;
 	kpf_task_prepare(t);
 	self->stats.launches++;
 	ret = kpf_task_run(self, t, budget_ns);
@@ -319,6 +334,9 @@ KPF_CRITICAL KPF_EXPORT void kpf_cancel(kpf_task *t)
 		c = t->cleanups[--t->ncleanups];
 		c.fn(c.arg);
 	}
+	/* its copy may be half-way through a call: reloaded before reuse */
+	if (kpf_libset_ops && t->libset_copy >= 0)
+		kpf_libset_ops->task_cancelled(t);
 	t->magic = KPF_TASK_DEAD_MAGIC;
 	self = kpf_thread_peek();
 	if (self)
@@ -444,6 +462,8 @@ void kpf_upcall(struct kpf_area *area)
 		self->busy = 1;
 		self->retry_ns = 0;
 		self->stats.preemptions++;
+		if (kpf_libset_ops && t->libset_copy >= 0)
+			kpf_libset_ops->preempted(self, area->frame.rip);
 		kpf_task_leave(self, t, KPF_TASK_STOPPED);
 		kpf_ctx_load(&t->caller_ctx, self);
 	}

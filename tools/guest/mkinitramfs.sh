@@ -91,6 +91,10 @@ for dir in "${dyndirs[@]}"; do
 			elif [ "${a#/}" != "$a" ] && [ -f "$a" ]; then
 				mkdir -p "$root$(dirname "$a")"
 				[ -e "$root$a" ] || cp -L "$a" "$root$a"
+				# by name too: a dlmopen namespace (libsets) loads
+				# libc's NEEDED ld-linux-x86-64.so.2 from the path
+				[ -e "$libdir/$(basename "$a")" ] ||
+					ln -s "$a" "$libdir/$(basename "$a")"
 			fi
 		done || die "ldd $f failed"
 	done < <(find "$dir" -maxdepth 1 -type f \( -perm -u+x -o -name '*.so*' \) -print0)

@@ -165,6 +165,7 @@ int kb_bench_latency(void);
 int kb_bench_overhead(void);
 int kb_bench_arming(void);
 int kb_bench_libcost(void);
+int kb_bench_libset(void);
 int kb_bench_blocking(void);
 
 #endif /* KPF_BENCH_H */

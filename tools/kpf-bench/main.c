@@ -34,6 +34,8 @@ static const struct kb_command kb_commands[] = {
 	  "4. libkpf operations vs pthread_create, fork, swapcontext" },
 	{ "blocking", kb_bench_blocking,
 	  "5. EINTR seen by nanosleep/epoll_wait/read under preemption" },
+	{ "libset", kb_bench_libset,
+	  "6. libsets: stub vs PLT call, switch cost, time/memory per copy" },
 };
 
 #define KB_NR_COMMANDS ARRAY_SIZE(kb_commands)
@@ -49,7 +51,7 @@ static void usage(FILE *f)
 	for (i = 0; i < KB_NR_COMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", kb_commands[i].name, kb_commands[i].what);
 	fprintf(f,
-		"  %-10s latency, overhead, arming, libcost, blocking\n"
+		"  %-10s latency, overhead, arming, libcost, blocking, libset\n"
 		"\n"
 		"options:\n"
 		"  --backend B     kmod, signal or all (default all: kmod is skipped\n"

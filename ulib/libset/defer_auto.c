@@ -35,6 +35,9 @@
 
 #include "got.h"
 #include "defer_auto.h"
+#include "libset.h"
+
+#pragma weak kpf_libset_after_load
 
 #define KPF_DEFER_MAX_LIBS	32
 #define KPF_DEFER_MAX_RANGES	64
@@ -290,12 +293,34 @@ static void *kpf_stub_emit(uintptr_t target)
 	return kpf_da.stubs + off;
 }
 
+/*
+ * What every stub needs, set up once, with the lock held: the TLS offset
+ * patched into it and the fork handler of the region. Stubs can be asked
+ * for before kpf_init() (libsets are declared before it).
+ */
+static int kpf_stub_prepare(void)
+{
+	static int done;
+	int err;
+
+	if (done)
+		return 0;
+	err = kpf_stub_tls_offset(&kpf_da.tls_off);
+	if (!err)
+		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
+	if (!err)
+		done = 1;
+	return err;
+}
+
 /* The stub of @target, made on first use. Called with the lock held. */
 static void *kpf_stub_for(uintptr_t target)
 {
 	size_t h;
 	void *stub;
 
+	if (kpf_stub_prepare())
+		return NULL;
 	if (2 * (kpf_da.map_used + 1) > kpf_da.map_cap && kpf_stub_map_grow())
 		return NULL;
 	h = kpf_stub_hash(target, kpf_da.map_cap);
@@ -310,6 +335,27 @@ static void *kpf_stub_for(uintptr_t target)
 	kpf_da.map[h].target = target;
 	kpf_da.map[h].stub = stub;
 	kpf_da.map_used++;
+	return stub;
+}
+
+/**
+ * kpf_defer_stub() - the deferral stub that calls @target
+ * @target: a function (of a deferred library)
+ *
+ * For callers outside this file that rewrite GOTs the walker cannot see
+ * (libsets: a copy's calls into the base libc). Works whether or not
+ * automatic deferral is enabled: the mark is checked by kpf_upcall()
+ * regardless.
+ *
+ * Return: the stub, or NULL if out of memory.
+ */
+void *kpf_defer_stub(void *target)
+{
+	void *stub;
+
+	pthread_mutex_lock(&kpf_da.lock);
+	stub = kpf_stub_for((uintptr_t)target);
+	pthread_mutex_unlock(&kpf_da.lock);
 	return stub;
 }
 
@@ -377,6 +423,9 @@ static void kpf_defer_after_load(void)
 				strerror(-err));
 	}
 	pthread_mutex_unlock(&kpf_da.lock);
+	/* and the new objects' calls into libset libraries are switched */
+	if (kpf_libset_after_load)
+		kpf_libset_after_load();
 }
 
 /*
@@ -517,9 +566,7 @@ int kpf_defer_auto_init(unsigned int config_flags)
 	kpf_da.enabled = enabled;
 	if (!enabled || !dlsym)		/* off, or a static program */
 		goto out;
-	err = kpf_stub_tls_offset(&kpf_da.tls_off);
-	if (!err)
-		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
+	err = kpf_stub_prepare();
 	if (err)
 		goto out;
 	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,

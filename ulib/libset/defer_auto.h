@@ -12,6 +12,7 @@
 KPF_HIDDEN int kpf_defer_auto_init(unsigned int config_flags);
 KPF_HIDDEN void kpf_defer_stub_slow(void);
 KPF_HIDDEN void kpf_defer_stub_preempt(void);
+KPF_HIDDEN void *kpf_defer_stub(void *target);
 extern uintptr_t kpf_defer_stub_lo KPF_HIDDEN;
 extern uintptr_t kpf_defer_stub_hi KPF_HIDDEN;
 

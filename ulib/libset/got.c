@@ -27,6 +27,7 @@
 
 extern __typeof__(dlsym) dlsym __attribute__((weak));
 extern __typeof__(dlvsym) dlvsym __attribute__((weak));
+extern __typeof__(dlinfo) dlinfo __attribute__((weak));
 
 static uintptr_t kpf_got_ptr(const struct kpf_got_object *obj, uintptr_t p)
 {
@@ -54,6 +55,8 @@ int kpf_got_read_object(const struct dl_phdr_info *info,
 	obj->name = info->dlpi_name ? info->dlpi_name : "";
 	obj->base = info->dlpi_addr;
 	obj->adds = info->dlpi_adds;
+	obj->phdr = info->dlpi_phdr;
+	obj->phnum = info->dlpi_phnum;
 	for (i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 
@@ -176,6 +179,67 @@ int kpf_got_for_each_object(kpf_got_object_fn fn, void *arg)
 	int ret;
 
 	dl_iterate_phdr(kpf_got_collect, &l);
+	ret = l.err;
+	for (i = 0; !ret && i < l.n; i++)
+		ret = fn(&l.v[i], arg);
+	free(l.v);
+	return ret;
+}
+
+/*
+ * The program headers of a loaded object from its link_map: the ELF header
+ * is mapped at the load bias (the first PT_LOAD of a shared object starts
+ * at offset and address 0).
+ */
+static int kpf_got_info_from_map(const struct link_map *map,
+				 struct dl_phdr_info *info)
+{
+	const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)map->l_addr;
+
+	if (!map->l_addr || memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_phentsize != sizeof(ElfW(Phdr)))
+		return -ENOENT;
+	memset(info, 0, sizeof(*info));
+	info->dlpi_addr = map->l_addr;
+	info->dlpi_name = map->l_name;
+	info->dlpi_phdr = (const ElfW(Phdr) *)(map->l_addr + eh->e_phoff);
+	info->dlpi_phnum = eh->e_phnum;
+	return 0;
+}
+
+/**
+ * kpf_got_for_each_object_in() - kpf_got_for_each_object() for the
+ *	namespace (dlmopen) of @handle
+ * @handle: a dlopen()/dlmopen() handle
+ * @fn: callback; a non-zero return stops the walk
+ * @arg: its argument
+ *
+ * dl_iterate_phdr() only reports the caller's namespace (measured: a
+ * dlmopen()ed copy is not listed), so this walks the namespace's link_map
+ * chain and reads each object's program headers from its ELF header.
+ * Objects without one at their load bias are skipped.
+ *
+ * Return: the first non-zero value of @fn, 0, -ENOENT (bad handle) or
+ * -ENOMEM.
+ */
+int kpf_got_for_each_object_in(void *handle, kpf_got_object_fn fn, void *arg)
+{
+	struct kpf_got_list l = { 0 };
+	struct dl_phdr_info info;
+	struct link_map *map;
+	size_t i;
+	int ret;
+
+	if (!dlinfo || dlinfo(handle, RTLD_DI_LINKMAP, &map) || !map)
+		return -ENOENT;
+	while (map->l_prev)
+		map = map->l_prev;
+	for (; map; map = map->l_next) {
+		if (kpf_got_info_from_map(map, &info))
+			continue;
+		if (kpf_got_collect(&info, sizeof(info), &l))
+			break;
+	}
 	ret = l.err;
 	for (i = 0; !ret && i < l.n; i++)
 		ret = fn(&l.v[i], arg);

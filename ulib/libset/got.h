@@ -38,6 +38,8 @@
  * @rela:	DT_RELA, or NULL.
  * @nrela:	its entries.
  * @adds:	dlpi_adds when this was read (identifies a load generation).
+ * @phdr:	its program headers (in its own memory) ...
+ * @phnum:	... and their number.
  */
 struct kpf_got_object {
 	const char *name;
@@ -59,6 +61,8 @@ struct kpf_got_object {
 	const ElfW(Rela) *rela;
 	size_t nrela;
 	unsigned long long adds;
+	const ElfW(Phdr) *phdr;
+	unsigned int phnum;
 };
 
 /**
@@ -92,6 +96,8 @@ typedef int (*kpf_got_slot_fn)(const struct kpf_got_object *obj,
 KPF_HIDDEN int kpf_got_read_object(const struct dl_phdr_info *info,
 				   struct kpf_got_object *obj);
 KPF_HIDDEN int kpf_got_for_each_object(kpf_got_object_fn fn, void *arg);
+KPF_HIDDEN int kpf_got_for_each_object_in(void *handle, kpf_got_object_fn fn,
+					  void *arg);
 KPF_HIDDEN int kpf_got_for_each_slot(const struct kpf_got_object *obj,
 				     kpf_got_slot_fn fn, void *arg);
 KPF_HIDDEN int kpf_got_contains(const struct kpf_got_object *obj,

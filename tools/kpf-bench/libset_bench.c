@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kpf-bench-libset: what libsets cost (kpf-bench libset runs it; it is a
+ * dynamic program because libsets are: dlmopen and the GOT).
+ *
+ *  1. a call of a trivial library function: plain PLT call, the same call
+ *     through its libset stub outside a task (base table) and inside a
+ *     task that holds a copy (copy table);
+ *  2. a task switch (kpf_pause + kpf_resume) without libsets and with a
+ *     libset whose copy the task holds (the stubs' table pointer is saved
+ *     and restored at each switch);
+ *  3. time and resident memory per copy: declaring a libset with
+ *     KPF_LIBSET_COPIES = 1 and = 4, for libkbset.so.1 and for Debian's
+ *     libsqlite3.so.0; per copy = the difference / 3; next to it what 3
+ *     plain dlmopen() copies of libsqlite3 cost (the loader's share).
+ *
+ * Every measurement runs in a child of its own (a libset is declared once
+ * per process, before the first launch); the whole series runs 3 times,
+ * interleaved, and each number is the best of those (and of 5 runs inside
+ * each): the host is shared. Options: --ops N, --out DIR (writes
+ * libset.csv), --where LABEL.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kpf.h>
+
+int kbset_nop(int x);
+
+static unsigned long ops = 2000000;
+static const char *where = "native";
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* ns per call of kbset_nop through the GOT, best of 5 */
+static double time_calls(void)
+{
+	double best = 1e30, ns;
+	unsigned long i;
+	uint64_t t0;
+	int r, x = 0;
+
+	for (r = 0; r < 5; r++) {
+		t0 = now_ns();
+		for (i = 0; i < ops; i++)
+			x = kbset_nop(x);
+		__asm__ __volatile__("" : : "r"(x));
+		ns = (double)(now_ns() - t0) / ops;
+		if (ns < best)
+			best = ns;
+	}
+	return best;
+}
+
+static double task_result;
+
+static void calls_in_task(void *arg)
+{
+	(void)arg;
+	kbset_nop(0);		/* the first call takes a copy */
+	task_result = time_calls();
+}
+
+static void pauser(void *arg)
+{
+	(void)arg;
+	kbset_nop(0);		/* hold a copy when libsets are on */
+	for (;;)
+		kpf_pause();
+}
+
+static double time_switches(void)
+{
+	unsigned long n = ops / 10, i;
+	double best = 1e30, ns;
+	kpf_task *t;
+	uint64_t t0;
+	int r;
+
+	if (kpf_launch(&t, pauser, NULL, KPF_FOREVER) != KPF_PREEMPTED)
+		return -1;
+	for (r = 0; r < 5; r++) {
+		t0 = now_ns();
+		for (i = 0; i < n; i++)
+			kpf_resume(t, KPF_FOREVER);
+		ns = (double)(now_ns() - t0) / n;
+		if (ns < best)
+			best = ns;
+	}
+	kpf_cancel(t);
+	return best;
+}
+
+static long rss_kib(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* declare @lib with @copies copies: 0, writes ns and KiB */
+static int time_declare(const char *lib, int copies, double *out)
+{
+	char n[16];
+	long rss0;
+	uint64_t t0;
+	int err;
+
+	snprintf(n, sizeof(n), "%d", copies);
+	setenv("KPF_LIBSET_COPIES", n, 1);
+	rss0 = rss_kib();
+	t0 = now_ns();
+	err = kpf_libset_declare(lib);
+	out[0] = (double)(now_ns() - t0);
+	out[1] = (double)(rss_kib() - rss0);
+	return err;
+}
+
+/* the loader alone: 3 more dlmopen copies of @lib after a first one */
+static int time_dlmopen(const char *lib, double *out)
+{
+	uint64_t t0;
+	long rss0;
+	int i;
+
+	if (!dlmopen(LM_ID_NEWLM, lib, RTLD_NOW | RTLD_LOCAL))
+		return -ENOENT;
+	rss0 = rss_kib();
+	t0 = now_ns();
+	for (i = 0; i < 3; i++)
+		if (!dlmopen(LM_ID_NEWLM, lib, RTLD_NOW | RTLD_LOCAL))
+			return -ENOENT;
+	out[0] = (double)(now_ns() - t0) / 3;
+	out[1] = (double)(rss_kib() - rss0) / 3;
+	return 0;
+}
+
+enum {
+	M_PLT, M_STUB_BASE, M_STUB_COPY, M_SWITCH, M_SWITCH_LS,
+	M_DECL1_NOP, M_DECL4_NOP, M_DECL1_SQL, M_DECL4_SQL, M_RAW_SQL, M_NR
+};
+
+/* run measurement @m in a child; its doubles come back through a pipe */
+static int measure(int m, double *out)
+{
+	int fds[2], status, err = 0;
+	ssize_t got;
+	pid_t pid;
+
+	if (pipe(fds))
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		double v[2] = { 0, 0 };
+		kpf_task *t;
+
+		close(fds[0]);
+		switch (m) {
+		case M_PLT:
+			v[0] = time_calls();
+			break;
+		case M_STUB_BASE:
+			err = kpf_libset_declare("libkbset.so.1");
+			v[0] = time_calls();
+			break;
+		case M_STUB_COPY:
+			err = kpf_libset_declare("libkbset.so.1");
+			if (!err && kpf_launch(&t, calls_in_task, NULL,
+					       KPF_FOREVER) != KPF_DONE)
+				err = -EIO;
+			v[0] = task_result;
+			break;
+		case M_SWITCH:
+			v[0] = time_switches();
+			break;
+		case M_SWITCH_LS:
+			err = kpf_libset_declare("libkbset.so.1");
+			if (!err)
+				v[0] = time_switches();
+			break;
+		case M_DECL1_NOP:
+		case M_DECL4_NOP:
+			err = time_declare("libkbset.so.1",
+					   m == M_DECL1_NOP ? 1 : 4, v);
+			break;
+		case M_DECL1_SQL:
+		case M_DECL4_SQL:
+			err = time_declare("libsqlite3.so.0",
+					   m == M_DECL1_SQL ? 1 : 4, v);
+			break;
+		case M_RAW_SQL:
+			err = time_dlmopen("libsqlite3.so.0", v);
+			break;
+		}
+		if (err)
+			fprintf(stderr, "kpf-bench-libset: measurement %d: %s\n",
+				m, strerror(-err));
+		if (write(fds[1], v, sizeof(v)) != sizeof(v))
+			err = -EIO;
+		_exit(err ? 1 : 0);
+	}
+	close(fds[1]);
+	got = read(fds[0], out, 2 * sizeof(double));
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (got != 2 * sizeof(double) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		return -EIO;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	double v[M_NR][2], w[2];
+	const char *out = NULL;
+	int round;
+	char path[4096];
+	FILE *csv = NULL;
+	int i, bad = 0;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
+			ops = strtoul(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+			out = argv[++i];
+		} else if (!strcmp(argv[i], "--where") && i + 1 < argc) {
+			where = argv[++i];
+		} else {
+			fprintf(stderr,
+				"usage: kpf-bench-libset [--ops N] [--out DIR] [--where LABEL]\n");
+			return 2;
+		}
+	}
+	if (!ops)
+		ops = 1;
+	for (i = 0; i < M_NR; i++) {
+		v[i][0] = 1e30;
+		v[i][1] = 1e30;
+	}
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < M_NR; i++) {
+			if (measure(i, w)) {
+				fprintf(stderr, "kpf-bench-libset: measurement %d failed\n",
+					i);
+				bad = 1;
+				continue;
+			}
+			if (w[0] < v[i][0])
+				v[i][0] = w[0];
+			if (w[1] < v[i][1])
+				v[i][1] = w[1];
+		}
+	}
+	printf("\n== libsets (%s backend, %s): best of 3 x 5 ==\n", kpf_backend(), where);
+	printf("%-52s %10s %10s\n", "what", "ns", "vs plain");
+	printf("%-52s %10.2f %10s\n", "call through the PLT (no libset)", v[M_PLT][0], "1.00x");
+	printf("%-52s %10.2f %9.2fx\n", "call through a libset stub, base table",
+	       v[M_STUB_BASE][0], v[M_STUB_BASE][0] / v[M_PLT][0]);
+	printf("%-52s %10.2f %9.2fx\n", "call through a libset stub, in a task's copy",
+	       v[M_STUB_COPY][0], v[M_STUB_COPY][0] / v[M_PLT][0]);
+	printf("%-52s %10.2f %10s\n", "kpf_pause + kpf_resume, no libsets", v[M_SWITCH][0], "1.00x");
+	printf("%-52s %10.2f %9.2fx\n", "kpf_pause + kpf_resume, task holds a copy",
+	       v[M_SWITCH_LS][0], v[M_SWITCH_LS][0] / v[M_SWITCH][0]);
+	printf("%-52s %10.0f %10s\n", "per copy of libkbset.so.1: time (ns)",
+	       (v[M_DECL4_NOP][0] - v[M_DECL1_NOP][0]) / 3, "");
+	printf("%-52s %10.0f %10s\n", "per copy of libkbset.so.1: resident KiB",
+	       (v[M_DECL4_NOP][1] - v[M_DECL1_NOP][1]) / 3, "");
+	printf("%-52s %10.0f %10s\n", "per copy of libsqlite3.so.0: time (ns)",
+	       (v[M_DECL4_SQL][0] - v[M_DECL1_SQL][0]) / 3, "");
+	printf("%-52s %10.0f %10s\n", "per copy of libsqlite3.so.0: resident KiB",
+	       (v[M_DECL4_SQL][1] - v[M_DECL1_SQL][1]) / 3, "");
+	printf("%-52s %10.0f %9.2fx\n", "  dlmopen alone, per copy of it: time (ns)",
+	       v[M_RAW_SQL][0], v[M_RAW_SQL][0] ?
+	       (v[M_DECL4_SQL][0] - v[M_DECL1_SQL][0]) / 3 / v[M_RAW_SQL][0] : 0);
+	printf("%-52s %10.0f %10s\n", "  dlmopen alone, per copy of it: resident KiB",
+	       v[M_RAW_SQL][1], "");
+	if (out) {
+		snprintf(path, sizeof(path), "%s/libset.csv", out);
+		csv = fopen(path, "w");
+	}
+	if (csv) {
+		fprintf(csv, "what,where,value,unit\n");
+		fprintf(csv, "plt_call,%s,%.3f,ns\n", where, v[M_PLT][0]);
+		fprintf(csv, "stub_call_base,%s,%.3f,ns\n", where, v[M_STUB_BASE][0]);
+		fprintf(csv, "stub_call_copy,%s,%.3f,ns\n", where, v[M_STUB_COPY][0]);
+		fprintf(csv, "switch,%s,%.3f,ns\n", where, v[M_SWITCH][0]);
+		fprintf(csv, "switch_libset,%s,%.3f,ns\n", where, v[M_SWITCH_LS][0]);
+		fprintf(csv, "copy_time_kbset,%s,%.0f,ns\n", where,
+			(v[M_DECL4_NOP][0] - v[M_DECL1_NOP][0]) / 3);
+		fprintf(csv, "copy_rss_kbset,%s,%.0f,KiB\n", where,
+			(v[M_DECL4_NOP][1] - v[M_DECL1_NOP][1]) / 3);
+		fprintf(csv, "copy_time_sqlite,%s,%.0f,ns\n", where,
+			(v[M_DECL4_SQL][0] - v[M_DECL1_SQL][0]) / 3);
+		fprintf(csv, "copy_rss_sqlite,%s,%.0f,KiB\n", where,
+			(v[M_DECL4_SQL][1] - v[M_DECL1_SQL][1]) / 3);
+		fprintf(csv, "dlmopen_time_sqlite,%s,%.0f,ns\n", where,
+			v[M_RAW_SQL][0]);
+		fprintf(csv, "dlmopen_rss_sqlite,%s,%.0f,KiB\n", where,
+			v[M_RAW_SQL][1]);
+		fclose(csv);
+	}
+	return bad;
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Benchmark 6, libsets: runs kpf-bench-libset, the dynamic program next to
+ * this binary (libsets need dlmopen and a GOT, which this static binary
+ * has not), with the same --ops, --out and --where. Where it was not
+ * built or carried (a guest without dynamic programs) it says so.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/**
+ * kb_bench_libset() - benchmark 6: what libsets cost
+ *
+ * Return: 0 (also when the helper is missing: a notice), or 1 on failure.
+ */
+int kb_bench_libset(void)
+{
+	char self[PATH_MAX], helper[PATH_MAX + 32], ops[32];
+	const char *argv[10];
+	ssize_t n;
+	int argc = 0, status;
+	char *slash;
+	pid_t pid;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return 1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(helper, sizeof(helper), "%s/kpf-bench-libset", self);
+	if (access(helper, X_OK)) {
+		kb_progress("notice: libset: %s missing (no dynamic programs here): skipped",
+			    helper);
+		return 0;
+	}
+	snprintf(ops, sizeof(ops), "%lu", kb_opt.ops * 100);
+	argv[argc++] = helper;
+	argv[argc++] = "--ops";
+	argv[argc++] = ops;
+	argv[argc++] = "--where";
+	argv[argc++] = kb_opt.where;
+	if (kb_opt.out_dir) {
+		argv[argc++] = "--out";
+		argv[argc++] = kb_opt.out_dir;
+	}
+	argv[argc] = NULL;
+	kb_progress("libset: %s --ops %s", helper, ops);
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (!pid) {
+		execv(helper, (char *const *)argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
+		fprintf(stderr, "kpf-bench: libset: %s failed\n", helper);
+		return 1;
+	}
+	return 0;
+}
