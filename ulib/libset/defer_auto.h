@@ -91,4 +91,29 @@ static inline int kpf_defer_mark_inside(const struct kpf_thread *self,
 	return *(const uint64_t *)(uintptr_t)mark == self->defer_mark_ret;
 }
 
+/**
+ * kpf_defer_mark_here() - whether the running task @t, now in library code
+ *	called by it, is below its live deferral mark
+ * @self: the thread, whose mark belongs to @t
+ * @t: the running task (self->current)
+ *
+ * For the places that stop @t voluntarily on an expired budget (the
+ * cascade after a nested task returns, kpf_defer_end()): when @t called
+ * into libkpf from a callback of a deferred library (a dl_iterate_phdr()
+ * callback that launches a nested task), stopping it here would stop it
+ * inside that library, e.g. holding the loader lock. The caller then
+ * leaves the preemption to the next outermost stub (defer_want) or a
+ * retry instead.
+ *
+ * Return: 1 if @t is inside a deferred library call, else 0.
+ */
+static inline int kpf_defer_mark_here(const struct kpf_thread *self,
+				      const struct kpf_task *t)
+{
+	uint64_t rsp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
+
+	return rsp > t->stack_lo && rsp <= t->stack_hi &&
+	       kpf_defer_mark_inside(self, t, rsp);
+}
+
 #endif /* KPF_LIBSET_DEFER_AUTO_H */

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Edge cases of automatic deferral found by a hostile review of issue 7:
+ * each test stops (or would stop) a task in a place where the deferral
+ * mark must keep it running, and asserts where it was actually stopped.
+ * A hang is a failure (alarm).
+ */
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "defer_test.h"
+
+#define ALARM_S		60
+
+/* set while the task runs a callback of a deferred library */
+static volatile int in_callback;
+static int stopped_in_callback;
+
+/* Resume @t with @budget until done, counting stops inside a callback. */
+static int run_counting(kpf_task *t, int rc, uint64_t budget)
+{
+	while (rc == KPF_PREEMPTED) {
+		if (in_callback)
+			stopped_in_callback++;
+		rc = kpf_resume(t, budget);
+	}
+	return rc;
+}
+
+/* ---- a nested task launched from a dl_iterate_phdr() callback ---- */
+
+static void nested_child(void *arg)
+{
+	defer_test_compute(defer_test_n(3000000));
+}
+
+static int launching_callback(struct dl_phdr_info *info, size_t size,
+			      void *arg)
+{
+	kpf_task *t;
+	int rc;
+
+	in_callback = 1;
+	/* bounded by the parent's budget: it runs out in here */
+	rc = kpf_launch(&t, nested_child, NULL, KPF_FOREVER);
+	while (rc == KPF_PREEMPTED)
+		rc = kpf_resume(t, KPF_FOREVER);
+	in_callback = 0;
+	*(int *)arg = rc;
+	return 1;
+}
+
+static void nesting_parent(void *arg)
+{
+	dl_iterate_phdr(launching_callback, arg);
+}
+
+/*
+ * When the nested task stops at the parent's deadline, the parent (the
+ * launcher, inside dl_iterate_phdr and so holding the loader lock) must
+ * not be stopped in the callback: a second thread's dlopen would hang.
+ */
+TEST(nested_launch_in_callback_keeps_parent)
+{
+	kpf_task *t;
+	int child_rc = -1, rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	stopped_in_callback = 0;
+	rc = kpf_launch(&t, nesting_parent, &child_rc, 50000);
+	rc = run_counting(t, rc, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+	EXPECT_EQ(KPF_DONE, child_rc);
+	TH_LOG("parent stopped inside dl_iterate_phdr's callback %d times",
+	       stopped_in_callback);
+	EXPECT_EQ(0, stopped_in_callback);
+}
+
+/* ---- kpf_defer_end() in a qsort() comparator ---- */
+
+static int deferring_compare(const void *a, const void *b)
+{
+	in_callback = 1;
+	kpf_defer_begin();
+	defer_test_compute(defer_test_n(300000));
+	/* the budget ran out in the section: not a place to stop */
+	kpf_defer_end();
+	in_callback = 0;
+	return *(const int *)a - *(const int *)b;
+}
+
+static void sorting_task(void *arg)
+{
+	int *v = arg;
+
+	qsort(v, 8, sizeof(*v), deferring_compare);
+}
+
+TEST(defer_end_in_callback_keeps_task)
+{
+	int v[8] = { 7, 3, 5, 1, 8, 2, 6, 4 }, i;
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	stopped_in_callback = 0;
+	rc = kpf_launch(&t, sorting_task, v, 50000);
+	rc = run_counting(t, rc, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(i + 1, v[i]);
+	TH_LOG("task stopped inside qsort's comparator %d times",
+	       stopped_in_callback);
+	EXPECT_EQ(0, stopped_in_callback);
+}
+
+TEST_HARNESS_MAIN
