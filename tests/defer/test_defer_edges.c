@@ -6,6 +6,7 @@
  * A hang is a failure (alarm).
  */
 #include <link.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,70 @@ TEST(defer_end_in_callback_keeps_task)
 	ASSERT_EQ(KPF_DONE, rc);
 	for (i = 0; i < 8; i++)
 		EXPECT_EQ(i + 1, v[i]);
+	TH_LOG("task stopped inside qsort's comparator %d times",
+	       stopped_in_callback);
+	EXPECT_EQ(0, stopped_in_callback);
+}
+
+/* ---- a libc call in a signal handler on the alternate stack ---- */
+
+static volatile pid_t handler_pid;
+static volatile int handler_on_altstack;
+
+static void altstack_handler(int sig)
+{
+	stack_t ss;
+
+	/* libc calls, through the deferral stubs */
+	handler_pid = getpid();
+	if (!sigaltstack(NULL, &ss))
+		handler_on_altstack = !!(ss.ss_flags & SS_ONSTACK);
+}
+
+static int signalling_compare(const void *a, const void *b)
+{
+	in_callback = 1;
+	raise(SIGUSR1);
+	/* the budget runs out here, still inside qsort() */
+	defer_test_compute(defer_test_n(300000));
+	in_callback = 0;
+	return *(const int *)a - *(const int *)b;
+}
+
+static void signalling_task(void *arg)
+{
+	int *v = arg;
+
+	qsort(v, 8, sizeof(*v), signalling_compare);
+}
+
+/*
+ * The handler runs on the alternate stack libkpf installed for the
+ * thread; its libc calls must not take over the task's deferral mark (the
+ * task was then preempted in the comparator, i.e. inside qsort(), and a
+ * task preempted that way inside malloc corrupted the heap).
+ */
+TEST(altstack_handler_keeps_task_mark)
+{
+	struct sigaction sa = {
+		.sa_handler = altstack_handler,
+		.sa_flags = SA_ONSTACK | SA_RESTART,
+	};
+	int v[8] = { 7, 3, 5, 1, 8, 2, 6, 4 }, i;
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, kpf_init(NULL));
+	stopped_in_callback = 0;
+	rc = kpf_launch(&t, signalling_task, v, 50000);
+	rc = run_counting(t, rc, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(i + 1, v[i]);
+	EXPECT_EQ(getpid(), handler_pid);
+	EXPECT_EQ(1, handler_on_altstack);
 	TH_LOG("task stopped inside qsort's comparator %d times",
 	       stopped_in_callback);
 	EXPECT_EQ(0, stopped_in_callback);

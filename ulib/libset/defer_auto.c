@@ -9,7 +9,7 @@
  * libraries gets each function GOT slot (JUMP_SLOT, and GLOB_DAT of a
  * function: -fno-plt calls and function pointers) whose target lies in a
  * deferred library pointed at a stub for that target: a copy of the
- * template in defer_stub.S (120 bytes, the thread pointer's TLS offset
+ * template in defer_stub.S (144 bytes, the thread pointer's TLS offset
  * and the target patched in) that records the deferral mark of the
  * outermost such call - its entry rsp and return address - and jumps on.
  * kpf_upcall() (task.c) treats an expiry that finds the task below a live
@@ -41,8 +41,8 @@
 
 #define KPF_DEFER_MAX_LIBS	32
 #define KPF_DEFER_MAX_RANGES	64
-#define KPF_STUB_SIZE		128
-#define KPF_STUB_REGION		(1u << 20)	/* 8192 stubs */
+#define KPF_STUB_SIZE		160
+#define KPF_STUB_REGION		(1u << 20)	/* 6553 stubs */
 
 /* defer_stub.S: the stub template and where to patch it */
 extern const unsigned char kpf_defer_stub_tmpl[] KPF_HIDDEN;

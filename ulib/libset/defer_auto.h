@@ -33,6 +33,26 @@ static inline int kpf_defer_in_stub(uint64_t rip)
 }
 
 /**
+ * kpf_defer_mark_stack() - where the stubs may record a mark for the
+ *	context that runs on @self now
+ * @self: the thread
+ * @t: the running task, or NULL for the thread's own code
+ *
+ * A stub entered on another stack - a signal handler on the alternate
+ * stack, which libkpf itself installs per thread - is not the task's
+ * outermost call: recording its mark would replace the task's live one
+ * (the task would then be preempted inside malloc). The thread's own
+ * code is never preempted and needs no mark: an empty range, as in a
+ * new (zeroed) thread.
+ */
+static inline void kpf_defer_mark_stack(struct kpf_thread *self,
+					const struct kpf_task *t)
+{
+	self->run_stack_lo = t ? t->stack_lo : 0;
+	self->run_stack_hi = t ? t->stack_hi : 0;
+}
+
+/**
  * kpf_defer_mark_enter() - task.c: @t starts running on @self
  * @self: the thread
  * @t: the task
@@ -48,7 +68,9 @@ static inline void kpf_defer_mark_enter(struct kpf_thread *self,
 	self->defer_mark = t->mark;
 	self->defer_mark_ret = t->mark_ret;
 	self->defer_want = 0;
+	kpf_defer_mark_stack(self, t);
 }
+
 
 /**
  * kpf_defer_mark_leave() - task.c: @t leaves @self (any reason)
@@ -63,6 +85,7 @@ static inline void kpf_defer_mark_leave(struct kpf_thread *self,
 	self->defer_mark = t->caller_mark;
 	self->defer_mark_ret = t->caller_mark_ret;
 	self->defer_want = 0;
+	kpf_defer_mark_stack(self, t->parent);
 }
 
 /**
