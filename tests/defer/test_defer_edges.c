@@ -5,6 +5,7 @@
  * mark must keep it running, and asserts where it was actually stopped.
  * A hang is a failure (alarm).
  */
+#include <dlfcn.h>
 #include <link.h>
 #include <signal.h>
 #include <stdio.h>
@@ -183,6 +184,89 @@ TEST(altstack_handler_keeps_task_mark)
 	TH_LOG("task stopped inside qsort's comparator %d times",
 	       stopped_in_callback);
 	EXPECT_EQ(0, stopped_in_callback);
+}
+
+/* ---- function pointers taken before kpf_init() ---- */
+
+typedef void (*qsort_fn)(void *, size_t, size_t,
+			 int (*)(const void *, const void *));
+
+/* taken by the program's constructor, and in main() before kpf_init() */
+static qsort_fn ctor_qsort;
+static qsort_fn volatile main_qsort;
+
+__attribute__((constructor)) static void take_pointers(void)
+{
+	ctor_qsort = qsort;
+}
+
+static int spinning_compare(const void *a, const void *b)
+{
+	in_callback = 1;
+	/* the budget runs out here, inside qsort() */
+	defer_test_compute(defer_test_n(300000));
+	in_callback = 0;
+	return *(const int *)a - *(const int *)b;
+}
+
+static void early_pointer_task(void *arg)
+{
+	qsort_fn sort = *(qsort_fn *)arg;
+	int v[8] = { 7, 3, 5, 1, 8, 2, 6, 4 }, i;
+
+	sort(v, 8, sizeof(*v), spinning_compare);
+	for (i = 0; i < 8; i++)
+		if (v[i] != i + 1)
+			abort();
+}
+
+/*
+ * A call through a pointer read from the GOT before kpf_init() is
+ * deferred like a direct one: the comparator is never preempted.
+ */
+TEST(pointer_taken_before_init_defers)
+{
+	qsort_fn sorts[2];
+	kpf_task *t;
+	int rc, i;
+
+	alarm(ALARM_S);
+	main_qsort = qsort;
+	sorts[0] = ctor_qsort;
+	sorts[1] = main_qsort;
+	ASSERT_EQ(0, kpf_init(NULL));
+	for (i = 0; i < 2; i++) {
+		stopped_in_callback = 0;
+		rc = kpf_launch(&t, early_pointer_task, &sorts[i], 50000);
+		rc = run_counting(t, rc, 50000);
+		ASSERT_EQ(KPF_DONE, rc);
+		TH_LOG("%s: task stopped inside qsort's comparator %d times",
+		       i ? "main" : "constructor", stopped_in_callback);
+		EXPECT_EQ(0, stopped_in_callback);
+	}
+}
+
+/*
+ * Rewritten at load time, but KPF_CONFIG_NO_DEFER_AUTO still means
+ * plain calls: kpf_init() points the slots back at libc.
+ */
+TEST(no_defer_auto_restores_slots)
+{
+	struct kpf_config cfg = {
+		.size = sizeof(cfg), .flags = KPF_CONFIG_NO_DEFER_AUTO,
+	};
+	void *real = dlsym(RTLD_DEFAULT, "qsort");
+
+	if (getenv("KPF_DEFER_AUTO"))
+		SKIP(return, "KPF_DEFER_AUTO set: it overrides the flag");
+	ASSERT_NE(NULL, real);
+	main_qsort = qsort;
+	EXPECT_NE(real, (void *)main_qsort);
+	EXPECT_LT(0UL, kpf_defer_auto_slots());
+	ASSERT_EQ(0, kpf_init(&cfg));
+	main_qsort = qsort;
+	EXPECT_EQ(real, (void *)main_qsort);
+	EXPECT_EQ(0UL, kpf_defer_auto_slots());
 }
 
 TEST_HARNESS_MAIN

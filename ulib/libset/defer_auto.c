@@ -73,7 +73,8 @@ struct kpf_stub_entry {
 static struct {
 	pthread_mutex_t lock;
 	int enabled;
-	int initialized;
+	int initialized;		/* kpf_init() ran */
+	int started;			/* slots were rewritten */
 	unsigned int nlibs;
 	char *libs[KPF_DEFER_MAX_LIBS];
 	/* executable ranges of the loaded deferred libraries */
@@ -543,11 +544,96 @@ static int kpf_defer_env_libs(void)
 	return 0;
 }
 
+/*
+ * Turn automatic deferral on (rewrite what is loaded now, again: objects
+ * already processed are skipped, their slots point at stubs) or leave it
+ * off. Called with the lock held, by the constructor and by kpf_init().
+ */
+static int kpf_defer_start(int enabled)
+{
+	unsigned int i;
+	int err;
+
+	kpf_da.enabled = enabled;
+	if (!enabled || !dlsym)		/* off, or a static program */
+		return 0;
+	err = kpf_stub_prepare();
+	if (err)
+		return err;
+	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
+							      "dlopen");
+	kpf_real_dlmopen = (__typeof__(kpf_real_dlmopen))dlsym(RTLD_DEFAULT,
+								"dlmopen");
+	if (!kpf_real_dlopen || !kpf_real_dlmopen)
+		return 0;
+	for (i = 0; !err && i < sizeof(kpf_defer_default_libs) /
+			sizeof(kpf_defer_default_libs[0]); i++)
+		err = kpf_defer_lib_add(kpf_defer_default_libs[i]);
+	if (!err)
+		err = kpf_defer_env_libs();
+	if (!err)
+		err = kpf_defer_process();
+	if (!err)
+		kpf_da.started = 1;
+	return err;
+}
+
+/* A slot that points at one of our stubs gets the stub's target back. */
+static int kpf_undefer_slot(const struct kpf_got_object *obj,
+			    const struct kpf_got_slot *slot, void *arg)
+{
+	uintptr_t v = (uintptr_t)slot->value, base = (uintptr_t)kpf_da.stubs;
+	uintptr_t target;
+
+	if (!base || v < base || v >= base + (uintptr_t)kpf_da.nstubs *
+	    KPF_STUB_SIZE || (v - base) % KPF_STUB_SIZE)
+		return 0;
+	memcpy(&target, kpf_da.stubs + (v - base) + kpf_defer_stub_tmpl_target,
+	       sizeof(target));
+	if (target == (uintptr_t)kpf_defer_dlopen)
+		target = (uintptr_t)kpf_real_dlopen;
+	else if (target == (uintptr_t)kpf_defer_dlmopen)
+		target = (uintptr_t)kpf_real_dlmopen;
+	if (!kpf_got_write(obj, slot->addr, (void *)target) && kpf_da.slots)
+		kpf_da.slots--;
+	return 0;
+}
+
+static int kpf_undefer_object(const struct kpf_got_object *obj, void *arg)
+{
+	if (kpf_got_contains(obj, (uintptr_t)kpf_defer_object) ||
+	    kpf_defer_is_deferred(obj))
+		return 0;
+	return kpf_got_for_each_slot(obj, kpf_undefer_slot, arg);
+}
+
+/*
+ * libkpf's constructor: rewrite at load time, before the program's own
+ * constructors and main() run, so that a function pointer they take
+ * (an allocator table filled before kpf_init(), a GOT load the compiler
+ * hoisted above the kpf_init() call) is already the stub. Honours
+ * KPF_DEFER_AUTO and KPF_DEFER_LIBS; an error (a bad KPF_DEFER_LIBS) is
+ * reported by kpf_init(), which tries again.
+ */
+__attribute__((constructor)) static void kpf_defer_auto_ctor(void)
+{
+	const char *env = getenv("KPF_DEFER_AUTO");
+
+	if (env && !strcmp(env, "0"))
+		return;
+	pthread_mutex_lock(&kpf_da.lock);
+	kpf_defer_start(1);
+	pthread_mutex_unlock(&kpf_da.lock);
+}
+
 /**
  * kpf_defer_auto_init() - kpf_init(): rewrite the loaded objects
  * @config_flags: kpf_config.flags (KPF_CONFIG_NO_DEFER_AUTO)
  *
- * KPF_DEFER_AUTO=0 or =1 in the environment overrides the flag.
+ * KPF_DEFER_AUTO=0 or =1 in the environment overrides the flag. Most of
+ * the work was done by the constructor; this processes what was loaded
+ * since, or, when deferral is off by the flag, points the slots the
+ * constructor rewrote back at their targets.
  *
  * Return: 0, or -errno (-EINVAL for a bad KPF_DEFER_LIBS, -ENOSPC for too
  * many libraries, -ENOMEM).
@@ -556,33 +642,19 @@ int kpf_defer_auto_init(unsigned int config_flags)
 {
 	const char *env = getenv("KPF_DEFER_AUTO");
 	int enabled = !(config_flags & KPF_CONFIG_NO_DEFER_AUTO);
-	unsigned int i;
 	int err = 0;
 
 	if (env && *env)
 		enabled = strcmp(env, "0") != 0;
 	pthread_mutex_lock(&kpf_da.lock);
 	kpf_da.initialized = 1;
-	kpf_da.enabled = enabled;
-	if (!enabled || !dlsym)		/* off, or a static program */
-		goto out;
-	err = kpf_stub_prepare();
-	if (err)
-		goto out;
-	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
-							      "dlopen");
-	kpf_real_dlmopen = (__typeof__(kpf_real_dlmopen))dlsym(RTLD_DEFAULT,
-								"dlmopen");
-	if (!kpf_real_dlopen || !kpf_real_dlmopen)
-		goto out;
-	for (i = 0; !err && i < sizeof(kpf_defer_default_libs) /
-			sizeof(kpf_defer_default_libs[0]); i++)
-		err = kpf_defer_lib_add(kpf_defer_default_libs[i]);
-	if (!err)
-		err = kpf_defer_env_libs();
-	if (!err)
-		err = kpf_defer_process();
-out:
+	if (!enabled && kpf_da.started) {
+		kpf_da.enabled = 0;
+		kpf_da.started = 0;
+		err = kpf_got_for_each_object(kpf_undefer_object, NULL);
+	} else {
+		err = kpf_defer_start(enabled);
+	}
 	pthread_mutex_unlock(&kpf_da.lock);
 	return err;
 }
@@ -599,8 +671,8 @@ KPF_EXPORT int kpf_defer_library(const char *soname)
 		return -EINVAL;
 	pthread_mutex_lock(&kpf_da.lock);
 	err = kpf_defer_lib_add(soname);
-	/* after kpf_init: rewrite what now resolves into it */
-	if (!err && kpf_da.initialized && kpf_da.enabled)
+	/* once started: rewrite what now resolves into it */
+	if (!err && kpf_da.started && kpf_da.enabled)
 		err = kpf_defer_process();
 	pthread_mutex_unlock(&kpf_da.lock);
 	return err;
