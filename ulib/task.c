@@ -461,7 +461,8 @@ void kpf_upcall(struct kpf_area *area)
 		  !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
 		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text) &&
 		  !kpf_defer_in_stub(area->frame.rip);
-	in_library = in_task && kpf_defer_mark_inside(self, t, rsp);
+	in_library = in_task && kpf_defer_mark_inside(self, t, rsp,
+							area->frame.rip);
 	if (in_task && !in_library && !area->defer) {
 		memcpy(t->ctx.xsave, self->xsave_scratch, kpf_xsave_size);
 		t->ctx.frame = area->frame;

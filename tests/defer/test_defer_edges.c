@@ -269,4 +269,88 @@ TEST(no_defer_auto_restores_slots)
 	EXPECT_EQ(0UL, kpf_defer_auto_slots());
 }
 
+/* ---- user code after a tail call into libc ---- */
+
+static volatile int go_on;
+
+/*
+ * mode 0 tail-calls libc (jmp strlen@plt: the stub records the mark with
+ * the return address into the caller's loop); mode 1 is user code that
+ * waits until the launcher has seen the task preempted. Called twice from
+ * the same call site, the second call's return address lies exactly
+ * where the first recorded its mark.
+ */
+__attribute__((noinline)) static unsigned long tail_step(const char *s,
+							 int mode)
+{
+	if (mode == 0)
+		return strlen(s);
+	while (!go_on)
+		;
+	return 0;
+}
+
+static void tail_task(void *arg)
+{
+	volatile unsigned long r = 0;
+	volatile int i;
+
+	for (i = 0; i < 2; i++)
+		r += tail_step(arg, i);
+}
+
+/*
+ * Only preemption ends the wait: before the fix the mark looked live
+ * forever and this hung.
+ */
+TEST(user_code_after_tail_call_is_preemptible)
+{
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	go_on = 0;
+	rc = kpf_launch(&t, tail_task, "hello", 50000);
+	ASSERT_EQ(KPF_PREEMPTED, rc);
+	go_on = 1;
+	while (rc == KPF_PREEMPTED)
+		rc = kpf_resume(t, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+}
+
+/* The same through one indirect call site: libc, then user code. */
+static size_t user_spin(const char *s)
+{
+	while (!go_on)
+		;
+	return 0;
+}
+
+static void indirect_task(void *arg)
+{
+	size_t (*volatile fns[2])(const char *) = { strlen, user_spin };
+	volatile size_t r = 0;
+	volatile int i;
+
+	for (i = 0; i < 2; i++)
+		r += fns[i](arg);
+}
+
+TEST(user_code_after_indirect_libc_call_is_preemptible)
+{
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	go_on = 0;
+	rc = kpf_launch(&t, indirect_task, "hello", 50000);
+	ASSERT_EQ(KPF_PREEMPTED, rc);
+	go_on = 1;
+	while (rc == KPF_PREEMPTED)
+		rc = kpf_resume(t, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+}
+
 TEST_HARNESS_MAIN

@@ -81,6 +81,10 @@ static struct {
 	unsigned int nranges;
 	uintptr_t lo[KPF_DEFER_MAX_RANGES];
 	uintptr_t hi[KPF_DEFER_MAX_RANGES];
+	/* 1: of a deferred library (slots into it are rewritten), 0: only
+	 * reached through stubs (kpf_stub_target_ranges())
+	 */
+	unsigned char lib[KPF_DEFER_MAX_RANGES];
 	/* target -> stub, open addressing */
 	struct kpf_stub_entry *map;
 	size_t map_cap, map_used;
@@ -123,34 +127,119 @@ static int kpf_defer_in_ranges(uintptr_t a)
 	unsigned int i;
 
 	for (i = 0; i < kpf_da.nranges; i++)
-		if (a >= kpf_da.lo[i] && a < kpf_da.hi[i])
+		if (kpf_da.lib[i] && a >= kpf_da.lo[i] && a < kpf_da.hi[i])
 			return 1;
 	return 0;
 }
 
 /* Executable ranges only: data a slot may point at is never deferred. */
+static int kpf_defer_add_ranges(uintptr_t base, const ElfW(Phdr) *phdr,
+				unsigned int phnum, int lib);
+
 static int kpf_defer_collect_ranges(struct dl_phdr_info *info, size_t size,
 				    void *arg)
 {
 	struct kpf_got_object obj;
-	uintptr_t lo;
-	int i;
+	int err;
 
 	if (kpf_got_read_object(info, &obj) || !kpf_defer_is_deferred(&obj))
 		return 0;
-	for (i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+	err = kpf_defer_add_ranges(info->dlpi_addr, info->dlpi_phdr,
+				   info->dlpi_phnum, 1);
+	if (err) {
+		*(int *)arg = err;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Add the executable segments of an object to the deferred ranges (if not
+ * there yet). Called with the lock held.
+ */
+static int kpf_defer_add_ranges(uintptr_t base, const ElfW(Phdr) *phdr,
+				unsigned int phnum, int lib)
+{
+	uintptr_t lo;
+	unsigned int i;
+
+	for (i = 0; i < phnum; i++) {
+		const ElfW(Phdr) *ph = &phdr[i];
+		unsigned int n = kpf_da.nranges, j;
 
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
 			continue;
-		if (kpf_da.nranges == KPF_DEFER_MAX_RANGES) {
-			*(int *)arg = -ENOSPC;
-			return 1;
+		lo = base + ph->p_vaddr;
+		for (j = 0; j < n && kpf_da.lo[j] != lo; j++)
+			;
+		if (j < n) {
+			if (lib)
+				kpf_da.lib[j] = 1;
+			continue;
 		}
-		lo = info->dlpi_addr + ph->p_vaddr;
-		kpf_da.lo[kpf_da.nranges] = lo;
-		kpf_da.hi[kpf_da.nranges++] = lo + ph->p_memsz;
+		if (n == KPF_DEFER_MAX_RANGES)
+			return -ENOSPC;
+		kpf_da.lo[n] = lo;
+		kpf_da.hi[n] = lo + ph->p_memsz;
+		kpf_da.lib[n] = (unsigned char)lib;
+		/* kpf_upcall() reads them lock-free: publish after filling */
+		__atomic_store_n(&kpf_da.nranges, n + 1, __ATOMIC_RELEASE);
 	}
+	return 0;
+}
+
+/* Max. stack bytes kpf_defer_frames_in_library() looks at. */
+#define KPF_DEFER_SCAN_MAX	(64u << 10)
+
+/**
+ * kpf_defer_in_text() - whether @addr is code of a loaded deferred library
+ * @addr: an instruction address
+ *
+ * Lock-free (kpf_upcall()): the ranges only grow.
+ *
+ * Return: 1 or 0.
+ */
+int kpf_defer_in_text(uint64_t addr)
+{
+	unsigned int n = __atomic_load_n(&kpf_da.nranges, __ATOMIC_ACQUIRE);
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (addr >= kpf_da.lo[i] && addr < kpf_da.hi[i])
+			return 1;
+	return 0;
+}
+
+/**
+ * kpf_defer_frames_in_library() - whether a deferred library's frame lies
+ *	between @rsp and the mark @mark
+ * @rsp: the interrupted stack pointer, in user code, below @mark
+ * @mark: the live-looking deferral mark
+ *
+ * User code below a live-looking mark is either a callback of the
+ * deferred call (a qsort comparator: the library called it, so a return
+ * address into the library lies between them) or runs after the deferred
+ * call returned to a place the mark cannot tell from it: a function that
+ * tail-called libc (jmp strlen@plt) returned, and the next call from the
+ * same call site - into user code this time - pushed the same return
+ * address at the same place. Only the first is inside. The words in
+ * between are scanned for an address in a deferred library's code; a
+ * stale one left in a frame only makes this say "inside" (a preemption
+ * deferred, as before), and a scan too long to afford says so too.
+ *
+ * Return: 1 if the code may be a callback of the deferred call, 0 if it
+ * certainly is not.
+ */
+int kpf_defer_frames_in_library(uint64_t rsp, uint64_t mark)
+{
+	const uint64_t *p = (const uint64_t *)(uintptr_t)(rsp & ~7ull);
+	const uint64_t *end = (const uint64_t *)(uintptr_t)mark;
+
+	if (mark - rsp > KPF_DEFER_SCAN_MAX)
+		return 1;
+	for (; p < end; p++)
+		if (kpf_defer_in_text(*p))
+			return 1;
 	return 0;
 }
 
@@ -314,6 +403,23 @@ static int kpf_stub_prepare(void)
 	return err;
 }
 
+/*
+ * Code reached through a stub is deferred code for kpf_defer_in_text():
+ * besides the deferred libraries, the base copy of a libset library that
+ * a task without a copy calls through the fallback table's stubs. Not
+ * libkpf (the dlopen wrappers): its frames are below every nested launch.
+ */
+static void kpf_stub_target_ranges(uintptr_t target)
+{
+	struct kpf_got_object obj;
+
+	if (kpf_defer_in_text(target) || kpf_got_owner(target, &obj) ||
+	    kpf_got_contains(&obj, (uintptr_t)kpf_stub_target_ranges))
+		return;
+	if (kpf_defer_add_ranges(obj.base, obj.phdr, obj.phnum, 0))
+		fprintf(stderr, "kpf: too many deferred code ranges\n");
+}
+
 /* The stub of @target, made on first use. Called with the lock held. */
 static void *kpf_stub_for(uintptr_t target)
 {
@@ -333,6 +439,7 @@ static void *kpf_stub_for(uintptr_t target)
 	stub = kpf_stub_emit(target);
 	if (!stub)
 		return NULL;
+	kpf_stub_target_ranges(target);
 	kpf_da.map[h].target = target;
 	kpf_da.map[h].stub = stub;
 	kpf_da.map_used++;
@@ -402,7 +509,6 @@ static int kpf_defer_process(void)
 	unsigned long long gen = kpf_got_generation();
 	int err = 0;
 
-	kpf_da.nranges = 0;
 	dl_iterate_phdr(kpf_defer_collect_ranges, &err);
 	if (err)
 		return err;

@@ -13,6 +13,8 @@ KPF_HIDDEN int kpf_defer_auto_init(unsigned int config_flags);
 KPF_HIDDEN void kpf_defer_stub_slow(void);
 KPF_HIDDEN void kpf_defer_stub_preempt(void);
 KPF_HIDDEN void *kpf_defer_stub(void *target);
+KPF_HIDDEN int kpf_defer_in_text(uint64_t addr);
+KPF_HIDDEN int kpf_defer_frames_in_library(uint64_t rsp, uint64_t mark);
 extern uintptr_t kpf_defer_stub_lo KPF_HIDDEN;
 extern uintptr_t kpf_defer_stub_hi KPF_HIDDEN;
 
@@ -71,7 +73,6 @@ static inline void kpf_defer_mark_enter(struct kpf_thread *self,
 	kpf_defer_mark_stack(self, t);
 }
 
-
 /**
  * kpf_defer_mark_leave() - task.c: @t leaves @self (any reason)
  * @self: the thread
@@ -94,6 +95,7 @@ static inline void kpf_defer_mark_leave(struct kpf_thread *self,
  * @self: the thread, whose mark belongs to @t
  * @t: the running task
  * @rsp: the interrupted stack pointer, inside @t's stack
+ * @rip: the interrupted instruction (0: libkpf's own code)
  *
  * The mark is the stack pointer at the entry of the outermost deferred
  * call, where its return address lies. The call is still active while
@@ -105,13 +107,16 @@ static inline void kpf_defer_mark_leave(struct kpf_thread *self,
  */
 static inline int kpf_defer_mark_inside(const struct kpf_thread *self,
 					const struct kpf_task *t,
-					uint64_t rsp)
+					uint64_t rsp, uint64_t rip)
 {
 	uint64_t mark = self->defer_mark;
 
 	if (!mark || rsp > mark || mark + 8 > t->stack_hi)
 		return 0;
-	return *(const uint64_t *)(uintptr_t)mark == self->defer_mark_ret;
+	if (*(const uint64_t *)(uintptr_t)mark != self->defer_mark_ret)
+		return 0;
+	/* user code: a callback, or after a tail call (see defer_auto.c) */
+	return kpf_defer_in_text(rip) || kpf_defer_frames_in_library(rsp, mark);
 }
 
 /**
@@ -136,7 +141,7 @@ static inline int kpf_defer_mark_here(const struct kpf_thread *self,
 	uint64_t rsp = (uint64_t)(uintptr_t)__builtin_frame_address(0);
 
 	return rsp > t->stack_lo && rsp <= t->stack_hi &&
-	       kpf_defer_mark_inside(self, t, rsp);
+	       kpf_defer_mark_inside(self, t, rsp, 0);
 }
 
 #endif /* KPF_LIBSET_DEFER_AUTO_H */
