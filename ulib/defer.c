@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "libset/defer_auto.h"
 
 /**
  * kpf_defer_begin() - enter a section without preemption; see <kpf.h>
@@ -59,8 +60,15 @@ KPF_CRITICAL KPF_EXPORT void kpf_defer_end(void)
 	if (!t)
 		goto out;
 	if (kpf_now_ns() >= t->deadline_ns) {
-		kpf_yield_preempted(self);
-		return;
+		if (!kpf_defer_mark_here(self, t)) {
+			kpf_yield_preempted(self);
+			return;
+		}
+		/* a section inside a deferred library's callback */
+		self->stats.deferred_in_library++;
+		self->defer_want = 1;
+		kpf_arm(self, kpf_now_ns() + kpf_g.retry_ns);
+		goto out;
 	}
 	kpf_arm(self, t->deadline_ns);
 out:

@@ -141,6 +141,8 @@ struct kpf_thread {
 	uint64_t defer_mark_ret;	/* outermost deferred call, [rsp] */
 	uint32_t defer_want;		/* an expiry found it inside one */
 	uint32_t defer_pad;
+	uint64_t run_stack_lo;		/* the running task's stack, where */
+	uint64_t run_stack_hi;		/* a stub may record its mark */
 	uint64_t clk_tsc;		/* clock.c: anchor TSC ... */
 	uint64_t clk_ns;		/* ... and CLOCK_MONOTONIC there */
 	uint64_t clk_mult;		/* ns per tick, 32.32 fixed point */
@@ -180,6 +182,10 @@ _Static_assert(offsetof(struct kpf_thread, defer_mark_ret) ==
 	       KPF_THREAD_MARK_RET, "asm");
 _Static_assert(offsetof(struct kpf_thread, defer_want) ==
 	       KPF_THREAD_DEFER_WANT, "asm");
+_Static_assert(offsetof(struct kpf_thread, run_stack_lo) ==
+	       KPF_THREAD_RUN_LO, "asm");
+_Static_assert(offsetof(struct kpf_thread, run_stack_hi) ==
+	       KPF_THREAD_RUN_HI, "asm");
 _Static_assert(sizeof(struct kpf_frame) == 18 * 8, "frame layout");
 
 /**

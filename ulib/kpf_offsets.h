@@ -27,6 +27,8 @@
 #define KPF_THREAD_MARK		360
 #define KPF_THREAD_MARK_RET	368
 #define KPF_THREAD_DEFER_WANT	376
+#define KPF_THREAD_RUN_LO	384
+#define KPF_THREAD_RUN_HI	392
 
 /* Bytes of the frame that resumes a full context: 15 GPRs, rflags, rip. */
 #define KPF_RESUME_FRAME	(17 * 8)

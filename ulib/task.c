@@ -25,6 +25,8 @@
 /* Longest distance between retries of an expiry that hit library code. */
 #define KPF_MAX_RETRY_NS	2000000
 
+static void kpf_retry_later(struct kpf_thread *self, uint64_t first);
+
 static inline void kpf_busy(struct kpf_thread *self, uint32_t v)
 {
 	kpf_barrier();
@@ -185,6 +187,11 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 		    kpf_now_ns() >= parent->deadline_ns) {
 			if (self->area.defer) {
 				self->defer_expired = 1;
+			} else if (kpf_defer_mark_here(self, parent)) {
+				/* in a deferred library's callback */
+				self->stats.deferred_in_library++;
+				self->defer_want = 1;
+				kpf_retry_later(self, kpf_g.retry_ns);
 			} else {
 				self->stats.preemptions++;
 				kpf_task_stop_here(self, parent);
@@ -454,7 +461,8 @@ void kpf_upcall(struct kpf_area *area)
 		  !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
 		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text) &&
 		  !kpf_defer_in_stub(area->frame.rip);
-	in_library = in_task && kpf_defer_mark_inside(self, t, rsp);
+	in_library = in_task && kpf_defer_mark_inside(self, t, rsp,
+							area->frame.rip);
 	if (in_task && !in_library && !area->defer) {
 		memcpy(t->ctx.xsave, self->xsave_scratch, kpf_xsave_size);
 		t->ctx.frame = area->frame;

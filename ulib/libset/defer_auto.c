@@ -9,7 +9,7 @@
  * libraries gets each function GOT slot (JUMP_SLOT, and GLOB_DAT of a
  * function: -fno-plt calls and function pointers) whose target lies in a
  * deferred library pointed at a stub for that target: a copy of the
- * template in defer_stub.S (120 bytes, the thread pointer's TLS offset
+ * template in defer_stub.S (144 bytes, the thread pointer's TLS offset
  * and the target patched in) that records the deferral mark of the
  * outermost such call - its entry rsp and return address - and jumps on.
  * kpf_upcall() (task.c) treats an expiry that finds the task below a live
@@ -41,8 +41,8 @@
 
 #define KPF_DEFER_MAX_LIBS	32
 #define KPF_DEFER_MAX_RANGES	64
-#define KPF_STUB_SIZE		128
-#define KPF_STUB_REGION		(1u << 20)	/* 8192 stubs */
+#define KPF_STUB_SIZE		160
+#define KPF_STUB_REGION		(1u << 20)	/* 6553 stubs */
 
 /* defer_stub.S: the stub template and where to patch it */
 extern const unsigned char kpf_defer_stub_tmpl[] KPF_HIDDEN;
@@ -73,13 +73,18 @@ struct kpf_stub_entry {
 static struct {
 	pthread_mutex_t lock;
 	int enabled;
-	int initialized;
+	int initialized;		/* kpf_init() ran */
+	int started;			/* slots were rewritten */
 	unsigned int nlibs;
 	char *libs[KPF_DEFER_MAX_LIBS];
 	/* executable ranges of the loaded deferred libraries */
 	unsigned int nranges;
 	uintptr_t lo[KPF_DEFER_MAX_RANGES];
 	uintptr_t hi[KPF_DEFER_MAX_RANGES];
+	/* 1: of a deferred library (slots into it are rewritten), 0: only
+	 * reached through stubs (kpf_stub_target_ranges())
+	 */
+	unsigned char lib[KPF_DEFER_MAX_RANGES];
 	/* target -> stub, open addressing */
 	struct kpf_stub_entry *map;
 	size_t map_cap, map_used;
@@ -122,34 +127,119 @@ static int kpf_defer_in_ranges(uintptr_t a)
 	unsigned int i;
 
 	for (i = 0; i < kpf_da.nranges; i++)
-		if (a >= kpf_da.lo[i] && a < kpf_da.hi[i])
+		if (kpf_da.lib[i] && a >= kpf_da.lo[i] && a < kpf_da.hi[i])
 			return 1;
 	return 0;
 }
 
 /* Executable ranges only: data a slot may point at is never deferred. */
+static int kpf_defer_add_ranges(uintptr_t base, const ElfW(Phdr) *phdr,
+				unsigned int phnum, int lib);
+
 static int kpf_defer_collect_ranges(struct dl_phdr_info *info, size_t size,
 				    void *arg)
 {
 	struct kpf_got_object obj;
-	uintptr_t lo;
-	int i;
+	int err;
 
 	if (kpf_got_read_object(info, &obj) || !kpf_defer_is_deferred(&obj))
 		return 0;
-	for (i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+	err = kpf_defer_add_ranges(info->dlpi_addr, info->dlpi_phdr,
+				   info->dlpi_phnum, 1);
+	if (err) {
+		*(int *)arg = err;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Add the executable segments of an object to the deferred ranges (if not
+ * there yet). Called with the lock held.
+ */
+static int kpf_defer_add_ranges(uintptr_t base, const ElfW(Phdr) *phdr,
+				unsigned int phnum, int lib)
+{
+	uintptr_t lo;
+	unsigned int i;
+
+	for (i = 0; i < phnum; i++) {
+		const ElfW(Phdr) *ph = &phdr[i];
+		unsigned int n = kpf_da.nranges, j;
 
 		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
 			continue;
-		if (kpf_da.nranges == KPF_DEFER_MAX_RANGES) {
-			*(int *)arg = -ENOSPC;
-			return 1;
+		lo = base + ph->p_vaddr;
+		for (j = 0; j < n && kpf_da.lo[j] != lo; j++)
+			;
+		if (j < n) {
+			if (lib)
+				kpf_da.lib[j] = 1;
+			continue;
 		}
-		lo = info->dlpi_addr + ph->p_vaddr;
-		kpf_da.lo[kpf_da.nranges] = lo;
-		kpf_da.hi[kpf_da.nranges++] = lo + ph->p_memsz;
+		if (n == KPF_DEFER_MAX_RANGES)
+			return -ENOSPC;
+		kpf_da.lo[n] = lo;
+		kpf_da.hi[n] = lo + ph->p_memsz;
+		kpf_da.lib[n] = (unsigned char)lib;
+		/* kpf_upcall() reads them lock-free: publish after filling */
+		__atomic_store_n(&kpf_da.nranges, n + 1, __ATOMIC_RELEASE);
 	}
+	return 0;
+}
+
+/* Max. stack bytes kpf_defer_frames_in_library() looks at. */
+#define KPF_DEFER_SCAN_MAX	(64u << 10)
+
+/**
+ * kpf_defer_in_text() - whether @addr is code of a loaded deferred library
+ * @addr: an instruction address
+ *
+ * Lock-free (kpf_upcall()): the ranges only grow.
+ *
+ * Return: 1 or 0.
+ */
+int kpf_defer_in_text(uint64_t addr)
+{
+	unsigned int n = __atomic_load_n(&kpf_da.nranges, __ATOMIC_ACQUIRE);
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (addr >= kpf_da.lo[i] && addr < kpf_da.hi[i])
+			return 1;
+	return 0;
+}
+
+/**
+ * kpf_defer_frames_in_library() - whether a deferred library's frame lies
+ *	between @rsp and the mark @mark
+ * @rsp: the interrupted stack pointer, in user code, below @mark
+ * @mark: the live-looking deferral mark
+ *
+ * User code below a live-looking mark is either a callback of the
+ * deferred call (a qsort comparator: the library called it, so a return
+ * address into the library lies between them) or runs after the deferred
+ * call returned to a place the mark cannot tell from it: a function that
+ * tail-called libc (jmp strlen@plt) returned, and the next call from the
+ * same call site - into user code this time - pushed the same return
+ * address at the same place. Only the first is inside. The words in
+ * between are scanned for an address in a deferred library's code; a
+ * stale one left in a frame only makes this say "inside" (a preemption
+ * deferred, as before), and a scan too long to afford says so too.
+ *
+ * Return: 1 if the code may be a callback of the deferred call, 0 if it
+ * certainly is not.
+ */
+int kpf_defer_frames_in_library(uint64_t rsp, uint64_t mark)
+{
+	const uint64_t *p = (const uint64_t *)(uintptr_t)(rsp & ~7ull);
+	const uint64_t *end = (const uint64_t *)(uintptr_t)mark;
+
+	if (mark - rsp > KPF_DEFER_SCAN_MAX)
+		return 1;
+	for (; p < end; p++)
+		if (kpf_defer_in_text(*p))
+			return 1;
 	return 0;
 }
 
@@ -313,6 +403,23 @@ static int kpf_stub_prepare(void)
 	return err;
 }
 
+/*
+ * Code reached through a stub is deferred code for kpf_defer_in_text():
+ * besides the deferred libraries, the base copy of a libset library that
+ * a task without a copy calls through the fallback table's stubs. Not
+ * libkpf (the dlopen wrappers): its frames are below every nested launch.
+ */
+static void kpf_stub_target_ranges(uintptr_t target)
+{
+	struct kpf_got_object obj;
+
+	if (kpf_defer_in_text(target) || kpf_got_owner(target, &obj) ||
+	    kpf_got_contains(&obj, (uintptr_t)kpf_stub_target_ranges))
+		return;
+	if (kpf_defer_add_ranges(obj.base, obj.phdr, obj.phnum, 0))
+		fprintf(stderr, "kpf: too many deferred code ranges\n");
+}
+
 /* The stub of @target, made on first use. Called with the lock held. */
 static void *kpf_stub_for(uintptr_t target)
 {
@@ -332,6 +439,7 @@ static void *kpf_stub_for(uintptr_t target)
 	stub = kpf_stub_emit(target);
 	if (!stub)
 		return NULL;
+	kpf_stub_target_ranges(target);
 	kpf_da.map[h].target = target;
 	kpf_da.map[h].stub = stub;
 	kpf_da.map_used++;
@@ -401,7 +509,6 @@ static int kpf_defer_process(void)
 	unsigned long long gen = kpf_got_generation();
 	int err = 0;
 
-	kpf_da.nranges = 0;
 	dl_iterate_phdr(kpf_defer_collect_ranges, &err);
 	if (err)
 		return err;
@@ -543,11 +650,96 @@ static int kpf_defer_env_libs(void)
 	return 0;
 }
 
+/*
+ * Turn automatic deferral on (rewrite what is loaded now, again: objects
+ * already processed are skipped, their slots point at stubs) or leave it
+ * off. Called with the lock held, by the constructor and by kpf_init().
+ */
+static int kpf_defer_start(int enabled)
+{
+	unsigned int i;
+	int err;
+
+	kpf_da.enabled = enabled;
+	if (!enabled || !dlsym)		/* off, or a static program */
+		return 0;
+	err = kpf_stub_prepare();
+	if (err)
+		return err;
+	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
+							      "dlopen");
+	kpf_real_dlmopen = (__typeof__(kpf_real_dlmopen))dlsym(RTLD_DEFAULT,
+								"dlmopen");
+	if (!kpf_real_dlopen || !kpf_real_dlmopen)
+		return 0;
+	for (i = 0; !err && i < sizeof(kpf_defer_default_libs) /
+			sizeof(kpf_defer_default_libs[0]); i++)
+		err = kpf_defer_lib_add(kpf_defer_default_libs[i]);
+	if (!err)
+		err = kpf_defer_env_libs();
+	if (!err)
+		err = kpf_defer_process();
+	if (!err)
+		kpf_da.started = 1;
+	return err;
+}
+
+/* A slot that points at one of our stubs gets the stub's target back. */
+static int kpf_undefer_slot(const struct kpf_got_object *obj,
+			    const struct kpf_got_slot *slot, void *arg)
+{
+	uintptr_t v = (uintptr_t)slot->value, base = (uintptr_t)kpf_da.stubs;
+	uintptr_t target;
+
+	if (!base || v < base || v >= base + (uintptr_t)kpf_da.nstubs *
+	    KPF_STUB_SIZE || (v - base) % KPF_STUB_SIZE)
+		return 0;
+	memcpy(&target, kpf_da.stubs + (v - base) + kpf_defer_stub_tmpl_target,
+	       sizeof(target));
+	if (target == (uintptr_t)kpf_defer_dlopen)
+		target = (uintptr_t)kpf_real_dlopen;
+	else if (target == (uintptr_t)kpf_defer_dlmopen)
+		target = (uintptr_t)kpf_real_dlmopen;
+	if (!kpf_got_write(obj, slot->addr, (void *)target) && kpf_da.slots)
+		kpf_da.slots--;
+	return 0;
+}
+
+static int kpf_undefer_object(const struct kpf_got_object *obj, void *arg)
+{
+	if (kpf_got_contains(obj, (uintptr_t)kpf_defer_object) ||
+	    kpf_defer_is_deferred(obj))
+		return 0;
+	return kpf_got_for_each_slot(obj, kpf_undefer_slot, arg);
+}
+
+/*
+ * libkpf's constructor: rewrite at load time, before the program's own
+ * constructors and main() run, so that a function pointer they take
+ * (an allocator table filled before kpf_init(), a GOT load the compiler
+ * hoisted above the kpf_init() call) is already the stub. Honours
+ * KPF_DEFER_AUTO and KPF_DEFER_LIBS; an error (a bad KPF_DEFER_LIBS) is
+ * reported by kpf_init(), which tries again.
+ */
+__attribute__((constructor)) static void kpf_defer_auto_ctor(void)
+{
+	const char *env = getenv("KPF_DEFER_AUTO");
+
+	if (env && !strcmp(env, "0"))
+		return;
+	pthread_mutex_lock(&kpf_da.lock);
+	kpf_defer_start(1);
+	pthread_mutex_unlock(&kpf_da.lock);
+}
+
 /**
  * kpf_defer_auto_init() - kpf_init(): rewrite the loaded objects
  * @config_flags: kpf_config.flags (KPF_CONFIG_NO_DEFER_AUTO)
  *
- * KPF_DEFER_AUTO=0 or =1 in the environment overrides the flag.
+ * KPF_DEFER_AUTO=0 or =1 in the environment overrides the flag. Most of
+ * the work was done by the constructor; this processes what was loaded
+ * since, or, when deferral is off by the flag, points the slots the
+ * constructor rewrote back at their targets.
  *
  * Return: 0, or -errno (-EINVAL for a bad KPF_DEFER_LIBS, -ENOSPC for too
  * many libraries, -ENOMEM).
@@ -556,33 +748,19 @@ int kpf_defer_auto_init(unsigned int config_flags)
 {
 	const char *env = getenv("KPF_DEFER_AUTO");
 	int enabled = !(config_flags & KPF_CONFIG_NO_DEFER_AUTO);
-	unsigned int i;
 	int err = 0;
 
 	if (env && *env)
 		enabled = strcmp(env, "0") != 0;
 	pthread_mutex_lock(&kpf_da.lock);
 	kpf_da.initialized = 1;
-	kpf_da.enabled = enabled;
-	if (!enabled || !dlsym)		/* off, or a static program */
-		goto out;
-	err = kpf_stub_prepare();
-	if (err)
-		goto out;
-	kpf_real_dlopen = (__typeof__(kpf_real_dlopen))dlsym(RTLD_DEFAULT,
-							      "dlopen");
-	kpf_real_dlmopen = (__typeof__(kpf_real_dlmopen))dlsym(RTLD_DEFAULT,
-								"dlmopen");
-	if (!kpf_real_dlopen || !kpf_real_dlmopen)
-		goto out;
-	for (i = 0; !err && i < sizeof(kpf_defer_default_libs) /
-			sizeof(kpf_defer_default_libs[0]); i++)
-		err = kpf_defer_lib_add(kpf_defer_default_libs[i]);
-	if (!err)
-		err = kpf_defer_env_libs();
-	if (!err)
-		err = kpf_defer_process();
-out:
+	if (!enabled && kpf_da.started) {
+		kpf_da.enabled = 0;
+		kpf_da.started = 0;
+		err = kpf_got_for_each_object(kpf_undefer_object, NULL);
+	} else {
+		err = kpf_defer_start(enabled);
+	}
 	pthread_mutex_unlock(&kpf_da.lock);
 	return err;
 }
@@ -599,8 +777,8 @@ KPF_EXPORT int kpf_defer_library(const char *soname)
 		return -EINVAL;
 	pthread_mutex_lock(&kpf_da.lock);
 	err = kpf_defer_lib_add(soname);
-	/* after kpf_init: rewrite what now resolves into it */
-	if (!err && kpf_da.initialized && kpf_da.enabled)
+	/* once started: rewrite what now resolves into it */
+	if (!err && kpf_da.started && kpf_da.enabled)
 		err = kpf_defer_process();
 	pthread_mutex_unlock(&kpf_da.lock);
 	return err;

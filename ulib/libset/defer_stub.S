@@ -23,6 +23,12 @@
  * old call has returned (a call made by code inside it would have pushed
  * its own return address below the mark).
  *
+ * Only a call on the running task's own stack (run_stack_lo..hi) may
+ * become the outermost: a signal handler running on the alternate stack
+ * (libkpf installs one per thread, so every SA_ONSTACK handler does) is
+ * above or below the task's stack, and its libc calls must neither
+ * replace the task's live mark nor preempt the task from the handler.
+ *
  * When an expiry found the task inside the previous outermost call
  * (defer_want), the next outermost call is preempted before the call, in
  * kpf_defer_stub_slow: a task that calls libc in a tight loop is stopped
@@ -55,7 +61,11 @@ kpf_defer_stub_tmpl:
 	movq	(%rax), %rax
 	cmpq	KPF_THREAD_MARK_RET(%r11), %rax
 	je	2f				/* an outer call is active */
-1:	cmpl	$0, KPF_THREAD_DEFER_WANT(%r11)
+1:	cmpq	KPF_THREAD_RUN_LO(%r11), %rsp
+	jb	2f				/* not the running task's */
+	cmpq	KPF_THREAD_RUN_HI(%r11), %rsp
+	jae	2f				/* stack: an alt-stack handler */
+	cmpl	$0, KPF_THREAD_DEFER_WANT(%r11)
 	jne	3f				/* an expiry waits for this */
 	movq	%rsp, KPF_THREAD_MARK(%r11)
 	movq	(%rsp), %rax

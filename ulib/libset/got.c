@@ -275,7 +275,7 @@ static const char *kpf_got_version(const struct kpf_got_object *obj,
 
 static int kpf_got_walk(const struct kpf_got_object *obj,
 			const ElfW(Rela) *r, size_t n, kpf_got_slot_fn fn,
-			void *arg)
+			void *arg, int data)
 {
 	struct kpf_got_slot s;
 	const ElfW(Sym) *sym;
@@ -286,15 +286,16 @@ static int kpf_got_walk(const struct kpf_got_object *obj,
 		s.rtype = ELF64_R_TYPE(r[i].r_info);
 		symidx = ELF64_R_SYM(r[i].r_info);
 		if (s.rtype != R_X86_64_JUMP_SLOT &&
-		    s.rtype != R_X86_64_GLOB_DAT)
+		    s.rtype != R_X86_64_GLOB_DAT &&
+		    !(data && s.rtype == R_X86_64_64 && !r[i].r_addend))
 			continue;
 		if (!symidx)
 			continue;
 		sym = &obj->symtab[symidx];
 		s.stype = ELF64_ST_TYPE(sym->st_info);
 		/* GLOB_DAT also serves data: only typed functions */
-		if (s.rtype == R_X86_64_GLOB_DAT && s.stype != STT_FUNC &&
-		    s.stype != STT_GNU_IFUNC)
+		if (!data && s.rtype == R_X86_64_GLOB_DAT &&
+		    s.stype != STT_FUNC && s.stype != STT_GNU_IFUNC)
 			continue;
 		if (s.rtype == R_X86_64_JUMP_SLOT && s.stype != STT_FUNC &&
 		    s.stype != STT_GNU_IFUNC && s.stype != STT_NOTYPE)
@@ -327,9 +328,34 @@ int kpf_got_for_each_slot(const struct kpf_got_object *obj,
 {
 	int ret;
 
-	ret = kpf_got_walk(obj, obj->jmprel, obj->njmprel, fn, arg);
+	ret = kpf_got_walk(obj, obj->jmprel, obj->njmprel, fn, arg, 0);
 	if (!ret)
-		ret = kpf_got_walk(obj, obj->rela, obj->nrela, fn, arg);
+		ret = kpf_got_walk(obj, obj->rela, obj->nrela, fn, arg, 0);
+	return ret;
+}
+
+/**
+ * kpf_got_for_each_pointer() - call @fn for every relocated pointer of
+ *	@obj that names a symbol
+ * @obj: from kpf_got_for_each_object() or kpf_got_read_object()
+ * @fn: callback; a non-zero return stops the walk
+ * @arg: its argument
+ *
+ * Like kpf_got_for_each_slot(), plus GLOB_DAT slots of any symbol type and
+ * the R_X86_64_64 data relocations without addend (a table of function
+ * pointers in data, such as SQLite's aSyscall[]): @fn decides by the
+ * value which of them point at functions. slot->rtype tells them apart.
+ *
+ * Return: the first non-zero value of @fn, or 0.
+ */
+int kpf_got_for_each_pointer(const struct kpf_got_object *obj,
+			     kpf_got_slot_fn fn, void *arg)
+{
+	int ret;
+
+	ret = kpf_got_walk(obj, obj->jmprel, obj->njmprel, fn, arg, 1);
+	if (!ret)
+		ret = kpf_got_walk(obj, obj->rela, obj->nrela, fn, arg, 1);
 	return ret;
 }
 

@@ -98,6 +98,8 @@ KPF_HIDDEN int kpf_got_read_object(const struct dl_phdr_info *info,
 KPF_HIDDEN int kpf_got_for_each_object(kpf_got_object_fn fn, void *arg);
 KPF_HIDDEN int kpf_got_for_each_object_in(void *handle, kpf_got_object_fn fn,
 					  void *arg);
+KPF_HIDDEN int kpf_got_for_each_pointer(const struct kpf_got_object *obj,
+					kpf_got_slot_fn fn, void *arg);
 KPF_HIDDEN int kpf_got_for_each_slot(const struct kpf_got_object *obj,
 				     kpf_got_slot_fn fn, void *arg);
 KPF_HIDDEN int kpf_got_contains(const struct kpf_got_object *obj,

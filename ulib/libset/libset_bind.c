@@ -11,6 +11,10 @@
  *    libc, libstdc++, ...) is pointed at the same function of the base
  *    namespace, through a deferral stub: the copies share the program's
  *    heap, locks, stdio and errno, and are never preempted inside them.
+ *    The same for function pointers in data (R_X86_64_64 relocations,
+ *    GLOB_DAT of untyped symbols) that point into such a library's text:
+ *    SQLite calls fcntl, read, write... through its aSyscall[] table, and
+ *    the copy's libc set the copy's errno, not the one SQLite reads.
  */
 #include <link.h>
 #include <stdlib.h>
@@ -182,6 +186,24 @@ static void *kpf_bind_copy_base(struct kpf_bind_copy *b, unsigned int i,
 	return p ? kpf_libset_deferred_target(p) : NULL;
 }
 
+/* Whether @v lies in an executable segment of @obj: a function. */
+static int kpf_bind_in_text(const struct kpf_got_object *obj, uintptr_t v)
+{
+	unsigned int i;
+	uintptr_t lo;
+
+	for (i = 0; i < obj->phnum; i++) {
+		const ElfW(Phdr) *ph = &obj->phdr[i];
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		lo = obj->base + ph->p_vaddr;
+		if (v >= lo && v < lo + ph->p_memsz)
+			return 1;
+	}
+	return 0;
+}
+
 static int kpf_bind_copy_slot(const struct kpf_got_object *obj,
 			      const struct kpf_got_slot *slot, void *arg)
 {
@@ -194,6 +216,10 @@ static int kpf_bind_copy_slot(const struct kpf_got_object *obj,
 		if (!kpf_got_contains(&b->objs[i], v))
 			continue;
 		if (!kpf_libset_is_deferred(&b->objs[i]))
+			return 0;
+		/* a data pointer into the copy's libc: only its functions */
+		if (slot->rtype != R_X86_64_JUMP_SLOT &&
+		    !kpf_bind_in_text(&b->objs[i], v))
 			return 0;
 		base = kpf_bind_copy_base(b, i, slot);
 		if (!base)
@@ -219,7 +245,7 @@ static int kpf_bind_copy_object(struct kpf_bind_copy *b,
 
 	if (len && mprotect((void *)obj->relro_lo, len, PROT_READ | PROT_WRITE))
 		return -errno;
-	ret = kpf_got_for_each_slot(obj, kpf_bind_copy_slot, b);
+	ret = kpf_got_for_each_pointer(obj, kpf_bind_copy_slot, b);
 	if (len && mprotect((void *)obj->relro_lo, len, PROT_READ) && !ret)
 		ret = -errno;
 	return ret;

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Edge cases of automatic deferral found by a hostile review of issue 7:
+ * each test stops (or would stop) a task in a place where the deferral
+ * mark must keep it running, and asserts where it was actually stopped.
+ * A hang is a failure (alarm).
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "defer_test.h"
+
+#define ALARM_S		60
+
+/* set while the task runs a callback of a deferred library */
+static volatile int in_callback;
+static int stopped_in_callback;
+
+/* Resume @t with @budget until done, counting stops inside a callback. */
+static int run_counting(kpf_task *t, int rc, uint64_t budget)
+{
+	while (rc == KPF_PREEMPTED) {
+		if (in_callback)
+			stopped_in_callback++;
+		rc = kpf_resume(t, budget);
+	}
+	return rc;
+}
+
+/* ---- a nested task launched from a dl_iterate_phdr() callback ---- */
+
+static void nested_child(void *arg)
+{
+	defer_test_compute(defer_test_n(3000000));
+}
+
+static int launching_callback(struct dl_phdr_info *info, size_t size,
+			      void *arg)
+{
+	kpf_task *t;
+	int rc;
+
+	in_callback = 1;
+	/* bounded by the parent's budget: it runs out in here */
+	rc = kpf_launch(&t, nested_child, NULL, KPF_FOREVER);
+	while (rc == KPF_PREEMPTED)
+		rc = kpf_resume(t, KPF_FOREVER);
+	in_callback = 0;
+	*(int *)arg = rc;
+	return 1;
+}
+
+static void nesting_parent(void *arg)
+{
+	dl_iterate_phdr(launching_callback, arg);
+}
+
+/*
+ * When the nested task stops at the parent's deadline, the parent (the
+ * launcher, inside dl_iterate_phdr and so holding the loader lock) must
+ * not be stopped in the callback: a second thread's dlopen would hang.
+ */
+TEST(nested_launch_in_callback_keeps_parent)
+{
+	kpf_task *t;
+	int child_rc = -1, rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	stopped_in_callback = 0;
+	rc = kpf_launch(&t, nesting_parent, &child_rc, 50000);
+	rc = run_counting(t, rc, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+	EXPECT_EQ(KPF_DONE, child_rc);
+	TH_LOG("parent stopped inside dl_iterate_phdr's callback %d times",
+	       stopped_in_callback);
+	EXPECT_EQ(0, stopped_in_callback);
+}
+
+/* ---- kpf_defer_end() in a qsort() comparator ---- */
+
+static int deferring_compare(const void *a, const void *b)
+{
+	in_callback = 1;
+	kpf_defer_begin();
+	defer_test_compute(defer_test_n(300000));
+	/* the budget ran out in the section: not a place to stop */
+	kpf_defer_end();
+	in_callback = 0;
+	return *(const int *)a - *(const int *)b;
+}
+
+static void sorting_task(void *arg)
+{
+	int *v = arg;
+
+	qsort(v, 8, sizeof(*v), deferring_compare);
+}
+
+TEST(defer_end_in_callback_keeps_task)
+{
+	int v[8] = { 7, 3, 5, 1, 8, 2, 6, 4 }, i;
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	stopped_in_callback = 0;
+	rc = kpf_launch(&t, sorting_task, v, 50000);
+	rc = run_counting(t, rc, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(i + 1, v[i]);
+	TH_LOG("task stopped inside qsort's comparator %d times",
+	       stopped_in_callback);
+	EXPECT_EQ(0, stopped_in_callback);
+}
+
+/* ---- a libc call in a signal handler on the alternate stack ---- */
+
+static volatile pid_t handler_pid;
+static volatile int handler_on_altstack;
+
+static void altstack_handler(int sig)
+{
+	stack_t ss;
+
+	/* libc calls, through the deferral stubs */
+	handler_pid = getpid();
+	if (!sigaltstack(NULL, &ss))
+		handler_on_altstack = !!(ss.ss_flags & SS_ONSTACK);
+}
+
+static int signalling_compare(const void *a, const void *b)
+{
+	in_callback = 1;
+	raise(SIGUSR1);
+	/* the budget runs out here, still inside qsort() */
+	defer_test_compute(defer_test_n(300000));
+	in_callback = 0;
+	return *(const int *)a - *(const int *)b;
+}
+
+static void signalling_task(void *arg)
+{
+	int *v = arg;
+
+	qsort(v, 8, sizeof(*v), signalling_compare);
+}
+
+/*
+ * The handler runs on the alternate stack libkpf installed for the
+ * thread; its libc calls must not take over the task's deferral mark (the
+ * task was then preempted in the comparator, i.e. inside qsort(), and a
+ * task preempted that way inside malloc corrupted the heap).
+ */
+TEST(altstack_handler_keeps_task_mark)
+{
+	struct sigaction sa = {
+		.sa_handler = altstack_handler,
+		.sa_flags = SA_ONSTACK | SA_RESTART,
+	};
+	int v[8] = { 7, 3, 5, 1, 8, 2, 6, 4 }, i;
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, kpf_init(NULL));
+	stopped_in_callback = 0;
+	rc = kpf_launch(&t, signalling_task, v, 50000);
+	rc = run_counting(t, rc, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+	for (i = 0; i < 8; i++)
+		EXPECT_EQ(i + 1, v[i]);
+	EXPECT_EQ(getpid(), handler_pid);
+	EXPECT_EQ(1, handler_on_altstack);
+	TH_LOG("task stopped inside qsort's comparator %d times",
+	       stopped_in_callback);
+	EXPECT_EQ(0, stopped_in_callback);
+}
+
+/* ---- function pointers taken before kpf_init() ---- */
+
+typedef void (*qsort_fn)(void *, size_t, size_t,
+			 int (*)(const void *, const void *));
+
+/* taken by the program's constructor, and in main() before kpf_init() */
+static qsort_fn ctor_qsort;
+static qsort_fn volatile main_qsort;
+
+__attribute__((constructor)) static void take_pointers(void)
+{
+	ctor_qsort = qsort;
+}
+
+static int spinning_compare(const void *a, const void *b)
+{
+	in_callback = 1;
+	/* the budget runs out here, inside qsort() */
+	defer_test_compute(defer_test_n(300000));
+	in_callback = 0;
+	return *(const int *)a - *(const int *)b;
+}
+
+static void early_pointer_task(void *arg)
+{
+	qsort_fn sort = *(qsort_fn *)arg;
+	int v[8] = { 7, 3, 5, 1, 8, 2, 6, 4 }, i;
+
+	sort(v, 8, sizeof(*v), spinning_compare);
+	for (i = 0; i < 8; i++)
+		if (v[i] != i + 1)
+			abort();
+}
+
+/*
+ * A call through a pointer read from the GOT before kpf_init() is
+ * deferred like a direct one: the comparator is never preempted.
+ */
+TEST(pointer_taken_before_init_defers)
+{
+	qsort_fn sorts[2];
+	kpf_task *t;
+	int rc, i;
+
+	alarm(ALARM_S);
+	main_qsort = qsort;
+	sorts[0] = ctor_qsort;
+	sorts[1] = main_qsort;
+	ASSERT_EQ(0, kpf_init(NULL));
+	for (i = 0; i < 2; i++) {
+		stopped_in_callback = 0;
+		rc = kpf_launch(&t, early_pointer_task, &sorts[i], 50000);
+		rc = run_counting(t, rc, 50000);
+		ASSERT_EQ(KPF_DONE, rc);
+		TH_LOG("%s: task stopped inside qsort's comparator %d times",
+		       i ? "main" : "constructor", stopped_in_callback);
+		EXPECT_EQ(0, stopped_in_callback);
+	}
+}
+
+/*
+ * Rewritten at load time, but KPF_CONFIG_NO_DEFER_AUTO still means
+ * plain calls: kpf_init() points the slots back at libc.
+ */
+TEST(no_defer_auto_restores_slots)
+{
+	struct kpf_config cfg = {
+		.size = sizeof(cfg), .flags = KPF_CONFIG_NO_DEFER_AUTO,
+	};
+	void *real = dlsym(RTLD_DEFAULT, "qsort");
+
+	if (getenv("KPF_DEFER_AUTO"))
+		SKIP(return, "KPF_DEFER_AUTO set: it overrides the flag");
+	ASSERT_NE(NULL, real);
+	main_qsort = qsort;
+	EXPECT_NE(real, (void *)main_qsort);
+	EXPECT_LT(0UL, kpf_defer_auto_slots());
+	ASSERT_EQ(0, kpf_init(&cfg));
+	main_qsort = qsort;
+	EXPECT_EQ(real, (void *)main_qsort);
+	EXPECT_EQ(0UL, kpf_defer_auto_slots());
+}
+
+/* ---- user code after a tail call into libc ---- */
+
+static volatile int go_on;
+
+/*
+ * mode 0 tail-calls libc (jmp strlen@plt: the stub records the mark with
+ * the return address into the caller's loop); mode 1 is user code that
+ * waits until the launcher has seen the task preempted. Called twice from
+ * the same call site, the second call's return address lies exactly
+ * where the first recorded its mark.
+ */
+__attribute__((noinline)) static unsigned long tail_step(const char *s,
+							 int mode)
+{
+	if (mode == 0)
+		return strlen(s);
+	while (!go_on)
+		;
+	return 0;
+}
+
+static void tail_task(void *arg)
+{
+	volatile unsigned long r = 0;
+	volatile int i;
+
+	for (i = 0; i < 2; i++)
+		r += tail_step(arg, i);
+}
+
+/*
+ * Only preemption ends the wait: before the fix the mark looked live
+ * forever and this hung.
+ */
+TEST(user_code_after_tail_call_is_preemptible)
+{
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	go_on = 0;
+	rc = kpf_launch(&t, tail_task, "hello", 50000);
+	ASSERT_EQ(KPF_PREEMPTED, rc);
+	go_on = 1;
+	while (rc == KPF_PREEMPTED)
+		rc = kpf_resume(t, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+}
+
+/* The same through one indirect call site: libc, then user code. */
+static size_t user_spin(const char *s)
+{
+	while (!go_on)
+		;
+	return 0;
+}
+
+static void indirect_task(void *arg)
+{
+	size_t (*volatile fns[2])(const char *) = { strlen, user_spin };
+	volatile size_t r = 0;
+	volatile int i;
+
+	for (i = 0; i < 2; i++)
+		r += fns[i](arg);
+}
+
+TEST(user_code_after_indirect_libc_call_is_preemptible)
+{
+	kpf_task *t;
+	int rc;
+
+	alarm(ALARM_S);
+	ASSERT_EQ(0, kpf_init(NULL));
+	go_on = 0;
+	rc = kpf_launch(&t, indirect_task, "hello", 50000);
+	ASSERT_EQ(KPF_PREEMPTED, rc);
+	go_on = 1;
+	while (rc == KPF_PREEMPTED)
+		rc = kpf_resume(t, 50000);
+	ASSERT_EQ(KPF_DONE, rc);
+}
+
+TEST_HARNESS_MAIN
