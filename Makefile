@@ -125,7 +125,7 @@ ulib: | $(DEPS_STAMP)
 selftests: $(KSRC_STAMP) | $(DEPS_STAMP)
 	$(call submake,selftests,)
 
-tests: ulib | $(DEPS_STAMP)
+tests: ulib $(KSRC_STAMP)
 	$(call submake,tests,)
 
 lint: $(KSRC_STAMP) | $(DEPS_STAMP)

@@ -117,8 +117,10 @@ void kpf_kmod_thread_exit(struct kpf_thread *self)
  * @deadline: absolute CLOCK_MONOTONIC ns, non-zero
  *
  * Called by kpf_arm() only when no expiry is queued or the queued one is
- * later than @deadline. A deadline the module refuses (closer than its
- * minimum distance) is retried as the minimum relative distance.
+ * later than @deadline. task.c never asks for more than
+ * KPF_MAX_DEADLINE (KTIME_MAX) and the module moves a deadline closer
+ * than its minimum distance out to that distance itself, so a refusal
+ * means the budget cannot be enforced: abort with the reason.
  */
 void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
 {
@@ -129,9 +131,7 @@ void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
 	arm.flags = KPF_ARM_ABSOLUTE;
 	arm.value_ns = deadline;
 	self->stats.arm_syscalls++;
-	if (ioctl(self->kmod_fd, KPF_IOC_ARM, &arm) == 0)
-		return;
-	arm.flags = 0;
-	arm.value_ns = kpf_g.kmod_min_ns ? kpf_g.kmod_min_ns : 2000;
-	ioctl(self->kmod_fd, KPF_IOC_ARM, &arm);
+	if (ioctl(self->kmod_fd, KPF_IOC_ARM, &arm))
+		kpf_die("KPF_IOC_ARM(%llu) failed: %s: cannot enforce the budget",
+			(unsigned long long)deadline, strerror(errno));
 }

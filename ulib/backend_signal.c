@@ -37,7 +37,10 @@ static void kpf_signal_settime(struct kpf_thread *self, uint64_t when)
 
 	self->stats.arm_syscalls++;
 	__atomic_store_n(&self->area.armed_ns, when, __ATOMIC_SEQ_CST);
-	timer_settime(self->timer, TIMER_ABSTIME, &its, NULL);
+	/* only a broken timer id or time fails: the budget could not hold */
+	if (timer_settime(self->timer, TIMER_ABSTIME, &its, NULL))
+		kpf_die("timer_settime() failed: %s: cannot enforce the budget",
+			strerror(errno));
 }
 
 static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
@@ -112,6 +115,21 @@ out:
 void kpf_signal_arm(struct kpf_thread *self, uint64_t deadline)
 {
 	kpf_signal_settime(self, deadline);
+}
+
+/**
+ * kpf_signal_disarm() - stop the queued timer; see kpf_disarm()
+ * @self: calling thread
+ */
+void kpf_signal_disarm(struct kpf_thread *self)
+{
+	static const struct itimerspec zero;
+
+	self->stats.arm_syscalls++;
+	if (timer_settime(self->timer, 0, &zero, NULL))
+		kpf_die("timer_settime() failed to disarm: %s",
+			strerror(errno));
+	__atomic_store_n(&self->area.armed_ns, 0, __ATOMIC_SEQ_CST);
 }
 
 /**

@@ -42,6 +42,11 @@ extern const char __start_kpf_critical_text[] KPF_HIDDEN;
 extern const char __stop_kpf_critical_text[] KPF_HIDDEN;
 
 #define KPF_NO_DEADLINE	UINT64_MAX
+/*
+ * Latest deadline that can be armed: the kernel's KTIME_MAX. A budget
+ * that would end later is the same as KPF_FOREVER (292 years).
+ */
+#define KPF_MAX_DEADLINE	((uint64_t)INT64_MAX)
 
 #define KPF_TASK_MAGIC		0x6b706674u	/* "kpft" */
 #define KPF_TASK_DEAD_MAGIC	0x64656164u	/* "dead" */
@@ -215,6 +220,7 @@ KPF_HIDDEN int kpf_signal_process_init(void);
 KPF_HIDDEN int kpf_signal_thread_init(struct kpf_thread *self);
 KPF_HIDDEN void kpf_signal_thread_exit(struct kpf_thread *self);
 KPF_HIDDEN void kpf_signal_arm(struct kpf_thread *self, uint64_t deadline);
+KPF_HIDDEN void kpf_signal_disarm(struct kpf_thread *self);
 
 /* backend_kmod.c */
 KPF_HIDDEN int kpf_kmod_process_init(int forced);
@@ -308,6 +314,25 @@ static inline void kpf_arm(struct kpf_thread *self, uint64_t deadline)
 		kpf_kmod_arm(self, deadline);
 	else
 		kpf_signal_arm(self, deadline);
+}
+
+/**
+ * kpf_disarm() - no upcall any more: the thread leaves its outermost task
+ * @self: calling thread
+ *
+ * kmod: a store; an expiry still queued finds deadline 0 and does
+ * nothing, without any effect on the thread. signal: the queued timer is
+ * really stopped (one system call), because its signal would interrupt
+ * the launcher's own blocking calls with EINTR. A signal already sent is
+ * delivered (to our handler, which ignores it) as timer_settime()
+ * returns, before any code of the launcher runs.
+ */
+static inline void kpf_disarm(struct kpf_thread *self)
+{
+	__atomic_store_n(&self->area.deadline_ns, 0, __ATOMIC_RELEASE);
+	if (kpf_g.backend == KPF_BACKEND_SIGNAL &&
+	    __atomic_load_n(&self->area.armed_ns, __ATOMIC_RELAXED))
+		kpf_signal_disarm(self);
 }
 
 #endif /* KPF_INTERNAL_H */

@@ -130,7 +130,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 	/* KPF_FOREVER needs no clock read */
 	if (budget != KPF_FOREVER) {
 		now = kpf_clock_ns(self);
-		if (budget < KPF_NO_DEADLINE - now)
+		if (budget <= KPF_MAX_DEADLINE - now)
 			deadline = now + budget;
 	}
 	if (parent && parent->deadline_ns < deadline)
@@ -177,7 +177,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 			}
 		}
 	} else {
-		kpf_arm(self, 0);
+		kpf_disarm(self);
 	}
 	kpf_busy(self, 0);
 	return ret;
@@ -401,7 +401,7 @@ void kpf_upcall(struct kpf_area *area)
 
 	self->stats.upcalls++;
 	if (!t) {
-		kpf_arm(self, 0);
+		kpf_disarm(self);
 		goto resume;
 	}
 	if (now < t->deadline_ns) {
