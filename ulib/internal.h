@@ -151,6 +151,8 @@ struct kpf_thread {
 	unsigned int cache_count;
 	struct kpf_task *cache;		/* per-thread free stacks */
 	size_t map_size;
+	uint64_t signal_check_ns;	/* backend_signal.c: next check */
+	int signal_bad;			/* ... and its last finding */
 	struct kpf_stats stats;
 };
 
@@ -221,6 +223,7 @@ KPF_HIDDEN int kpf_signal_thread_init(struct kpf_thread *self);
 KPF_HIDDEN void kpf_signal_thread_exit(struct kpf_thread *self);
 KPF_HIDDEN void kpf_signal_arm(struct kpf_thread *self, uint64_t deadline);
 KPF_HIDDEN void kpf_signal_disarm(struct kpf_thread *self);
+KPF_HIDDEN int kpf_signal_check(struct kpf_thread *self);
 
 /* backend_kmod.c */
 KPF_HIDDEN int kpf_kmod_process_init(int forced);

@@ -23,6 +23,8 @@
 
 /* Longest distance between retries of an expiry that hit library code. */
 #define KPF_MAX_RETRY_NS	2000000
+/* A task finishing this late past its deadline is suspicious (signal). */
+#define KPF_OVERRUN_NS		(5 * KPF_MAX_RETRY_NS)
 
 static inline void kpf_busy(struct kpf_thread *self, uint32_t v)
 {
@@ -178,9 +180,29 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 		}
 	} else {
 		kpf_disarm(self);
+		/*
+		 * signal backend: a task that overran its deadline by far
+		 * without being stopped suggests the signal no longer
+		 * reaches us: check at the next launch.
+		 */
+		if (kpf_g.backend == KPF_BACKEND_SIGNAL && ret == KPF_DONE &&
+		    deadline != KPF_NO_DEADLINE &&
+		    kpf_now_ns() > deadline + KPF_OVERRUN_NS)
+			self->signal_check_ns = 0;
 	}
 	kpf_busy(self, 0);
 	return ret;
+}
+
+/*
+ * Before a task starts or resumes on @self: can the library keep its
+ * contract here? (signal backend: is the signal still ours, unblocked)
+ */
+static int kpf_launch_check(struct kpf_thread *self)
+{
+	if (kpf_g.backend == KPF_BACKEND_SIGNAL && !self->current)
+		return kpf_signal_check(self);
+	return 0;
 }
 
 /**
@@ -199,6 +221,9 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	self = kpf_thread_self();
 	if (!self)
 		return errno ? -errno : -ENOMEM;
+	ret = kpf_launch_check(self);
+	if (ret)
+		return ret;
 	kpf_busy(self, 1);
 	t = kpf_stack_pool_get(self);
 	if (!t) {
@@ -227,6 +252,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 {
 	struct kpf_thread *self;
 	uint32_t expected = KPF_TASK_STOPPED;
+	int err;
 
 	if (!t || !budget_ns)
 		return -EINVAL;
@@ -235,6 +261,9 @@ KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 	self = kpf_thread_self();
 	if (!self)
 		return errno ? -errno : -ENOMEM;
+	err = kpf_launch_check(self);
+	if (err)
+		return err;
 	if (!__atomic_compare_exchange_n(&t->state, &expected,
 					 KPF_TASK_RUNNING, 0,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
