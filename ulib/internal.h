@@ -148,6 +148,8 @@ struct kpf_thread {
 	void *altstack_map;
 	size_t altstack_map_size;
 	int own_altstack;
+	uintptr_t altstack_lo;		/* the thread's sigaltstack ... */
+	uintptr_t altstack_hi;		/* ... at its first use */
 	unsigned int cache_count;
 	struct kpf_task *cache;		/* per-thread free stacks */
 	size_t map_size;

@@ -23,6 +23,12 @@
 
 /* Longest distance between retries of an expiry that hit library code. */
 #define KPF_MAX_RETRY_NS	2000000
+/*
+ * An expiry outside the task, on the launcher's stack above where it
+ * waits in kpf_switch() (and this close to it), means the launcher runs
+ * again: the task was left without the library.
+ */
+#define KPF_LAUNCHER_REACH	(1ull << 20)
 /* A task finishing this late past its deadline is suspicious (signal). */
 #define KPF_OVERRUN_NS		(5 * KPF_MAX_RETRY_NS)
 
@@ -195,6 +201,25 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 }
 
 /*
+ * Library calls that act on the running task must come from its stack.
+ * Anything else means the task was left without the library knowing -
+ * longjmp() (or a swapcontext()) out of it, which is not supported: its
+ * stack would be reused while the launcher still counts it as running.
+ * A signal handler on this thread's alternate stack is fine.
+ */
+static inline void kpf_check_stack(struct kpf_thread *self, const char *fn)
+{
+	struct kpf_task *t = self->current;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+
+	if (!t || (sp > t->stack_lo && sp <= t->stack_hi) ||
+	    (sp >= self->altstack_lo && sp < self->altstack_hi))
+		return;
+	kpf_die("%s() called outside the stack of the running task %p: it was left by longjmp() or a stack switch, which is not supported (a preemptible function must return, pause or be preempted)",
+		fn, (void *)t);
+}
+
+/*
  * Before a task starts or resumes on @self: can the library keep its
  * contract here? (signal backend: is the signal still ours, unblocked)
  */
@@ -221,6 +246,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	self = kpf_thread_self();
 	if (!self)
 		return errno ? -errno : -ENOMEM;
+	kpf_check_stack(self, "kpf_launch");
 	ret = kpf_launch_check(self);
 	if (ret)
 		return ret;
@@ -261,6 +287,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 	self = kpf_thread_self();
 	if (!self)
 		return errno ? -errno : -ENOMEM;
+	kpf_check_stack(self, "kpf_resume");
 	err = kpf_launch_check(self);
 	if (err)
 		return err;
@@ -299,6 +326,7 @@ KPF_CRITICAL KPF_EXPORT void kpf_pause(void)
 
 	if (!t)
 		kpf_die("kpf_pause() called outside a preemptible function");
+	kpf_check_stack(self, "kpf_pause");
 	kpf_busy(self, 1);
 	kpf_task_stop_here(self, t);
 	kpf_busy(kpf_thread_peek(), 0);
@@ -364,6 +392,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_on_cancel(void (*fn)(void *), void *arg)
 
 	if (!t)
 		return -EPERM;
+	kpf_check_stack(self, "kpf_on_cancel");
 	if (!fn)
 		return -EINVAL;
 	/* no preemption (and so no migration) while the list changes */
@@ -395,7 +424,10 @@ KPF_CRITICAL KPF_EXPORT int kpf_in_task(void)
 {
 	struct kpf_thread *self = kpf_thread_peek();
 
-	return self ? self->depth : 0;
+	if (!self)
+		return 0;
+	kpf_check_stack(self, "kpf_in_task");
+	return self->depth;
 }
 
 /**
@@ -451,6 +483,10 @@ void kpf_upcall(struct kpf_area *area)
 		kpf_task_leave(self, t, KPF_TASK_STOPPED);
 		kpf_ctx_load(&t->caller_ctx, self);
 	}
+	if (!in_task && !self->busy && rsp > t->caller_ctx.rsp &&
+	    rsp - t->caller_ctx.rsp < KPF_LAUNCHER_REACH)
+		kpf_die("the running task %p was left by longjmp() or a stack switch: its launcher runs again (at rip %#llx) while the library counts the task as running; not supported",
+			(void *)t, (unsigned long long)area->frame.rip);
 	if (in_task) {
 		/* kpf_defer_end() acts on it */
 		self->defer_expired = 1;

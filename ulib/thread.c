@@ -78,7 +78,7 @@ static struct kpf_thread *kpf_thread_create(void)
 	size_t head = kpf_round_up(sizeof(struct kpf_thread), 64);
 	size_t size = kpf_round_up(head + kpf_xsave_size, 4096);
 	struct kpf_thread *self;
-	stack_t ss, old;
+	stack_t ss, old = { .ss_flags = SS_DISABLE };
 	uint64_t top;
 	int err;
 
@@ -122,7 +122,10 @@ static struct kpf_thread *kpf_thread_create(void)
 		if (sigaltstack(&ss, NULL))
 			goto fail;
 		self->own_altstack = 1;
+		old = ss;
 	}
+	self->altstack_lo = (uintptr_t)old.ss_sp;
+	self->altstack_hi = (uintptr_t)old.ss_sp + old.ss_size;
 
 	if (kpf_g.backend == KPF_BACKEND_KMOD)
 		err = kpf_kmod_thread_init(self);
