@@ -237,6 +237,7 @@ KPF_HIDDEN void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline);
 KPF_HIDDEN __attribute__((noreturn)) void kpf_upcall(struct kpf_area *area);
 KPF_HIDDEN __attribute__((noreturn)) void kpf_task_main(struct kpf_task *t);
 KPF_HIDDEN void kpf_yield_preempted(struct kpf_thread *self);
+KPF_HIDDEN void kpf_task_discard_running(struct kpf_thread *self);
 
 /* fault.c */
 KPF_HIDDEN int kpf_fault_init(void);

@@ -381,6 +381,29 @@ KPF_CRITICAL KPF_EXPORT void kpf_cancel(kpf_task *t)
 }
 
 /**
+ * kpf_task_discard_running() - free the tasks a dying thread was running
+ * @self: the exiting thread (pthread_exit() or a cancellation inside a
+ *	task unwound through them); no code of theirs runs any more
+ *
+ * Their kpf_on_cancel() handlers do not run: the thread's own exit
+ * (cleanup handlers, destructors) already unwound them.
+ */
+void kpf_task_discard_running(struct kpf_thread *self)
+{
+	struct kpf_task *t;
+
+	while ((t = self->current)) {
+		self->current = t->parent;
+		t->magic = KPF_TASK_DEAD_MAGIC;
+		if (t->cleanups != t->inline_cleanups)
+			free(t->cleanups);
+		__atomic_store_n(&t->state, KPF_TASK_DONE, __ATOMIC_RELEASE);
+		kpf_stack_pool_put(NULL, t);
+	}
+	self->depth = 0;
+}
+
+/**
  * kpf_on_cancel() - register a cleanup for the running task; see <kpf.h>
  */
 KPF_CRITICAL KPF_EXPORT int kpf_on_cancel(void (*fn)(void *), void *arg)

@@ -59,11 +59,18 @@ static void kpf_thread_free(struct kpf_thread *self)
 	munmap(self, self->map_size);
 }
 
-/* Key destructor: the thread is exiting; it cannot be running a task. */
+/*
+ * Key destructor: the thread is exiting. If pthread_exit() was called in
+ * a task, the unwinder has left its stack (glibc jumps back to the
+ * thread's start) and the task, with any task it was nested in, is dead.
+ */
 static void kpf_thread_destroy(void *arg)
 {
 	struct kpf_thread *self = arg;
 
+	self->busy = 1;
+	kpf_disarm(self);
+	kpf_task_discard_running(self);
 	if (kpf_g.backend == KPF_BACKEND_KMOD)
 		kpf_kmod_thread_exit(self);
 	else
@@ -182,10 +189,14 @@ struct kpf_thread *kpf_thread_self(void)
 static void kpf_thread_after_fork(void)
 {
 	struct kpf_thread *self = kpf_tls_self;
+	uint32_t busy;
 	int err;
 
 	if (!self)
 		return;
+	/* fork() in a task: no preemption inside fork() itself */
+	busy = self->busy;
+	self->busy = 1;
 	self->tid = gettid();
 	__atomic_store_n(&self->area.deadline_ns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&self->area.armed_ns, 0, __ATOMIC_RELAXED);
@@ -197,8 +208,19 @@ static void kpf_thread_after_fork(void)
 	} else {
 		err = kpf_signal_thread_init(self);
 	}
-	if (err)
+	if (err) {
 		self->backend_ready = 0;
+		/* only a task in progress needs it now; a launch reports it */
+		if (self->current)
+			kpf_die("fork() in a task: cannot set up the timer again in the child: %s",
+				strerror(-err));
+		self->busy = busy;
+		return;
+	}
+	/* fork() in a task: the child's task keeps what remains of its budget */
+	if (self->current)
+		kpf_arm(self, self->current->deadline_ns);
+	self->busy = busy;
 }
 
 /**
@@ -212,6 +234,10 @@ int kpf_thread_init_process(void)
 
 	if (err)
 		return -err;
-	pthread_atfork(NULL, NULL, kpf_thread_after_fork);
+	err = pthread_atfork(NULL, NULL, kpf_thread_after_fork);
+	if (err) {
+		pthread_key_delete(kpf_thread_key);
+		return -err;
+	}
 	return 0;
 }
