@@ -101,13 +101,14 @@ struct kpf_task {
 	int depth;			/* 1 = outermost */
 	void (*fn)(void *);
 	void *arg;
-	/* stack mapping: [guard][stack ... lo..hi][task + xsave] */
+	/* mapping: [guard][canary|stack ... lo..hi][task + xsave][canary] */
 	void *map;
 	size_t map_size;
 	uintptr_t stack_lo;
 	uintptr_t stack_hi;
 	struct kpf_task *pool_next;
 	unsigned int pad_valgrind_id;	/* VALGRIND_STACK_REGISTER id */
+	unsigned int guard_maps;	/* VMAs the mapping costs: 1 or 2 */
 	uint32_t exit_state;		/* set by the task as it leaves */
 	unsigned int ncleanups;
 	unsigned int cleanup_cap;
@@ -218,6 +219,7 @@ KPF_HIDDEN struct kpf_task *kpf_stack_pool_get(struct kpf_thread *self);
 KPF_HIDDEN void kpf_stack_pool_put(struct kpf_thread *self,
 				   struct kpf_task *task);
 KPF_HIDDEN void kpf_stack_pool_thread_exit(struct kpf_thread *self);
+KPF_HIDDEN void kpf_stack_check(const struct kpf_task *t);
 
 /* backend_signal.c */
 KPF_HIDDEN int kpf_signal_process_init(void);

@@ -158,6 +158,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 
 	/* back on the launcher's stack and thread, busy set */
 	kpf_upcall_release(self);
+	kpf_stack_check(t);
 	if (t->exit_state == KPF_TASK_DONE) {
 		ret = KPF_DONE;
 		t->magic = KPF_TASK_DEAD_MAGIC;
@@ -295,6 +296,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 					 KPF_TASK_RUNNING, 0,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return expected == KPF_TASK_RUNNING ? -EBUSY : -EINVAL;
+	kpf_stack_check(t);
 	kpf_busy(self, 1);
 	return kpf_task_run(self, t, budget_ns);
 }
