@@ -78,8 +78,11 @@ int kpf_init(const struct kpf_config *cfg);
  * @task: receives the handle while the task is not finished
  * @fn: function to run on a stack of its own
  * @arg: its argument
- * @budget_ns: CPU time it may run now, in ns (clamped to what remains of
- *	the enclosing task's budget); KPF_FOREVER for no limit.
+ * @budget_ns: how long it may run now, in ns of CLOCK_MONOTONIC (wall)
+ *	time from this call - not CPU time: time the thread spends
+ *	descheduled or blocked counts too. Clamped to what remains of the
+ *	enclosing task's budget; KPF_FOREVER (or any budget ending more
+ *	than 2^63 ns after boot) for no limit.
  *
  * Return: KPF_DONE (@fn returned, *@task is NULL), KPF_PREEMPTED (*@task
  * can be resumed or cancelled) or -errno (-EINVAL for a zero budget or a
@@ -88,15 +91,38 @@ int kpf_init(const struct kpf_config *cfg);
 int kpf_launch(kpf_task **task, void (*fn)(void *), void *arg,
 	       uint64_t budget_ns);
 
+/* kpf_launch_flags() flags */
+#define KPF_LAUNCH_MIGRATE	(1U << 0)	/* may resume on any thread */
+#define KPF_LAUNCH_FLAGS	KPF_LAUNCH_MIGRATE
+
+/**
+ * kpf_launch_flags() - kpf_launch() with flags
+ * @task, @fn, @arg, @budget_ns: as for kpf_launch()
+ * @flags: KPF_LAUNCH_MIGRATE: the task may be resumed on any thread.
+ *	Without it a task is pinned to the thread that launched it, because
+ *	compiled code keeps thread-local addresses (&errno, other TLS,
+ *	pthread_self()) in registers across the points where it may be
+ *	preempted, and would use the first thread's after a move. A
+ *	migrating task must not keep such addresses or values across code
+ *	that can be preempted. Tasks launched inside a migrating task
+ *	migrate too.
+ *
+ * Return: as kpf_launch(); -EINVAL for unknown flags.
+ */
+int kpf_launch_flags(kpf_task **task, void (*fn)(void *), void *arg,
+		     uint64_t budget_ns, unsigned int flags);
+
 /**
  * kpf_resume() - continue a preempted task with a new budget
  * @task: a task for which kpf_launch()/kpf_resume() returned KPF_PREEMPTED
  * @budget_ns: as for kpf_launch()
  *
- * May be called on any thread. Return: KPF_DONE (the task is freed; the
- * handle must not be used again), KPF_PREEMPTED, -EINVAL (NULL, zero budget,
- * or a handle of a finished or cancelled task that the library can still
- * recognise), -EBUSY (the task is running).
+ * Only on the thread that launched the task, unless it was launched with
+ * KPF_LAUNCH_MIGRATE. Return: KPF_DONE (the task is freed; the handle must
+ * not be used again), KPF_PREEMPTED, -EINVAL (NULL, zero budget, or a
+ * handle of a finished or cancelled task that the library can still
+ * recognise), -EBUSY (the task is running), -EXDEV (a pinned task on
+ * another thread).
  */
 int kpf_resume(kpf_task *task, uint64_t budget_ns);
 

@@ -18,6 +18,7 @@
 #define KPF_INTERNAL_H
 
 #include <errno.h>
+#include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -114,6 +115,18 @@ struct kpf_task {
 	unsigned int cleanup_cap;
 	struct kpf_cleanup *cleanups;	/* inline_cleanups or malloc'd */
 	struct kpf_cleanup inline_cleanups[KPF_INLINE_CLEANUPS];
+	/* task_state.c: the task's errno, locale and signal mask */
+	int task_errno;
+	int caller_errno;
+	locale_t locale;		/* NULL: not run yet */
+	locale_t caller_locale;
+	int mask_saved;			/* @mask is the task's own */
+	int mask_applied;		/* ... and was set at this switch-in */
+	sigset_t mask;
+	/* pinning: the thread that launched it, unless it may migrate */
+	uint64_t home;			/* struct kpf_thread.id */
+	unsigned int flags;		/* KPF_LAUNCH_* */
+	int paused;			/* stopped by kpf_pause() */
 };
 
 /**
@@ -139,6 +152,8 @@ struct kpf_thread {
 	uint64_t clk_mult;		/* ns per tick, 32.32 fixed point */
 	uint64_t clk_window;		/* ticks before re-anchoring */
 	struct kpf_task *current;
+	uint64_t id;			/* unique per thread, for pinning */
+	sigset_t launcher_mask;		/* task_state.c */
 	int depth;
 	int kmod_fd;
 	timer_t timer;
@@ -240,6 +255,13 @@ KPF_HIDDEN __attribute__((noreturn)) void kpf_upcall(struct kpf_area *area);
 KPF_HIDDEN __attribute__((noreturn)) void kpf_task_main(struct kpf_task *t);
 KPF_HIDDEN void kpf_yield_preempted(struct kpf_thread *self);
 KPF_HIDDEN void kpf_task_discard_running(struct kpf_thread *self);
+
+/* task_state.c */
+KPF_HIDDEN void kpf_task_state_init(struct kpf_task *t);
+KPF_HIDDEN void kpf_task_state_enter(struct kpf_thread *self,
+				     struct kpf_task *t);
+KPF_HIDDEN void kpf_task_state_leave(struct kpf_thread *self,
+				     struct kpf_task *t, int preempted);
 
 /* fault.c */
 KPF_HIDDEN int kpf_fault_init(void);

@@ -152,6 +152,8 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 		t->ctx.rsp = kpf_resume_frame(&t->ctx.frame);
 	self->current = t;
 	self->depth = t->depth;
+	t->paused = 0;
+	kpf_task_state_enter(self, t);
 	kpf_arm(self, deadline);
 
 	kpf_switch(&t->caller_ctx, &t->ctx, self);
@@ -159,6 +161,8 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 	/* back on the launcher's stack and thread, busy set */
 	kpf_upcall_release(self);
 	kpf_stack_check(t);
+	kpf_task_state_leave(self, t, t->exit_state != KPF_TASK_DONE &&
+				      !t->paused);
 	if (t->exit_state == KPF_TASK_DONE) {
 		ret = KPF_DONE;
 		t->magic = KPF_TASK_DEAD_MAGIC;
@@ -238,11 +242,22 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 				       void (*fn)(void *), void *arg,
 				       uint64_t budget_ns)
 {
+	return kpf_launch_flags(task, fn, arg, budget_ns, 0);
+}
+
+/**
+ * kpf_launch_flags() - kpf_launch() with KPF_LAUNCH_* flags; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT int kpf_launch_flags(kpf_task **task,
+					     void (*fn)(void *), void *arg,
+					     uint64_t budget_ns,
+					     unsigned int flags)
+{
 	struct kpf_thread *self;
 	struct kpf_task *t;
 	int ret;
 
-	if (!task || !fn || !budget_ns)
+	if (!task || !fn || !budget_ns || (flags & ~KPF_LAUNCH_FLAGS))
 		return -EINVAL;
 	self = kpf_thread_self();
 	if (!self)
@@ -265,6 +280,11 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	t->ncleanups = 0;
 	t->cleanup_cap = KPF_INLINE_CLEANUPS;
 	t->cleanups = t->inline_cleanups;
+	t->home = self->id;
+	/* a task inside a migrating task moves with it */
+	t->flags = flags | (self->current ? self->current->flags &
+					    KPF_LAUNCH_MIGRATE : 0);
+	kpf_task_state_init(t);
 	kpf_task_prepare(t);
 	self->stats.launches++;
 	ret = kpf_task_run(self, t, budget_ns);
@@ -292,6 +312,8 @@ KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 	err = kpf_launch_check(self);
 	if (err)
 		return err;
+	if (!(t->flags & KPF_LAUNCH_MIGRATE) && t->home != self->id)
+		return -EXDEV;
 	if (!__atomic_compare_exchange_n(&t->state, &expected,
 					 KPF_TASK_RUNNING, 0,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
@@ -330,6 +352,7 @@ KPF_CRITICAL KPF_EXPORT void kpf_pause(void)
 		kpf_die("kpf_pause() called outside a preemptible function");
 	kpf_check_stack(self, "kpf_pause");
 	kpf_busy(self, 1);
+	t->paused = 1;
 	kpf_task_stop_here(self, t);
 	kpf_busy(kpf_thread_peek(), 0);
 }

@@ -24,6 +24,7 @@ __thread struct kpf_thread *kpf_tls_self
 	__attribute__((tls_model("initial-exec"))) KPF_HIDDEN;
 
 static pthread_key_t kpf_thread_key;
+static uint64_t kpf_thread_ids;
 
 static size_t kpf_round_up(size_t n, size_t to)
 {
@@ -103,6 +104,7 @@ static struct kpf_thread *kpf_thread_create(void)
 	self->xsave_scratch = (char *)self + head;
 	self->kmod_fd = -1;
 	self->tid = gettid();
+	self->id = __atomic_add_fetch(&kpf_thread_ids, 1, __ATOMIC_RELAXED);
 
 	self->upcall_map_size = KPF_UPCALL_STACK + KPF_GUARD;
 	self->upcall_guard = KPF_GUARD;
@@ -142,6 +144,8 @@ static struct kpf_thread *kpf_thread_create(void)
 		errno = -err;
 		goto fail;
 	}
+	/* the launcher's signal mask as libkpf first sees it (task_state.c) */
+	pthread_sigmask(SIG_SETMASK, NULL, &self->launcher_mask);
 	self->backend_ready = 1;
 	pthread_setspecific(kpf_thread_key, self);
 	kpf_tls_self = self;
