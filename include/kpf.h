@@ -184,13 +184,20 @@ int kpf_in_task(void);
 
 /**
  * struct kpf_stats - per-thread counters, for tests and benchmarks
+ * @size:	the caller sets sizeof(struct kpf_stats) (0 is taken as the
+ *		size this header declares); kpf_thread_stats() sets it to the
+ *		number of bytes it filled in. Fields are only ever appended,
+ *		so a program built against an older header gets the fields it
+ *		knows, and one built against a newer header gets zeros in the
+ *		fields the library does not have.
  * @launches:	kpf_launch() calls that started a task.
  * @preemptions: tasks stopped by their budget.
  * @retries:	expiries that hit library code and were retried later.
  * @upcalls:	upcalls (kmod) or delivered timer signals (signal).
- * @arm_syscalls: system calls made to arm the timer.
+ * @arm_syscalls: system calls made to arm or disarm the timer.
  */
 struct kpf_stats {
+	uint64_t size;
 	uint64_t launches;
 	uint64_t preemptions;
 	uint64_t retries;
@@ -200,9 +207,12 @@ struct kpf_stats {
 
 /**
  * kpf_thread_stats() - counters of the calling thread
- * @stats: filled in
+ * @stats: filled in up to @stats->size bytes; see struct kpf_stats
+ *
+ * Return: 0, or -EINVAL if @stats is NULL or its size is smaller than the
+ * size field itself.
  */
-void kpf_thread_stats(struct kpf_stats *stats);
+int kpf_thread_stats(struct kpf_stats *stats);
 
 #ifdef __cplusplus
 }

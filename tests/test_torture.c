@@ -51,7 +51,7 @@ int main(void)
 	kpf_task *t[NINTER];
 	uint64_t want = 10000, preempt = 0, iters = 1000, t0, dt, start;
 	uint64_t budget_min, rng = 12345, mismatches = 0, runs = 0;
-	struct kpf_stats stats;
+	struct kpf_stats stats = { .size = sizeof(stats) };
 	int mode = torture_cpu_mode(), i, r, live, errors = 0;
 
 	ktest_plan(4);

@@ -481,14 +481,26 @@ KPF_CRITICAL KPF_EXPORT int kpf_in_task(void)
 /**
  * kpf_thread_stats() - the calling thread's counters; see <kpf.h>
  */
-KPF_CRITICAL KPF_EXPORT void kpf_thread_stats(struct kpf_stats *stats)
+KPF_CRITICAL KPF_EXPORT int kpf_thread_stats(struct kpf_stats *stats)
 {
 	struct kpf_thread *self = kpf_thread_peek();
+	struct kpf_stats mine;
+	size_t n;
 
+	if (!stats)
+		return -EINVAL;
+	n = stats->size ? stats->size : sizeof(mine);
+	if (n < sizeof(stats->size))
+		return -EINVAL;
 	if (self)
-		*stats = self->stats;
+		mine = self->stats;
 	else
-		memset(stats, 0, sizeof(*stats));
+		memset(&mine, 0, sizeof(mine));
+	mine.size = n < sizeof(mine) ? n : sizeof(mine);
+	memcpy(stats, &mine, mine.size);
+	if (n > sizeof(mine))
+		memset((char *)stats + sizeof(mine), 0, n - sizeof(mine));
+	return 0;
 }
 
 /**

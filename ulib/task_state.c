@@ -27,6 +27,9 @@
 
 #include "internal.h"
 
+/* The part of a sigset_t the kernel reads and writes. */
+#define KPF_SIGSET_BYTES	(_NSIG / 8)
+
 /**
  * kpf_task_state_init() - a new task starts with its launcher's state
  * @t: the task, not started yet
@@ -52,6 +55,7 @@ void kpf_task_state_enter(struct kpf_thread *self, struct kpf_task *t)
 		uselocale(t->locale);
 	t->mask_applied = 0;
 	if (t->depth == 1 && t->mask_saved &&
+	    !sigemptyset(&self->launcher_mask) &&
 	    !pthread_sigmask(SIG_SETMASK, &t->mask, &self->launcher_mask))
 		t->mask_applied = 1;
 	errno = t->task_errno;
@@ -76,8 +80,9 @@ void kpf_task_state_leave(struct kpf_thread *self, struct kpf_task *t,
 		uselocale(t->caller_locale);
 	if (t->depth == 1 && (t->mask_applied || preempted)) {
 		/* the launcher's mask is exact after a resume that set it */
+		sigemptyset(&mask);	/* the kernel fills only _NSIG bits */
 		if (!pthread_sigmask(SIG_SETMASK, NULL, &mask) &&
-		    memcmp(&mask, &self->launcher_mask, sizeof(mask))) {
+		    memcmp(&mask, &self->launcher_mask, KPF_SIGSET_BYTES)) {
 			t->mask = mask;
 			t->mask_saved = 1;
 			pthread_sigmask(SIG_SETMASK, &self->launcher_mask, NULL);
