@@ -128,4 +128,36 @@ TEST(after_pause_of_forever_task)
 	TH_LOG("backend %s", kpf_backend());
 }
 
+/*
+ * The price: on the signal backend a budgeted launch + return now makes
+ * two timer system calls (arm, disarm); kmod must stay free of them -
+ * deadlines are stores into the area, the queued kernel timer moves
+ * itself, so only about one ARM per expiry period is needed.
+ */
+TEST(arming_system_calls)
+{
+	struct kpf_stats s0 = { .size = sizeof(s0) };
+	struct kpf_stats s1 = { .size = sizeof(s1) };
+	const int n = 2000;
+	double per;
+	kpf_task *t;
+	int i;
+
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	ASSERT_EQ(0, kpf_thread_stats(&s0));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	ASSERT_EQ(0, kpf_thread_stats(&s1));
+	per = (double)(s1.arm_syscalls - s0.arm_syscalls) / n;
+	TH_LOG("%s: %.3f arming system calls per budgeted launch + return",
+	       kpf_backend(), per);
+	if (!strcmp(kpf_backend(), "kmod")) {
+		EXPECT_GT(0.1, per);
+	} else {
+		/* arm + disarm; a late launch may add a re-arm */
+		EXPECT_LE(2.0, per);
+		EXPECT_GT(2.5, per);
+	}
+}
+
 TEST_HARNESS_MAIN
