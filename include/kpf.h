@@ -44,8 +44,10 @@ typedef struct kpf_task kpf_task;
  *		(kmod, signal or auto) overrides it.
  * @stack_size:	usable stack of each task in bytes, rounded up to pages;
  *		0 = 2 MiB. Only touched pages cost memory.
- * @signal:	real-time signal of the signal backend; 0 = SIGRTMIN + 4.
- *		KPF_SIGNAL in the environment overrides it.
+ * @signal:	real-time signal of the signal backend; 0 = the first one
+ *		from SIGRTMIN + 4 up that has no handler. A named signal that
+ *		has a handler is refused (-EBUSY). KPF_SIGNAL in the
+ *		environment overrides it.
  * @retry_ns:	when an expiry hits library code (a context switch in
  *		progress), preemption is retried this much later; 0 = 20 us.
  * @pool_max:	task stacks kept for reuse process-wide; 0 = 64.
@@ -84,9 +86,18 @@ int kpf_init(const struct kpf_config *cfg);
  *	enclosing task's budget; KPF_FOREVER (or any budget ending more
  *	than 2^63 ns after boot) for no limit.
  *
+ * The task runs on the calling thread and may only be resumed there (see
+ * kpf_launch_flags() for tasks that may move). Its errno, uselocale()
+ * locale and signal mask stay with it when it is preempted; the
+ * caller's errno is preserved. A task must be left by returning (or
+ * pthread_exit(), exit()): longjmp() out of it aborts with a message.
+ *
  * Return: KPF_DONE (@fn returned, *@task is NULL), KPF_PREEMPTED (*@task
- * can be resumed or cancelled) or -errno (-EINVAL for a zero budget or a
- * NULL argument, -ENOMEM); on error nothing is left allocated.
+ * can be resumed or cancelled) or -errno: -EINVAL for a zero budget or a
+ * NULL argument; -ENOMEM when no stack can be mapped or task stacks
+ * already use half of vm.max_map_count; -EBUSY on the signal backend when
+ * its signal was taken over by another handler or is blocked in this
+ * thread (with a message). On error nothing is left allocated.
  */
 int kpf_launch(kpf_task **task, void (*fn)(void *), void *arg,
 	       uint64_t budget_ns);
@@ -131,7 +142,8 @@ int kpf_resume(kpf_task *task, uint64_t budget_ns);
  * @task: a preempted task, or NULL (nothing happens)
  *
  * Runs the task's kpf_on_cancel() handlers, most recent first, on the
- * calling thread, then frees the task and returns its stack to the pool.
+ * calling thread (any thread, also for a pinned task), then frees the task
+ * and returns its stack to the pool.
  * Cancelling a running task aborts the program with a message.
  */
 void kpf_cancel(kpf_task *task);

@@ -209,7 +209,7 @@ void kpf_signal_thread_exit(struct kpf_thread *self)
 int kpf_signal_check(struct kpf_thread *self)
 {
 	static const struct timespec zero;
-	uint64_t now = kpf_now_ns();
+	uint64_t now = kpf_clock_ns(self);	/* TSC: no vDSO call per launch */
 	struct sigaction cur;
 	sigset_t mask, one;
 	int why = 0;
