@@ -200,8 +200,8 @@ int kpf_in_task(void);
  *		size this header declares); kpf_thread_stats() sets it to the
  *		number of bytes it filled in. Fields are only ever appended,
  *		so a program built against an older header gets the fields it
- *		knows, and one built against a newer header gets zeros in the
- *		fields the library does not have.
+ *		knows, and one built against a newer header finds in @size
+ *		which fields the library filled (the rest is left untouched).
  * @launches:	kpf_launch() calls that started a task.
  * @preemptions: tasks stopped by their budget.
  * @retries:	expiries that hit library code and were retried later.

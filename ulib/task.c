@@ -496,10 +496,9 @@ KPF_CRITICAL KPF_EXPORT int kpf_thread_stats(struct kpf_stats *stats)
 		mine = self->stats;
 	else
 		memset(&mine, 0, sizeof(mine));
+	/* never write past either struct: size may come from a newer header */
 	mine.size = n < sizeof(mine) ? n : sizeof(mine);
 	memcpy(stats, &mine, mine.size);
-	if (n > sizeof(mine))
-		memset((char *)stats + sizeof(mine), 0, n - sizeof(mine));
 	return 0;
 }
 
