@@ -543,7 +543,8 @@ void kpf_upcall(struct kpf_area *area)
 		kpf_ctx_load(&t->caller_ctx, self);
 	}
 	if (!in_task && !self->busy && rsp > t->caller_ctx.rsp &&
-	    rsp - t->caller_ctx.rsp < KPF_LAUNCHER_REACH)
+	    rsp - t->caller_ctx.rsp < KPF_LAUNCHER_REACH &&
+	    !(rsp >= self->altstack_lo && rsp <= self->altstack_hi))
 		kpf_die("the running task %p was left by longjmp() or a stack switch: its launcher runs again (at rip %#llx) while the library counts the task as running; not supported",
 			(void *)t, (unsigned long long)area->frame.rip);
 	if (in_task) {
