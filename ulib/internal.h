@@ -257,9 +257,9 @@ KPF_HIDDEN void kpf_yield_preempted(struct kpf_thread *self);
 KPF_HIDDEN void kpf_task_discard_running(struct kpf_thread *self);
 
 /* task_state.c */
-KPF_HIDDEN void kpf_task_state_init(struct kpf_task *t);
+KPF_HIDDEN void kpf_task_state_init(struct kpf_task *t, int caller_errno);
 KPF_HIDDEN void kpf_task_state_enter(struct kpf_thread *self,
-				     struct kpf_task *t);
+				     struct kpf_task *t, int caller_errno);
 KPF_HIDDEN void kpf_task_state_leave(struct kpf_thread *self,
 				     struct kpf_task *t, int preempted);
 

@@ -128,7 +128,7 @@ static void kpf_task_stop_here(struct kpf_thread *self, struct kpf_task *t)
  * cleared... set on entry by the caller, cleared on return.
  */
 static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
-			uint64_t budget)
+			uint64_t budget, int caller_errno)
 {
 	struct kpf_task *parent = self->current;
 	uint64_t deadline = KPF_NO_DEADLINE;
@@ -153,7 +153,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 	self->current = t;
 	self->depth = t->depth;
 	t->paused = 0;
-	kpf_task_state_enter(self, t);
+	kpf_task_state_enter(self, t, caller_errno);
 	kpf_arm(self, deadline);
 
 	kpf_switch(&t->caller_ctx, &t->ctx, self);
@@ -253,6 +253,8 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch_flags(kpf_task **task,
 					     uint64_t budget_ns,
 					     unsigned int flags)
 {
+	/* the caller's errno, before our own calls can change it */
+	int caller_errno = errno;
 	struct kpf_thread *self;
 	struct kpf_task *t;
 	int ret;
@@ -284,10 +286,10 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch_flags(kpf_task **task,
 	/* a task inside a migrating task moves with it */
 	t->flags = flags | (self->current ? self->current->flags &
 					    KPF_LAUNCH_MIGRATE : 0);
-	kpf_task_state_init(t);
+	kpf_task_state_init(t, caller_errno);
 	kpf_task_prepare(t);
 	self->stats.launches++;
-	ret = kpf_task_run(self, t, budget_ns);
+	ret = kpf_task_run(self, t, budget_ns, caller_errno);
 	*task = ret == KPF_DONE ? NULL : t;
 	return ret;
 }
@@ -297,6 +299,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch_flags(kpf_task **task,
  */
 KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 {
+	int caller_errno = errno;
 	struct kpf_thread *self;
 	uint32_t expected = KPF_TASK_STOPPED;
 	int err;
@@ -320,7 +323,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 		return expected == KPF_TASK_RUNNING ? -EBUSY : -EINVAL;
 	kpf_stack_check(t);
 	kpf_busy(self, 1);
-	return kpf_task_run(self, t, budget_ns);
+	return kpf_task_run(self, t, budget_ns, caller_errno);
 }
 
 /**

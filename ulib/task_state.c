@@ -33,10 +33,11 @@
 /**
  * kpf_task_state_init() - a new task starts with its launcher's state
  * @t: the task, not started yet
+ * @caller_errno: the launcher's errno when it called kpf_launch()
  */
-void kpf_task_state_init(struct kpf_task *t)
+void kpf_task_state_init(struct kpf_task *t, int caller_errno)
 {
-	t->task_errno = errno;
+	t->task_errno = caller_errno;
 	t->locale = NULL;
 	t->mask_saved = 0;
 	t->mask_applied = 0;
@@ -46,10 +47,13 @@ void kpf_task_state_init(struct kpf_task *t)
  * kpf_task_state_enter() - switch the thread's state to @t's
  * @self: the thread, busy set
  * @t: the task about to run (self->current already), @t->depth set
+ * @caller_errno: the launcher's errno on entry to the library, before
+ *	library calls (first use of a thread, mapping a stack) changed it
  */
-void kpf_task_state_enter(struct kpf_thread *self, struct kpf_task *t)
+void kpf_task_state_enter(struct kpf_thread *self, struct kpf_task *t,
+			  int caller_errno)
 {
-	t->caller_errno = errno;
+	t->caller_errno = caller_errno;
 	t->caller_locale = uselocale((locale_t)0);
 	if (t->locale && t->locale != t->caller_locale)
 		uselocale(t->locale);
