@@ -110,17 +110,27 @@ TEST(pause_and_resume)
 
 TEST(forever)
 {
+	struct kpf_stats s0 = { .size = sizeof(s0) };
+	struct kpf_stats s1 = { .size = sizeof(s1) };
 	struct spin s = { 0 };
 	kpf_task *t;
 
 	s.until = now_ns() + 50 * MS;
 	EXPECT_EQ(KPF_DONE, kpf_launch(&t, spin_until, &s, KPF_FOREVER));
 	EXPECT_TRUE(s.done);
-	/* a budget ending past KTIME_MAX is the same */
+	/*
+	 * A budget ending past KTIME_MAX is the same: nothing is armed (before,
+	 * the deadline overflowed KTIME_MAX, every KPF_IOC_ARM failed and a
+	 * 2 us fallback timer fired for as long as the task ran).
+	 */
 	s.done = 0;
 	s.until = now_ns() + 50 * MS;
+	ASSERT_EQ(0, kpf_thread_stats(&s0));
 	EXPECT_EQ(KPF_DONE, kpf_launch(&t, spin_until, &s, 1ull << 63));
+	ASSERT_EQ(0, kpf_thread_stats(&s1));
 	EXPECT_TRUE(s.done);
+	EXPECT_EQ(s0.arm_syscalls, s1.arm_syscalls);
+	EXPECT_EQ(s0.upcalls, s1.upcalls);
 }
 
 TEST(errors)
