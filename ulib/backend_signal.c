@@ -136,7 +136,7 @@ out:
  * @self: calling thread
  * @deadline: absolute CLOCK_MONOTONIC ns, non-zero
  *
- * Called by kpf_arm() only when no expiry is queued or the queued one is
+ * Called by kpf_arm_deadline() only when no expiry is queued or the queued one is
  * later than @deadline.
  */
 void kpf_signal_arm(struct kpf_thread *self, uint64_t deadline)

@@ -62,7 +62,7 @@ KPF_CRITICAL KPF_EXPORT void kpf_defer_end(void)
 		kpf_yield_preempted(self);
 		return;
 	}
-	kpf_arm(self, t->deadline_ns);
+	kpf_arm_deadline(self, t->deadline_ns);
 out:
 	kpf_barrier();
 	self->busy = 0;

@@ -60,7 +60,7 @@ enum kpf_task_state {
 };
 
 /**
- * struct kpf_ctx - a suspended execution context
+ * struct kpf_exec_ctx - a suspended execution context
  * @rsp:	KPF_CTX_VOLUNTARY: stack pointer of the block kpf_switch
  *		pushed (MXCSR/FCW, r15..rbp, return address);
  *		KPF_CTX_FULL: address of the resume frame built below the
@@ -69,7 +69,7 @@ enum kpf_task_state {
  * @xsave:	KPF_CTX_FULL: 64-byte aligned xsave image.
  * @frame:	KPF_CTX_FULL: the interrupted registers.
  */
-struct kpf_ctx {
+struct kpf_exec_ctx {
 	uint64_t rsp;
 	uint32_t kind;
 	uint32_t pad;
@@ -93,8 +93,8 @@ struct kpf_cleanup {
 struct kpf_task {
 	uint32_t magic;
 	uint32_t state;			/* enum kpf_task_state, atomic */
-	struct kpf_ctx ctx;		/* the task while not running */
-	struct kpf_ctx caller_ctx;	/* its launcher while it runs */
+	struct kpf_exec_ctx ctx;		/* the task while not running */
+	struct kpf_exec_ctx caller_ctx;	/* its launcher while it runs */
 	struct kpf_task *parent;	/* enclosing task while it runs */
 	uint64_t deadline_ns;		/* absolute; KPF_NO_DEADLINE */
 	uint32_t defer;			/* its defer count, stopped */
@@ -174,9 +174,9 @@ struct kpf_thread {
 	struct kpf_stats stats;
 };
 
-_Static_assert(offsetof(struct kpf_ctx, rsp) == KPF_CTX_RSP, "asm");
-_Static_assert(offsetof(struct kpf_ctx, kind) == KPF_CTX_KIND, "asm");
-_Static_assert(offsetof(struct kpf_ctx, xsave) == KPF_CTX_XSAVE, "asm");
+_Static_assert(offsetof(struct kpf_exec_ctx, rsp) == KPF_CTX_RSP, "asm");
+_Static_assert(offsetof(struct kpf_exec_ctx, kind) == KPF_CTX_KIND, "asm");
+_Static_assert(offsetof(struct kpf_exec_ctx, xsave) == KPF_CTX_XSAVE, "asm");
 _Static_assert(offsetof(struct kpf_area, pending) == KPF_AREA_PENDING, "asm");
 _Static_assert(offsetof(struct kpf_area, in_upcall) == KPF_AREA_IN_UPCALL,
 	       "asm");
@@ -212,10 +212,10 @@ extern uint32_t kpf_xsave_size KPF_HIDDEN;
 KPF_HIDDEN void kpf_xstate_init(void);
 
 /* switch_x86_64.S */
-KPF_HIDDEN void kpf_switch(struct kpf_ctx *save, const struct kpf_ctx *load,
+KPF_HIDDEN void kpf_switch(struct kpf_exec_ctx *save, const struct kpf_exec_ctx *load,
 			   struct kpf_thread *self);
 KPF_HIDDEN __attribute__((noreturn))
-void kpf_ctx_load(const struct kpf_ctx *load, struct kpf_thread *self);
+void kpf_ctx_load(const struct kpf_exec_ctx *load, struct kpf_thread *self);
 KPF_HIDDEN __attribute__((noreturn))
 void kpf_frame_return(struct kpf_thread *self, const void *xsave,
 		      uint64_t frame_sp);
@@ -308,7 +308,7 @@ static inline uint64_t kpf_clock_ns(struct kpf_thread *self)
 #define kpf_barrier()	__asm__ __volatile__("" ::: "memory")
 
 /**
- * kpf_arm() - ask for an upcall at @deadline (0 = none)
+ * kpf_arm_deadline() - ask for an upcall at @deadline (0 = none)
  * @self: calling thread
  * @deadline: absolute CLOCK_MONOTONIC ns, 0 to disarm
  *
@@ -317,7 +317,7 @@ static inline uint64_t kpf_clock_ns(struct kpf_thread *self)
  * (kernel) or is moved by the signal handler. Only a deadline earlier
  * than the queued expiry, or no queued expiry, costs a system call.
  */
-static inline void kpf_arm(struct kpf_thread *self, uint64_t deadline)
+static inline void kpf_arm_deadline(struct kpf_thread *self, uint64_t deadline)
 {
 	uint64_t armed;
 

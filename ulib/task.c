@@ -154,7 +154,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 	self->depth = t->depth;
 	t->paused = 0;
 	kpf_task_state_enter(self, t, caller_errno);
-	kpf_arm(self, deadline);
+	kpf_arm_deadline(self, deadline);
 
 	kpf_switch(&t->caller_ctx, &t->ctx, self);
 
@@ -178,7 +178,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 
 	/* the launcher is running again: its deadline applies */
 	if (parent) {
-		kpf_arm(self, parent->deadline_ns);
+		kpf_arm_deadline(self, parent->deadline_ns);
 		if (parent->deadline_ns != KPF_NO_DEADLINE &&
 		    kpf_now_ns() >= parent->deadline_ns) {
 			if (self->area.defer) {
@@ -529,7 +529,7 @@ void kpf_upcall(struct kpf_area *area)
 	}
 	if (now < t->deadline_ns) {
 		/* early: an older expiry, or a parent's deadline */
-		kpf_arm(self, t->deadline_ns);
+		kpf_arm_deadline(self, t->deadline_ns);
 		goto resume;
 	}
 	in_task = !self->busy && rsp > t->stack_lo && rsp <= t->stack_hi &&
@@ -564,7 +564,7 @@ void kpf_upcall(struct kpf_area *area)
 		self->stats.retries++;
 		if (self->retry_ns < kpf_g.retry_ns)
 			self->retry_ns = kpf_g.retry_ns;
-		kpf_arm(self, kpf_now_ns() + self->retry_ns);
+		kpf_arm_deadline(self, kpf_now_ns() + self->retry_ns);
 		if (self->retry_ns < KPF_MAX_RETRY_NS)
 			self->retry_ns *= 2;
 	}

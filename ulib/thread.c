@@ -224,7 +224,7 @@ static void kpf_thread_after_fork(void)
 	}
 	/* fork() in a task: the child's task keeps what remains of its budget */
 	if (self->current)
-		kpf_arm(self, self->current->deadline_ns);
+		kpf_arm_deadline(self, self->current->deadline_ns);
 	self->busy = busy;
 }
 
