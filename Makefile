@@ -51,14 +51,9 @@ ICOUNT ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-# $(call submake,dir,targets): make in a sub-directory with O=build/<dir>,
-# skipped with a notice while its Makefile does not exist yet
+# $(call submake,dir,targets): make in a sub-directory with O=build/<dir>
 define submake
-	@if [ -f $(1)/Makefile ]; then \
-		$(MAKE) -C $(1) O=$(BUILD)/$(1) $(2); \
-	else \
-		echo "notice: $(1)/Makefile does not exist yet, skipping $(1)"; \
-	fi
+	$(MAKE) -C $(1) O=$(BUILD)/$(1) $(2)
 endef
 
 # $(call kmod_build,KDIR,build dir prefix,extra make args): build kmod/ out
@@ -66,9 +61,6 @@ endef
 # object is ever written into kmod/)
 define kmod_build
 	@set -e; kdir='$(strip $(1))'; \
-	if [ ! -f kmod/Kbuild ]; then \
-		echo "notice: kmod/Kbuild does not exist yet, skipping kpf.ko"; exit 0; \
-	fi; \
 	rel=$$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$$/\1/p' \
 		"$$kdir/include/generated/utsrelease.h" 2>/dev/null); \
 	if [ -z "$$rel" ]; then \
@@ -88,6 +80,9 @@ endef
 
 all: kmod ulib
 
+# Debian packages (QEMU, kernel source and headers, ...): tools/deps.sh.
+# Only the targets that run things need them installed (check*, run,
+# bench, vm); building and installing libkpf and kpf.ko does not.
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh
 	@mkdir -p $(BUILD)
@@ -96,7 +91,8 @@ $(DEPS_STAMP): tools/deps.sh
 
 # kselftest harness and checkpatch from Debian's kernel source package
 ksrc: $(KSRC_STAMP)
-$(KSRC_STAMP): | $(DEPS_STAMP)
+$(KSRC_STAMP):
+	@[ -f $(LINUX_SOURCE) ] || { echo "error: $(LINUX_SOURCE) is missing: make deps (tools/deps.sh) installs it" >&2; exit 1; }
 	@echo "  EXTRACT kselftest_harness.h kselftest.h checkpatch.pl from $(LINUX_SOURCE)"
 	@rm -rf $(BUILD)/.ksrc && mkdir -p $(BUILD)/.ksrc $(BUILD)/include $(BUILD)/scripts
 	@tar -xJf $(LINUX_SOURCE) -C $(BUILD)/.ksrc --wildcards \
@@ -111,10 +107,10 @@ $(KSRC_STAMP): | $(DEPS_STAMP)
 	@rm -rf $(BUILD)/.ksrc
 	@touch $@
 
-kmod: | $(DEPS_STAMP)
+kmod:
 	$(call kmod_build,$(KDIR),$(BUILD)/kmod)
 
-debug-kernel: | $(DEPS_STAMP)
+debug-kernel:
 	@$(GUEST)/build-debug-kernel.sh >/dev/null
 
 # kpf.ko for both guest kernels
@@ -122,18 +118,17 @@ kmod-guest: debug-kernel
 	$(call kmod_build,$(STOCK_KDIR),$(BUILD)/kmod)
 	$(call kmod_build,$(DEBUG_KDIR),$(BUILD)/kmod)
 
-ulib: | $(DEPS_STAMP)
+ulib:
 	$(call submake,ulib,)
 
-selftests: $(KSRC_STAMP) | $(DEPS_STAMP)
+selftests: $(KSRC_STAMP)
 	$(call submake,selftests,)
 
-tests: ulib $(KSRC_STAMP) | $(DEPS_STAMP)
+tests: ulib $(KSRC_STAMP)
 	$(call submake,tests,)
 
-lint: $(KSRC_STAMP) | $(DEPS_STAMP)
+lint: $(KSRC_STAMP)
 	@set -e; \
-	if [ ! -f kmod/Kbuild ]; then echo "notice: kmod/ not there yet, lint skipped"; exit 0; fi; \
 	echo "  CHECKPATCH --strict kmod/ include/uapi/linux/kpf.h"; \
 	$(BUILD)/scripts/checkpatch.pl --strict --no-tree --quiet --show-types \
 		-f $$(ls kmod/*.c kmod/*.h kmod/*.S kmod/Kbuild 2>/dev/null) include/uapi/linux/kpf.h; \
@@ -148,33 +143,32 @@ lint: $(KSRC_STAMP) | $(DEPS_STAMP)
 lint-build:
 	$(call kmod_build,$(KDIR),$(BUILD)/lint,C=2)
 
-check-native: tests
+check-native: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory tests
 	@mkdir -p $(BUILD); \
-	if [ -f tests/Makefile ]; then \
-		$(MAKE) -C tests O=$(BUILD)/tests check-native 2>&1 | tee $(BUILD)/check-native.log; \
-		rc=$${PIPESTATUS[0]}; \
-	else \
-		echo "notice: tests/Makefile does not exist yet, skipping check-native"; \
-		: >$(BUILD)/check-native.log; rc=0; \
-	fi; \
+	$(MAKE) -C tests O=$(BUILD)/tests check-native 2>&1 | tee $(BUILD)/check-native.log; \
+	rc=$${PIPESTATUS[0]}; \
 	echo $$rc >$(BUILD)/check-native.rc; exit $$rc
 
 # everything a guest boot needs
 .PHONY: guest-prereqs
 guest-prereqs: kmod-guest selftests tests
 
-check-guest: guest-prereqs
+check-guest: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory guest-prereqs
 	@$(GUEST)/check.sh $(if $(ICOUNT),--icount) --tests '$(TESTS)' $(KERNELS)
 
 # native failures do not stop the guests; the summary counts all of them
-check: lint guest-prereqs
+check: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory lint guest-prereqs
 	@rc=0; \
 	$(MAKE) --no-print-directory check-native || rc=1; \
 	$(GUEST)/check.sh --native $(BUILD)/check-native $(if $(ICOUNT),--icount) \
 		--tests '$(TESTS)' $(KERNELS) || rc=1; \
 	exit $$rc
 
-vm: guest-prereqs
+vm: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory guest-prereqs
 	$(GUEST)/run.sh --kernel $(KERNEL) $(if $(ICOUNT),--icount) --shell
 
 install: ulib

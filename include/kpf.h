@@ -48,8 +48,10 @@ typedef struct kpf_task kpf_task;
  *		(kmod, signal or auto) overrides it.
  * @stack_size:	usable stack of each task in bytes, rounded up to pages;
  *		0 = 2 MiB. Only touched pages cost memory.
- * @signal:	real-time signal of the signal backend; 0 = SIGRTMIN + 4.
- *		KPF_SIGNAL in the environment overrides it.
+ * @signal:	real-time signal of the signal backend; 0 = the first one
+ *		from SIGRTMIN + 4 up that has no handler. A named signal that
+ *		has a handler is refused (-EBUSY). KPF_SIGNAL in the
+ *		environment overrides it.
  * @retry_ns:	when an expiry hits library code (a context switch in
  *		progress), preemption is retried this much later; 0 = 20 us.
  * @pool_max:	task stacks kept for reuse process-wide; 0 = 64.
@@ -82,25 +84,60 @@ int kpf_init(const struct kpf_config *cfg);
  * @task: receives the handle while the task is not finished
  * @fn: function to run on a stack of its own
  * @arg: its argument
- * @budget_ns: CPU time it may run now, in ns (clamped to what remains of
- *	the enclosing task's budget); KPF_FOREVER for no limit.
+ * @budget_ns: how long it may run now, in ns of CLOCK_MONOTONIC (wall)
+ *	time from this call - not CPU time: time the thread spends
+ *	descheduled or blocked counts too. Clamped to what remains of the
+ *	enclosing task's budget; KPF_FOREVER (or any budget ending more
+ *	than 2^63 ns after boot) for no limit.
+ *
+ * The task runs on the calling thread and may only be resumed there (see
+ * kpf_launch_flags() for tasks that may move). Its errno, uselocale()
+ * locale and signal mask stay with it when it is preempted; the
+ * caller's errno is preserved. A task must be left by returning (or
+ * pthread_exit(), exit()): longjmp() out of it aborts with a message.
  *
  * Return: KPF_DONE (@fn returned, *@task is NULL), KPF_PREEMPTED (*@task
- * can be resumed or cancelled) or -errno (-EINVAL for a zero budget or a
- * NULL argument, -ENOMEM); on error nothing is left allocated.
+ * can be resumed or cancelled) or -errno: -EINVAL for a zero budget or a
+ * NULL argument; -ENOMEM when no stack can be mapped or task stacks
+ * already use half of vm.max_map_count; -EBUSY on the signal backend when
+ * its signal was taken over by another handler or is blocked in this
+ * thread (with a message). On error nothing is left allocated.
  */
 int kpf_launch(kpf_task **task, void (*fn)(void *), void *arg,
 	       uint64_t budget_ns);
+
+/* kpf_launch_flags() flags */
+#define KPF_LAUNCH_MIGRATE	(1U << 0)	/* may resume on any thread */
+#define KPF_LAUNCH_FLAGS	KPF_LAUNCH_MIGRATE
+
+/**
+ * kpf_launch_flags() - kpf_launch() with flags
+ * @task, @fn, @arg, @budget_ns: as for kpf_launch()
+ * @flags: KPF_LAUNCH_MIGRATE: the task may be resumed on any thread.
+ *	Without it a task is pinned to the thread that launched it, because
+ *	compiled code keeps thread-local addresses (&errno, other TLS,
+ *	pthread_self()) in registers across the points where it may be
+ *	preempted, and would use the first thread's after a move. A
+ *	migrating task must not keep such addresses or values across code
+ *	that can be preempted. Tasks launched inside a migrating task
+ *	migrate too.
+ *
+ * Return: as kpf_launch(); -EINVAL for unknown flags.
+ */
+int kpf_launch_flags(kpf_task **task, void (*fn)(void *), void *arg,
+		     uint64_t budget_ns, unsigned int flags);
 
 /**
  * kpf_resume() - continue a preempted task with a new budget
  * @task: a task for which kpf_launch()/kpf_resume() returned KPF_PREEMPTED
  * @budget_ns: as for kpf_launch()
  *
- * May be called on any thread. Return: KPF_DONE (the task is freed; the
- * handle must not be used again), KPF_PREEMPTED, -EINVAL (NULL, zero budget,
- * or a handle of a finished or cancelled task that the library can still
- * recognise), -EBUSY (the task is running).
+ * Only on the thread that launched the task, unless it was launched with
+ * KPF_LAUNCH_MIGRATE. Return: KPF_DONE (the task is freed; the handle must
+ * not be used again), KPF_PREEMPTED, -EINVAL (NULL, zero budget, or a
+ * handle of a finished or cancelled task that the library can still
+ * recognise), -EBUSY (the task is running), -EXDEV (a pinned task on
+ * another thread).
  */
 int kpf_resume(kpf_task *task, uint64_t budget_ns);
 
@@ -109,7 +146,8 @@ int kpf_resume(kpf_task *task, uint64_t budget_ns);
  * @task: a preempted task, or NULL (nothing happens)
  *
  * Runs the task's kpf_on_cancel() handlers, most recent first, on the
- * calling thread, then frees the task and returns its stack to the pool.
+ * calling thread (any thread, also for a pinned task), then frees the task
+ * and returns its stack to the pool.
  * Cancelling a running task aborts the program with a message.
  */
 void kpf_cancel(kpf_task *task);
@@ -187,11 +225,17 @@ int kpf_in_task(void);
 
 /**
  * struct kpf_stats - per-thread counters, for tests and benchmarks
+ * @size:	the caller sets sizeof(struct kpf_stats) (0 is taken as the
+ *		size this header declares); kpf_thread_stats() sets it to the
+ *		number of bytes it filled in. Fields are only ever appended,
+ *		so a program built against an older header gets the fields it
+ *		knows, and one built against a newer header finds in @size
+ *		which fields the library filled (the rest is left untouched).
  * @launches:	kpf_launch() calls that started a task.
  * @preemptions: tasks stopped by their budget.
  * @retries:	expiries that hit library code and were retried later.
  * @upcalls:	upcalls (kmod) or delivered timer signals (signal).
- * @arm_syscalls: system calls made to arm the timer.
+ * @arm_syscalls: system calls made to arm or disarm the timer.
  * @deferred_in_library: expiries that found the task inside a call into a
  *		deferred library (automatic deferral) and were retried.
  * @libset_copies: libset copies handed to tasks of this thread (at their
@@ -205,6 +249,7 @@ int kpf_in_task(void);
  * Fields are only ever appended.
  */
 struct kpf_stats {
+	uint64_t size;
 	uint64_t launches;
 	uint64_t preemptions;
 	uint64_t retries;
@@ -218,9 +263,12 @@ struct kpf_stats {
 
 /**
  * kpf_thread_stats() - counters of the calling thread
- * @stats: filled in
+ * @stats: filled in up to @stats->size bytes; see struct kpf_stats
+ *
+ * Return: 0, or -EINVAL if @stats is NULL or its size is smaller than the
+ * size field itself.
  */
-void kpf_thread_stats(struct kpf_stats *stats);
+int kpf_thread_stats(struct kpf_stats *stats);
 
 /**
  * kpf_libset_declare() - make a non-reentrant library preemptible

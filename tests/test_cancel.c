@@ -24,7 +24,7 @@
 #endif
 
 #include <kpf.h>
-#include "ktest.h"
+#include "kselftest_harness.h"
 
 #define NHANDLERS	10
 
@@ -101,42 +101,60 @@ static long rss_kib(void)
 	return kib;
 }
 
-int main(void)
+TEST(handlers_most_recent_first)
 {
-	long cycles = 100000, i, rss1 = 0, rss2, timer_cycles = 0;
-	long maps1 = 0, maps2;
 	kpf_task *t = NULL;
-	int r, ok, bad = 0;
-	const char *env = getenv("CANCEL_CYCLES");
+	int i;
 
-	if (env && *env)
-		cycles = atol(env);
-	ktest_plan(7);
-	ktest_diag("backend %s", kpf_backend());
-
-	r = kpf_launch(&t, with_handlers, NULL, KPF_FOREVER);
-	if (!KTEST_EXPECT(r == KPF_PREEMPTED,
-			  "task with %d handlers paused (r=%d)", NHANDLERS, r))
-		return ktest_finish();
+	TH_LOG("backend %s", kpf_backend());
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&t, with_handlers, NULL,
+					    KPF_FOREVER));
 	kpf_cancel(t);
-	ok = norder == NHANDLERS;
-	for (i = 0; ok && i < NHANDLERS; i++)
-		ok = order[i] == NHANDLERS - 1 - i;
-	KTEST_EXPECT(ok, "kpf_cancel ran all %d handlers, most recent first (ran %d)",
-		     NHANDLERS, norder);
-	KTEST_EXPECT(kpf_on_cancel(record, NULL) == -EPERM,
-		     "kpf_on_cancel outside a task gives -EPERM");
+	ASSERT_EQ(NHANDLERS, norder);
+	for (i = 0; i < NHANDLERS; i++)
+		EXPECT_EQ(NHANDLERS - 1 - i, order[i]);
+	EXPECT_EQ(-EPERM, kpf_on_cancel(record, NULL));
+}
+
+TEST(no_handlers_on_return)
+{
+	kpf_task *t = NULL;
+	int r;
+
 	norder = 0;
 	r = kpf_launch(&t, with_handlers, NULL, KPF_FOREVER);
 	while (r == KPF_PREEMPTED)
 		r = kpf_resume(t, KPF_FOREVER);
-	KTEST_EXPECT(r == KPF_DONE && norder == 1 && order[0] == -1,
-		     "handlers do not run when the task returns");
+	EXPECT_EQ(KPF_DONE, r);
+	EXPECT_EQ(1, norder);
+	EXPECT_EQ(-1, order[0]);
+}
 
-	/*
-	 * Every 10th cycle is stopped by the timer (full context), the rest
-	 * by kpf_pause(); both must come back to the same footprint.
-	 */
+FIXTURE(cycles) {
+};
+
+FIXTURE_SETUP(cycles)
+{
+}
+
+FIXTURE_TEARDOWN(cycles)
+{
+}
+
+/*
+ * Every 10th cycle is stopped by the timer (full context), the rest by
+ * kpf_pause(); both must come back to the same footprint.
+ */
+TEST_F_TIMEOUT(cycles, launch_preempt_cancel, 600)
+{
+	long cycles = 100000, i, rss1 = 0, rss2, timer_cycles = 0;
+	long maps1 = 0, maps2;
+	const char *env = getenv("CANCEL_CYCLES");
+	kpf_task *t = NULL;
+	int r, bad = 0;
+
+	if (env && *env)
+		cycles = atol(env);
 	for (i = 0; i < cycles; i++) {
 		long timer = i % 10 == 0;
 
@@ -159,21 +177,19 @@ int main(void)
 	}
 	rss2 = rss_kib();
 	maps2 = maps_count();
-	KTEST_EXPECT(!bad, "%ld launch/preempt/cancel cycles (%ld by the timer), all preempted (%d not)",
-		     cycles, timer_cycles, bad);
+	TH_LOG("%ld cycles (%ld by the timer); mappings %ld after 10%%, %ld at the end; RSS %ld KiB, %ld KiB",
+	       cycles, timer_cycles, maps1, maps2, rss1, rss2);
+	EXPECT_EQ(0, bad);
 	/* a leaked stack or thread mapping shows up here on any kernel */
-	KTEST_EXPECT(maps1 > 0 && maps2 <= maps1 + 2,
-		     "no mappings leak: %ld after 10%% of the cycles, %ld at the end",
-		     maps1, maps2);
-	if (RUNNING_ON_VALGRIND)
-		ktest_skip("RSS flat",
-			   "under valgrind the RSS is valgrind's; its leak check is the test");
-	else if (rss1 < 256)
-		ktest_skip("RSS flat",
-			   "VmRSS is not maintained precisely by this kernel (split per-thread counters); the mapping count above is the check");
-	else
-		KTEST_EXPECT(rss2 >= 0 && rss2 - rss1 < 1024,
-			     "RSS flat: %ld KiB after 10%% of the cycles, %ld KiB at the end",
-			     rss1, rss2);
-	return ktest_finish();
+	EXPECT_LT(0, maps1);
+	EXPECT_GE(maps1 + 2, maps2);
+	/*
+	 * Under valgrind the RSS is valgrind's (its leak check is the test);
+	 * some kernels do not keep VmRSS precise (split per-thread counters):
+	 * the mapping count above is the check there.
+	 */
+	if (!RUNNING_ON_VALGRIND && rss1 >= 256)
+		EXPECT_GT(1024, rss2 - rss1);
 }
+
+TEST_HARNESS_MAIN

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include <kpf.h>
-#include "ktest.h"
+#include "kselftest_harness.h"
 
 static uint64_t now_ns(void)
 {
@@ -53,36 +53,54 @@ static void deferring(void *arg)
 	p->stage = 4;
 }
 
-int main(void)
+FIXTURE(defer) {
+	struct defer_probe p;
+};
+
+FIXTURE_VARIANT(defer) {
+	int depth;
+};
+
+FIXTURE_VARIANT_ADD(defer, one_section) {
+	.depth = 1,
+};
+
+FIXTURE_VARIANT_ADD(defer, three_nested) {
+	.depth = 3,
+};
+
+FIXTURE_SETUP(defer)
 {
-	struct defer_probe p = { 0 };
+	self->p.depth = variant->depth;
+}
+
+FIXTURE_TEARDOWN(defer)
+{
+}
+
+TEST_F(defer, stops_at_outermost_end)
+{
 	uint64_t t0, dt;
 	kpf_task *t;
-	int r, depth;
+	int r;
 
-	ktest_plan(8);
-	ktest_diag("backend %s", kpf_backend());
-	for (depth = 1; depth <= 3; depth += 2) {
-		p.stage = 0;
-		p.depth = depth;
-		t0 = now_ns();
-		r = kpf_launch(&t, deferring, &p, 5000000);
-		dt = now_ns() - t0;
-		KTEST_EXPECT(r == KPF_PREEMPTED && p.stage == 2,
-			     "depth %d: no preemption inside the section, stopped at kpf_defer_end (r=%d stage=%d after %.1f ms)",
-			     depth, r, p.stage, dt / 1e6);
-		KTEST_EXPECT(dt >= 30000000,
-			     "depth %d: the section ran to its end first (%.1f ms for a 5 ms budget)",
-			     depth, dt / 1e6);
+	t0 = now_ns();
+	r = kpf_launch(&t, deferring, &self->p, 5000000);
+	dt = now_ns() - t0;
+	/* no preemption inside the section: stopped at kpf_defer_end */
+	EXPECT_EQ(KPF_PREEMPTED, r);
+	EXPECT_EQ(2, self->p.stage);
+	/* the section ran to its end first */
+	EXPECT_LE(30000000ull, dt) TH_LOG("%.1f ms for a 5 ms budget", dt / 1e6);
+	ASSERT_EQ(KPF_PREEMPTED, r);
+	/* after the section the task is preemptible */
+	r = kpf_resume(t, 5000000);
+	EXPECT_EQ(KPF_PREEMPTED, r);
+	EXPECT_EQ(3, self->p.stage);
+	while (r == KPF_PREEMPTED)
 		r = kpf_resume(t, 5000000);
-		KTEST_EXPECT(r == KPF_PREEMPTED && p.stage == 3,
-			     "depth %d: after the section the task is preemptible (r=%d stage=%d)",
-			     depth, r, p.stage);
-		while (r == KPF_PREEMPTED)
-			r = kpf_resume(t, 5000000);
-		KTEST_EXPECT(r == KPF_DONE && p.stage == 4,
-			     "depth %d: runs to the end (r=%d stage=%d)", depth, r,
-			     p.stage);
-	}
-	return ktest_finish();
+	EXPECT_EQ(KPF_DONE, r);
+	EXPECT_EQ(4, self->p.stage);
 }
+
+TEST_HARNESS_MAIN

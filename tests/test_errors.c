@@ -6,13 +6,14 @@
  * configurations, and forcing the kmod backend without the module.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <kpf.h>
-#include "ktest.h"
+#include "kselftest_harness.h"
 #include "child.h"
 
 static void pause_outside(void)
@@ -50,72 +51,96 @@ static void resume_running_task(void *arg)
 	resume_running_rc = kpf_resume(outer_handle, KPF_FOREVER);
 }
 
-/* in a fresh process (exec), since this one has initialized already */
 static void forced_kmod(void)
 {
 	setenv("KPF_BACKEND", "kmod", 1);
-	execl("/proc/self/exe", "test_errors", "--forced-kmod", (char *)NULL);
-	_exit(13);
+	_exit(kpf_init(NULL) == -ENODEV ? 10 : 11);
 }
 
-static int forced_kmod_exec(void)
-{
-	int r = kpf_init(NULL);
-
-	return r == -ENODEV ? 10 : r == 0 ? 11 : 12;
-}
-
-int main(int argc, char **argv)
+static void expect_abort(struct __test_metadata *_metadata, void (*fn)(void),
+			 const char *msg)
 {
 	struct child_result res;
+
+	child_run(fn, &res);
+	EXPECT_TRUE(child_aborted(&res)) TH_LOG("status %#x", res.status);
+	EXPECT_NE(NULL, strstr(res.err, msg)) TH_LOG("stderr: '%s'", res.err);
+}
+
+TEST(pause_outside_a_task)
+{
+	expect_abort(_metadata, pause_outside,
+		     "kpf_pause() called outside a preemptible function");
+}
+
+TEST(unbalanced_defer_end)
+{
+	expect_abort(_metadata, unbalanced_defer,
+		     "kpf_defer_end() without a matching kpf_defer_begin()");
+}
+
+TEST(cancel_a_running_task)
+{
+	expect_abort(_metadata, cancel_running, "the task is running");
+}
+
+/* the configuration is checked before first use */
+TEST(bad_config)
+{
 	struct kpf_config bad = { .size = sizeof(bad), .stack_size = 1024 };
-	int r;
 
-	if (argc > 1 && !strcmp(argv[1], "--forced-kmod"))
-		return forced_kmod_exec();
-
-	ktest_plan(9);
-	child_run(pause_outside, &res);
-	KTEST_EXPECT(child_aborted(&res) &&
-		     strstr(res.err, "kpf_pause() called outside a preemptible function"),
-		     "kpf_pause outside a task aborts with a message");
-	child_run(unbalanced_defer, &res);
-	KTEST_EXPECT(child_aborted(&res) &&
-		     strstr(res.err, "kpf_defer_end() without a matching kpf_defer_begin()"),
-		     "unbalanced kpf_defer_end aborts with a message");
-	child_run(cancel_running, &res);
-	KTEST_EXPECT(child_aborted(&res) && strstr(res.err, "the task is running"),
-		     "cancelling a running task aborts with a message");
-
-	/* in this process: the configuration is checked before first use */
-	KTEST_EXPECT(kpf_init(&bad) == -EINVAL,
-		     "kpf_init with a 1 KiB stack gives -EINVAL");
+	EXPECT_EQ(-EINVAL, kpf_init(&bad));
 	bad.stack_size = 0;
 	bad.signal = 1;
-	KTEST_EXPECT(kpf_init(&bad) == -EINVAL,
-		     "kpf_init with a non-real-time signal gives -EINVAL");
-	KTEST_EXPECT(kpf_init(NULL) == 0 && kpf_init(NULL) == 0,
-		     "kpf_init(NULL) succeeds and is idempotent (backend %s)",
-		     kpf_backend());
-
-	r = kpf_launch(&outer_handle, resume_running_task, NULL, KPF_FOREVER);
-	if (r == KPF_PREEMPTED)
-		r = kpf_resume(outer_handle, KPF_FOREVER);
-	KTEST_EXPECT(r == KPF_DONE && resume_running_rc == -EBUSY,
-		     "a task resuming itself gets -EBUSY (%d)", resume_running_rc);
-
-	if (access("/dev/kpf", F_OK) == 0) {
-		ktest_skip("KPF_BACKEND=kmod without the module gives -ENODEV",
-			   "/dev/kpf exists here");
-		ktest_skip("and explains why", "/dev/kpf exists here");
-	} else {
-		child_run(forced_kmod, &res);
-		KTEST_EXPECT(WIFEXITED(res.status) && WEXITSTATUS(res.status) == 10,
-			     "KPF_BACKEND=kmod without the module gives -ENODEV (status 0x%x)",
-			     res.status);
-		KTEST_EXPECT(strstr(res.err, "KPF_BACKEND=kmod") &&
-			     strstr(res.err, "kpf.ko"),
-			     "and explains why: %s", strtok(res.err, "\n") ?: "");
-	}
-	return ktest_finish();
+	EXPECT_EQ(-EINVAL, kpf_init(&bad));
+	bad.signal = 0;
+	bad.flags = 1;
+	EXPECT_EQ(-EINVAL, kpf_init(&bad));
+	EXPECT_EQ(0, kpf_init(NULL));
+	EXPECT_EQ(0, kpf_init(NULL));
+	TH_LOG("backend %s", kpf_backend());
 }
+
+TEST(resume_a_running_task)
+{
+	int r = kpf_launch(&outer_handle, resume_running_task, NULL,
+			   KPF_FOREVER);
+
+	ASSERT_EQ(KPF_PREEMPTED, r);
+	EXPECT_EQ(KPF_DONE, kpf_resume(outer_handle, KPF_FOREVER));
+	EXPECT_EQ(-EBUSY, resume_running_rc);
+}
+
+TEST(bad_arguments)
+{
+	kpf_task *t;
+
+	EXPECT_EQ(-EINVAL, kpf_launch(NULL, (void (*)(void *))abort, NULL, 1));
+	EXPECT_EQ(-EINVAL, kpf_launch(&t, NULL, NULL, 1));
+	EXPECT_EQ(-EINVAL, kpf_launch(&t, (void (*)(void *))abort, NULL, 0));
+	EXPECT_EQ(-EINVAL, kpf_resume(NULL, 1));
+	EXPECT_EQ(-EPERM, kpf_on_cancel((void (*)(void *))abort, NULL));
+}
+
+TEST(forced_kmod_without_module)
+{
+	struct child_result res;
+	int fd = open("/dev/kpf", O_RDWR);
+
+	if (fd >= 0) {
+		/* the module is there: forcing it works */
+		close(fd);
+		child_run(forced_kmod, &res);
+		EXPECT_TRUE(WIFEXITED(res.status));
+		EXPECT_EQ(11, WEXITSTATUS(res.status));
+		return;
+	}
+	child_run(forced_kmod, &res);
+	EXPECT_TRUE(WIFEXITED(res.status)) TH_LOG("status %#x", res.status);
+	EXPECT_EQ(10, WEXITSTATUS(res.status));
+	EXPECT_NE(NULL, strstr(res.err, "KPF_BACKEND=kmod"))
+		TH_LOG("stderr: '%s'", res.err);
+	EXPECT_NE(NULL, strstr(res.err, "kpf.ko"));
+}
+
+TEST_HARNESS_MAIN

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include <kpf.h>
-#include "ktest.h"
+#include "kselftest_harness.h"
 #include "torture.h"
 
 #define DEPTH	8
@@ -123,16 +123,26 @@ static void level(void *arg)
 		errors++;
 }
 
-int main(void)
+FIXTURE(nest) {
+};
+
+FIXTURE_SETUP(nest)
+{
+}
+
+FIXTURE_TEARDOWN(nest)
+{
+}
+
+TEST_F_TIMEOUT(nest, depth_8, 600)
 {
 	uint64_t t0, cost, scale, base_preempts = 0;
 	int runs = 30;
 	kpf_task *t;
 	int run, r, k, all = 1, mismatches = 0;
 
-	ktest_plan(6);
 	mode = torture_cpu_mode();
-	ktest_diag("backend %s", kpf_backend());
+	TH_LOG("backend %s", kpf_backend());
 	/* budgets, and the work they cut, scale with the cost of a resume */
 	cost = resume_cost_ns();
 	scale = (100 * cost + min_budget - 1) / min_budget;
@@ -141,7 +151,7 @@ int main(void)
 		spin_ns *= scale;
 		runs = 10;
 	}
-	ktest_diag("resume cost %llu ns: budgets from %llu us, %d runs",
+	TH_LOG("resume cost %llu ns: budgets from %llu us, %d runs",
 		   (unsigned long long)cost,
 		   (unsigned long long)min_budget / 1000, runs);
 	/* torture run of about 30 shortest budgets (3 ms natively) */
@@ -168,26 +178,23 @@ int main(void)
 		if (memcmp(&st, &ref, sizeof(st)))
 			mismatches++;
 	}
-	KTEST_EXPECT(!errors, "no errors, every level's work intact (%d)",
-		     errors);
-	KTEST_EXPECT(depth_ok && kpf_in_task() == 0,
-		     "kpf_in_task() reports the nesting depth at every level");
-	KTEST_EXPECT(!mismatches,
-		     "torture state at depth %d bit-exact in all %d runs (%d differ)",
-		     DEPTH, runs, mismatches);
+	EXPECT_EQ(0, errors) TH_LOG("a level's work was not intact");
+	EXPECT_TRUE(depth_ok) TH_LOG("kpf_in_task() was wrong at some level");
+	EXPECT_EQ(0, kpf_in_task());
+	EXPECT_EQ(0, mismatches)
+		TH_LOG("torture state at depth %d differs in %d of %d runs",
+		       DEPTH, mismatches, runs);
 	for (k = 1; k < DEPTH; k++) {
-		ktest_diag("level %d: stopped %llu times while its child ran, its child stopped %llu times",
-			   k, (unsigned long long)cascades[k],
-			   (unsigned long long)child_preempts[k]);
+		TH_LOG("level %d: stopped %llu times while its child ran, its child stopped %llu times",
+		       k, (unsigned long long)cascades[k],
+		       (unsigned long long)child_preempts[k]);
 		if (!cascades[k] || !child_preempts[k])
 			all = 0;
 	}
-	KTEST_EXPECT(all,
-		     "at every level an outer budget expired inside an inner task, and inner budgets expired");
-	KTEST_EXPECT(base_preempts > 0, "the outermost task was preempted (%llu)",
-		     (unsigned long long)base_preempts);
-	KTEST_EXPECT(child_preempts[DEPTH - 1] > 0,
-		     "the innermost task was preempted (%llu)",
-		     (unsigned long long)child_preempts[DEPTH - 1]);
-	return ktest_finish();
+	/* at every level an outer budget expired inside an inner task */
+	EXPECT_TRUE(all);
+	EXPECT_LT(0ull, base_preempts);
+	EXPECT_LT(0ull, child_preempts[DEPTH - 1]);
 }
+
+TEST_HARNESS_MAIN

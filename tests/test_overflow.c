@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include <kpf.h>
-#include "ktest.h"
+#include "kselftest_harness.h"
 #include "child.h"
 
 static volatile long sink;
@@ -51,25 +51,27 @@ static void overflow_default_child(void)
 	_exit(4);
 }
 
-int main(void)
+static void check(struct __test_metadata *_metadata, void (*fn)(void),
+		  const char *msg)
 {
 	struct child_result res;
 
-	ktest_plan(4);
-	/* no library call here before the children: they configure it */
-	child_run(overflow_child, &res);
-	KTEST_EXPECT(child_aborted(&res),
-		     "64 KiB stack: overflowing task aborts the process (status 0x%x)",
-		     res.status);
-	KTEST_EXPECT(strstr(res.err,
-			    "kpf: stack overflow in preemptible function (stack 64 KiB)"),
-		     "with the message: %s", strtok(res.err, "\n") ?: "(none)");
-	child_run(overflow_default_child, &res);
-	KTEST_EXPECT(child_aborted(&res),
-		     "default 2 MiB stack: aborts too (status 0x%x)", res.status);
-	KTEST_EXPECT(strstr(res.err,
-			    "kpf: stack overflow in preemptible function (stack 2048 KiB)"),
-		     "with the message: %s", strtok(res.err, "\n") ?: "(none)");
-	ktest_diag("backend %s", kpf_backend());
-	return ktest_finish();
+	child_run(fn, &res);
+	EXPECT_TRUE(child_aborted(&res)) TH_LOG("status %#x", res.status);
+	EXPECT_NE(NULL, strstr(res.err, msg)) TH_LOG("stderr: '%s'", res.err);
 }
+
+/* no library call in the test process: the children configure it */
+TEST(small_stack)
+{
+	check(_metadata, overflow_child,
+	      "kpf: stack overflow in preemptible function (stack 64 KiB)");
+}
+
+TEST(default_stack)
+{
+	check(_metadata, overflow_default_child,
+	      "kpf: stack overflow in preemptible function (stack 2048 KiB)");
+}
+
+TEST_HARNESS_MAIN

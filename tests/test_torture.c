@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include <kpf.h>
-#include "ktest.h"
+#include "kselftest_harness.h"
 #include "torture.h"
 
 struct job {
@@ -43,7 +43,18 @@ static void job_fn(void *arg)
 #define NSEEDS	8
 #define NINTER	3
 
-int main(void)
+FIXTURE(torture) {
+};
+
+FIXTURE_SETUP(torture)
+{
+}
+
+FIXTURE_TEARDOWN(torture)
+{
+}
+
+TEST_F_TIMEOUT(torture, preempted_runs_bit_exact, 600)
 {
 	static struct torture_state ref[NSEEDS];
 	static struct job jobs[NINTER];
@@ -51,17 +62,16 @@ int main(void)
 	kpf_task *t[NINTER];
 	uint64_t want = 10000, preempt = 0, iters = 1000, t0, dt, start;
 	uint64_t budget_min, rng = 12345, mismatches = 0, runs = 0;
-	struct kpf_stats stats;
+	struct kpf_stats stats = { .size = sizeof(stats) };
 	int mode = torture_cpu_mode(), i, r, live, errors = 0;
 
-	ktest_plan(4);
 	env = getenv("TORTURE_MODE");
 	if (env && *env && atoi(env) < mode)
 		mode = atoi(env);
 	env = getenv("TORTURE_PREEMPTIONS");
 	if (env && *env)
 		want = strtoull(env, NULL, 0);
-	ktest_diag("backend %s, vector mode %s", kpf_backend(),
+	TH_LOG("backend %s, vector mode %s", kpf_backend(),
 		   mode == 2 ? "zmm (AVX-512)" : mode == 1 ? "ymm (AVX)" :
 		   "xmm (SSE)");
 
@@ -80,10 +90,11 @@ int main(void)
 		torture_run(&ref[i], iters, mode);
 	}
 	/* the loop depends on its inputs: different seeds, different ends */
-	KTEST_EXPECT(memcmp(&ref[0], &ref[1], sizeof(ref[0])) &&
-		     (ref[0].mxcsr & ~0x3fu) == (0x7f80 | 0x8000) && ref[0].fcw == 0x0f7f,
-		     "reference runs (%llu iterations, %.2f ms each)",
-		     (unsigned long long)iters, dt / 1e6);
+	TH_LOG("reference runs: %llu iterations, %.2f ms each",
+	       (unsigned long long)iters, dt / 1e6);
+	EXPECT_NE(0, memcmp(&ref[0], &ref[1], sizeof(ref[0])));
+	EXPECT_EQ(0x7f80u | 0x8000u, ref[0].mxcsr & ~0x3fu);
+	EXPECT_EQ(0x0f7f, ref[0].fcw);
 
 	budget_min = strcmp(kpf_backend(), "kmod") ? 20000 : 10000;
 	start = now_ns();
@@ -126,19 +137,17 @@ int main(void)
 		}
 		runs += NINTER;
 	}
-	kpf_thread_stats(&stats);
-	KTEST_EXPECT(!errors, "no launch/resume errors (%d)", errors);
-	KTEST_EXPECT(preempt >= want,
-		     "preempted %llu times (want >= %llu) over %llu launches",
-		     (unsigned long long)preempt, (unsigned long long)want,
-		     (unsigned long long)runs);
-	KTEST_EXPECT(!mismatches,
-		     "every preempted run is bit-exact with the undisturbed one (%llu of %llu differ)",
-		     (unsigned long long)mismatches, (unsigned long long)runs);
-	ktest_diag("library: %llu preemptions, %llu retries, %llu upcalls, %llu arm syscalls",
-		   (unsigned long long)stats.preemptions,
-		   (unsigned long long)stats.retries,
-		   (unsigned long long)stats.upcalls,
-		   (unsigned long long)stats.arm_syscalls);
-	return ktest_finish();
+	ASSERT_EQ(0, kpf_thread_stats(&stats));
+	TH_LOG("preempted %llu times over %llu launches; library: %llu preemptions, %llu retries, %llu upcalls, %llu arm syscalls",
+	       (unsigned long long)preempt, (unsigned long long)runs,
+	       (unsigned long long)stats.preemptions,
+	       (unsigned long long)stats.retries,
+	       (unsigned long long)stats.upcalls,
+	       (unsigned long long)stats.arm_syscalls);
+	EXPECT_EQ(0, errors);
+	EXPECT_LE(want, preempt);
+	/* every preempted run is bit-exact with the undisturbed one */
+	EXPECT_EQ(0ull, mismatches);
 }
+
+TEST_HARNESS_MAIN

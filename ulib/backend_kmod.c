@@ -5,7 +5,7 @@
  * Each thread opens /dev/kpf on first use and registers its kpf_area (at
  * the start of its page-aligned struct kpf_thread), kpf_upcall_entry and
  * its upcall stack. Arming is normally a store into area->deadline_ns
- * (kpf_arm() in internal.h); only when no expiry is queued, or the queued
+ * (kpf_arm_deadline() in internal.h); only when no expiry is queued, or the queued
  * one is later than the new deadline, do we call KPF_IOC_ARM. The kernel
  * delivers without signals, so blocking system calls are not interrupted.
  */
@@ -116,9 +116,11 @@ void kpf_kmod_thread_exit(struct kpf_thread *self)
  * @self: calling thread
  * @deadline: absolute CLOCK_MONOTONIC ns, non-zero
  *
- * Called by kpf_arm() only when no expiry is queued or the queued one is
- * later than @deadline. A deadline the module refuses (closer than its
- * minimum distance) is retried as the minimum relative distance.
+ * Called by kpf_arm_deadline() only when no expiry is queued or the queued one is
+ * later than @deadline. task.c never asks for more than
+ * KPF_MAX_DEADLINE (KTIME_MAX) and the module moves a deadline closer
+ * than its minimum distance out to that distance itself, so a refusal
+ * means the budget cannot be enforced: abort with the reason.
  */
 void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
 {
@@ -129,9 +131,7 @@ void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
 	arm.flags = KPF_ARM_ABSOLUTE;
 	arm.value_ns = deadline;
 	self->stats.arm_syscalls++;
-	if (ioctl(self->kmod_fd, KPF_IOC_ARM, &arm) == 0)
-		return;
-	arm.flags = 0;
-	arm.value_ns = kpf_g.kmod_min_ns ? kpf_g.kmod_min_ns : 2000;
-	ioctl(self->kmod_fd, KPF_IOC_ARM, &arm);
+	if (ioctl(self->kmod_fd, KPF_IOC_ARM, &arm))
+		kpf_die("KPF_IOC_ARM(%llu) failed: %s: cannot enforce the budget",
+			(unsigned long long)deadline, strerror(errno));
 }

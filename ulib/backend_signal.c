@@ -15,7 +15,17 @@
  *    restores the signal mask and the full extended state first, so the
  *    entry sees exactly the registers the task had.
  * armed_ns mirrors the kernel's: the expiry queued, 0 when none.
+ *
+ * The signal belongs to the program too. libkpf takes a real-time signal
+ * that has no handler (KPF_SIGNAL / kpf_config.signal name one, which is
+ * refused if it has a handler already), passes on signals that did not
+ * come from a thread's own timer, and checks at launch (at most every
+ * KPF_SIGNAL_CHECK_NS per thread, and after a task overran its deadline
+ * without any expiry) that the handler is still ours and the signal is
+ * not blocked: kpf_launch() then fails with -EBUSY and a message rather
+ * than running tasks without a time limit.
  */
+#include <stdio.h>
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -25,6 +35,14 @@
 #ifndef sigev_notify_thread_id
 #define sigev_notify_thread_id _sigev_un._tid
 #endif
+
+/* How often a launch re-checks that the signal still reaches us. */
+#define KPF_SIGNAL_CHECK_NS	10000000ull
+
+/* The disposition before ours: signals that are not ours go there. */
+static struct sigaction kpf_signal_prev;
+
+static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv);
 
 static void kpf_signal_settime(struct kpf_thread *self, uint64_t when)
 {
@@ -37,7 +55,10 @@ static void kpf_signal_settime(struct kpf_thread *self, uint64_t when)
 
 	self->stats.arm_syscalls++;
 	__atomic_store_n(&self->area.armed_ns, when, __ATOMIC_SEQ_CST);
-	timer_settime(self->timer, TIMER_ABSTIME, &its, NULL);
+	/* only a broken timer id or time fails: the budget could not hold */
+	if (timer_settime(self->timer, TIMER_ABSTIME, &its, NULL))
+		kpf_die("timer_settime() failed: %s: cannot enforce the budget",
+			strerror(errno));
 }
 
 /*
@@ -64,8 +85,17 @@ static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
 	int saved_errno = errno;
 	uint64_t deadline, now;
 
-	(void)sig;
-	if (!self || si->si_code != SI_TIMER || !self->backend_ready)
+	if (!self || si->si_code != SI_TIMER ||
+	    si->si_value.sival_ptr != self) {
+		/* sent by somebody else: not ours to swallow */
+		if (kpf_signal_prev.sa_flags & SA_SIGINFO)
+			kpf_signal_prev.sa_sigaction(sig, si, ucv);
+		else if (kpf_signal_prev.sa_handler != SIG_DFL &&
+			 kpf_signal_prev.sa_handler != SIG_IGN)
+			kpf_signal_prev.sa_handler(sig);
+		return;
+	}
+	if (!self->backend_ready)
 		return;
 	area = &self->area;
 	__atomic_store_n(&area->armed_ns, 0, __ATOMIC_SEQ_CST);
@@ -133,12 +163,27 @@ out:
  * @self: calling thread
  * @deadline: absolute CLOCK_MONOTONIC ns, non-zero
  *
- * Called by kpf_arm() only when no expiry is queued or the queued one is
+ * Called by kpf_arm_deadline() only when no expiry is queued or the queued one is
  * later than @deadline.
  */
 void kpf_signal_arm(struct kpf_thread *self, uint64_t deadline)
 {
 	kpf_signal_settime(self, deadline);
+}
+
+/**
+ * kpf_signal_disarm() - stop the queued timer; see kpf_disarm()
+ * @self: calling thread
+ */
+void kpf_signal_disarm(struct kpf_thread *self)
+{
+	static const struct itimerspec zero;
+
+	self->stats.arm_syscalls++;
+	if (timer_settime(self->timer, 0, &zero, NULL))
+		kpf_die("timer_settime() failed to disarm: %s",
+			strerror(errno));
+	__atomic_store_n(&self->area.armed_ns, 0, __ATOMIC_SEQ_CST);
 }
 
 /**
@@ -176,20 +221,100 @@ void kpf_signal_thread_exit(struct kpf_thread *self)
 }
 
 /**
- * kpf_signal_process_init() - install the timer signal handler
+ * kpf_signal_check() - is the timer signal still ours and deliverable?
+ * @self: calling thread, outside any task
  *
- * Return: 0 or -errno.
+ * Called by kpf_launch()/kpf_resume() at depth 0: every time while a
+ * problem stands, else at most every KPF_SIGNAL_CHECK_NS (two system
+ * calls) or right after a task overran its deadline without an expiry.
+ * A blocked signal may have an expiry queued: it is dropped, so that
+ * unblocking later cannot interrupt anything.
+ *
+ * Return: 0, or -EBUSY (reported on stderr once per thread and cause)
+ * if another handler took the signal or the thread blocks it.
+ */
+int kpf_signal_check(struct kpf_thread *self)
+{
+	static const struct timespec zero;
+	uint64_t now = kpf_clock_ns(self);	/* TSC: no vDSO call per launch */
+	struct sigaction cur;
+	sigset_t mask, one;
+	int why = 0;
+
+	if (!self->signal_bad && now < self->signal_check_ns)
+		return 0;
+	self->signal_check_ns = now + KPF_SIGNAL_CHECK_NS;
+	if (sigaction(kpf_g.signo, NULL, &cur) == 0 &&
+	    (!(cur.sa_flags & SA_SIGINFO) ||
+	     cur.sa_sigaction != kpf_signal_handler))
+		why = 1;
+	else if (pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 &&
+		 sigismember(&mask, kpf_g.signo))
+		why = 2;
+	if (why == 2) {
+		sigemptyset(&one);
+		sigaddset(&one, kpf_g.signo);
+		while (sigtimedwait(&one, NULL, &zero) > 0)
+			;
+	}
+	if (why && why != self->signal_bad)
+		fprintf(stderr,
+			"kpf: signal %d of the signal backend %s: tasks cannot be preempted, kpf_launch() fails with EBUSY (%s)\n",
+			kpf_g.signo,
+			why == 1 ? "got another handler" :
+				   "is blocked in this thread",
+			why == 1 ? "leave it to libkpf or choose another with KPF_SIGNAL" :
+				   "unblock it in threads that run tasks");
+	self->signal_bad = why;
+	return why ? -EBUSY : 0;
+}
+
+/* A handler-less real-time signal: not used by the program (yet). */
+static int kpf_signal_free(int sig)
+{
+	struct sigaction cur;
+
+	if (sigaction(sig, NULL, &cur))
+		return 0;
+	return !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL;
+}
+
+/**
+ * kpf_signal_process_init() - choose the timer signal, install its handler
+ *
+ * kpf_g.signo 0: the first real-time signal from SIGRTMIN + 4 up (then
+ * SIGRTMIN..SIGRTMIN + 3) that has no handler. A signal the program named
+ * is refused if it has a handler (or is ignored).
+ *
+ * Return: 0, or -EBUSY (with a message) if no signal is free or the named
+ * one is in use, or another -errno.
  */
 int kpf_signal_process_init(void)
 {
+	int n = SIGRTMAX - SIGRTMIN + 1, i, sig = kpf_g.signo;
 	struct sigaction sa;
 
+	if (sig && !kpf_signal_free(sig)) {
+		fprintf(stderr,
+			"kpf: signal %d (KPF_SIGNAL or kpf_config.signal) already has a handler: refusing to take it over; choose another or leave it unset\n",
+			sig);
+		return -EBUSY;
+	}
+	for (i = 0; !sig && i < n; i++)
+		if (kpf_signal_free(SIGRTMIN + (4 + i) % n))
+			sig = SIGRTMIN + (4 + i) % n;
+	if (!sig) {
+		fprintf(stderr,
+			"kpf: every real-time signal has a handler: the signal backend has none to use\n");
+		return -EBUSY;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = kpf_signal_handler;
 	/* SA_RESTART: interrupted read() & co. restart rather than fail */
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(kpf_g.signo, &sa, NULL))
+	if (sigaction(sig, &sa, &kpf_signal_prev))
 		return -errno;
+	kpf_g.signo = sig;
 	return 0;
 }

@@ -3,6 +3,7 @@
  * Configuration and initialization: kpf_init(), the backend choice and
  * the environment overrides (KPF_BACKEND, KPF_SIGNAL).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,11 +45,31 @@ static int kpf_env_backend(int backend, int *forced)
 	return backend;
 }
 
+/* KPF_SIGNAL: a real-time signal number; 0 = let the backend pick one */
+static int kpf_env_signal(int *signo)
+{
+	const char *env = getenv("KPF_SIGNAL");
+	char *end;
+	long v;
+
+	if (!env || !*env)
+		return 0;
+	errno = 0;
+	v = strtol(env, &end, 10);
+	if (*end || errno || v < SIGRTMIN || v > SIGRTMAX) {
+		fprintf(stderr,
+			"kpf: KPF_SIGNAL=%s is not a real-time signal number (%d..%d); unset it to let libkpf pick a free one\n",
+			env, SIGRTMIN, SIGRTMAX);
+		return -EINVAL;
+	}
+	*signo = (int)v;
+	return 0;
+}
+
 static int kpf_init_locked(const struct kpf_config *cfg)
 {
 	struct kpf_config c;
 	int forced = 0, err;
-	const char *env;
 
 	memset(&c, 0, sizeof(c));
 	if (cfg) {
@@ -64,13 +85,15 @@ static int kpf_init_locked(const struct kpf_config *cfg)
 	if (c.backend == KPF_BACKEND_KMOD)
 		forced = 1;
 	c.backend = kpf_env_backend(c.backend, &forced);
-	env = getenv("KPF_SIGNAL");
-	if (env && *env)
-		c.signal = atoi(env);
-	if (!c.signal)
-		c.signal = SIGRTMIN + 4;
-	if (c.signal < SIGRTMIN || c.signal > SIGRTMAX)
+	err = kpf_env_signal(&c.signal);
+	if (err)
+		return err;
+	if (c.signal && (c.signal < SIGRTMIN || c.signal > SIGRTMAX)) {
+		fprintf(stderr,
+			"kpf: kpf_config.signal %d is not a real-time signal (%d..%d; 0 picks a free one)\n",
+			c.signal, SIGRTMIN, SIGRTMAX);
 		return -EINVAL;
+	}
 	if (!c.stack_size)
 		c.stack_size = KPF_DEFAULT_STACK;
 	if (c.stack_size < KPF_MIN_STACK || c.stack_size > (1ull << 36))

@@ -67,10 +67,10 @@ KPF_CRITICAL KPF_EXPORT void kpf_defer_end(void)
 		/* a section inside a deferred library's callback */
 		self->stats.deferred_in_library++;
 		self->defer_want = 1;
-		kpf_arm(self, kpf_now_ns() + kpf_g.retry_ns);
+		kpf_arm_deadline(self, kpf_now_ns() + kpf_g.retry_ns);
 		goto out;
 	}
-	kpf_arm(self, t->deadline_ns);
+	kpf_arm_deadline(self, t->deadline_ns);
 out:
 	kpf_barrier();
 	self->busy = 0;

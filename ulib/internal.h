@@ -18,6 +18,7 @@
 #define KPF_INTERNAL_H
 
 #include <errno.h>
+#include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -43,6 +44,11 @@ extern const char __start_kpf_critical_text[] KPF_HIDDEN;
 extern const char __stop_kpf_critical_text[] KPF_HIDDEN;
 
 #define KPF_NO_DEADLINE	UINT64_MAX
+/*
+ * Latest deadline that can be armed: the kernel's KTIME_MAX. A budget
+ * that would end later is the same as KPF_FOREVER (292 years).
+ */
+#define KPF_MAX_DEADLINE	((uint64_t)INT64_MAX)
 
 #define KPF_TASK_MAGIC		0x6b706674u	/* "kpft" */
 #define KPF_TASK_DEAD_MAGIC	0x64656164u	/* "dead" */
@@ -55,7 +61,7 @@ enum kpf_task_state {
 };
 
 /**
- * struct kpf_ctx - a suspended execution context
+ * struct kpf_exec_ctx - a suspended execution context
  * @rsp:	KPF_CTX_VOLUNTARY: stack pointer of the block kpf_switch
  *		pushed (MXCSR/FCW, r15..rbp, return address);
  *		KPF_CTX_FULL: address of the resume frame built below the
@@ -64,7 +70,7 @@ enum kpf_task_state {
  * @xsave:	KPF_CTX_FULL: 64-byte aligned xsave image.
  * @frame:	KPF_CTX_FULL: the interrupted registers.
  */
-struct kpf_ctx {
+struct kpf_exec_ctx {
 	uint64_t rsp;
 	uint32_t kind;
 	uint32_t pad;
@@ -88,8 +94,8 @@ struct kpf_cleanup {
 struct kpf_task {
 	uint32_t magic;
 	uint32_t state;			/* enum kpf_task_state, atomic */
-	struct kpf_ctx ctx;		/* the task while not running */
-	struct kpf_ctx caller_ctx;	/* its launcher while it runs */
+	struct kpf_exec_ctx ctx;		/* the task while not running */
+	struct kpf_exec_ctx caller_ctx;	/* its launcher while it runs */
 	struct kpf_task *parent;	/* enclosing task while it runs */
 	uint64_t deadline_ns;		/* absolute; KPF_NO_DEADLINE */
 	uint32_t defer;			/* its defer count, stopped */
@@ -101,13 +107,14 @@ struct kpf_task {
 	int depth;			/* 1 = outermost */
 	void (*fn)(void *);
 	void *arg;
-	/* stack mapping: [guard][stack ... lo..hi][task + xsave] */
+	/* mapping: [guard][canary|stack ... lo..hi][task + xsave][canary] */
 	void *map;
 	size_t map_size;
 	uintptr_t stack_lo;
 	uintptr_t stack_hi;
 	struct kpf_task *pool_next;
 	unsigned int pad_valgrind_id;	/* VALGRIND_STACK_REGISTER id */
+	unsigned int guard_maps;	/* VMAs the mapping costs: 1 or 2 */
 	uint32_t exit_state;		/* set by the task as it leaves */
 	unsigned int ncleanups;
 	unsigned int cleanup_cap;
@@ -117,6 +124,18 @@ struct kpf_task {
 	void **libset_table;
 	void **libset_caller;
 	int libset_copy;		/* copy it holds, -1 = none */
+	/* task_state.c: the task's errno, locale and signal mask */
+	int task_errno;
+	int caller_errno;
+	locale_t locale;		/* NULL: not run yet */
+	locale_t caller_locale;
+	int mask_saved;			/* @mask is the task's own */
+	int mask_applied;		/* ... and was set at this switch-in */
+	sigset_t mask;
+	/* pinning: the thread that launched it, unless it may migrate */
+	uint64_t home;			/* struct kpf_thread.id */
+	unsigned int flags;		/* KPF_LAUNCH_* */
+	int paused;			/* stopped by kpf_pause() */
 };
 
 /**
@@ -148,6 +167,8 @@ struct kpf_thread {
 	uint64_t clk_mult;		/* ns per tick, 32.32 fixed point */
 	uint64_t clk_window;		/* ticks before re-anchoring */
 	struct kpf_task *current;
+	uint64_t id;			/* unique per thread, for pinning */
+	sigset_t launcher_mask;		/* task_state.c */
 	int depth;
 	int kmod_fd;
 	timer_t timer;
@@ -158,15 +179,19 @@ struct kpf_thread {
 	void *altstack_map;
 	size_t altstack_map_size;
 	int own_altstack;
+	uintptr_t altstack_lo;		/* the thread's sigaltstack ... */
+	uintptr_t altstack_hi;		/* ... at its first use */
 	unsigned int cache_count;
 	struct kpf_task *cache;		/* per-thread free stacks */
 	size_t map_size;
+	uint64_t signal_check_ns;	/* backend_signal.c: next check */
+	int signal_bad;			/* ... and its last finding */
 	struct kpf_stats stats;
 };
 
-_Static_assert(offsetof(struct kpf_ctx, rsp) == KPF_CTX_RSP, "asm");
-_Static_assert(offsetof(struct kpf_ctx, kind) == KPF_CTX_KIND, "asm");
-_Static_assert(offsetof(struct kpf_ctx, xsave) == KPF_CTX_XSAVE, "asm");
+_Static_assert(offsetof(struct kpf_exec_ctx, rsp) == KPF_CTX_RSP, "asm");
+_Static_assert(offsetof(struct kpf_exec_ctx, kind) == KPF_CTX_KIND, "asm");
+_Static_assert(offsetof(struct kpf_exec_ctx, xsave) == KPF_CTX_XSAVE, "asm");
 _Static_assert(offsetof(struct kpf_area, pending) == KPF_AREA_PENDING, "asm");
 _Static_assert(offsetof(struct kpf_area, in_upcall) == KPF_AREA_IN_UPCALL,
 	       "asm");
@@ -212,10 +237,10 @@ extern uint32_t kpf_xsave_size KPF_HIDDEN;
 KPF_HIDDEN void kpf_xstate_init(void);
 
 /* switch_x86_64.S */
-KPF_HIDDEN void kpf_switch(struct kpf_ctx *save, const struct kpf_ctx *load,
+KPF_HIDDEN void kpf_switch(struct kpf_exec_ctx *save, const struct kpf_exec_ctx *load,
 			   struct kpf_thread *self);
 KPF_HIDDEN __attribute__((noreturn))
-void kpf_ctx_load(const struct kpf_ctx *load, struct kpf_thread *self);
+void kpf_ctx_load(const struct kpf_exec_ctx *load, struct kpf_thread *self);
 KPF_HIDDEN __attribute__((noreturn))
 void kpf_frame_return(struct kpf_thread *self, const void *xsave,
 		      uint64_t frame_sp);
@@ -234,12 +259,15 @@ KPF_HIDDEN struct kpf_task *kpf_stack_pool_get(struct kpf_thread *self);
 KPF_HIDDEN void kpf_stack_pool_put(struct kpf_thread *self,
 				   struct kpf_task *task);
 KPF_HIDDEN void kpf_stack_pool_thread_exit(struct kpf_thread *self);
+KPF_HIDDEN void kpf_stack_check(const struct kpf_task *t);
 
 /* backend_signal.c */
 KPF_HIDDEN int kpf_signal_process_init(void);
 KPF_HIDDEN int kpf_signal_thread_init(struct kpf_thread *self);
 KPF_HIDDEN void kpf_signal_thread_exit(struct kpf_thread *self);
 KPF_HIDDEN void kpf_signal_arm(struct kpf_thread *self, uint64_t deadline);
+KPF_HIDDEN void kpf_signal_disarm(struct kpf_thread *self);
+KPF_HIDDEN int kpf_signal_check(struct kpf_thread *self);
 
 /* backend_kmod.c */
 KPF_HIDDEN int kpf_kmod_process_init(int forced);
@@ -251,6 +279,14 @@ KPF_HIDDEN void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline);
 KPF_HIDDEN __attribute__((noreturn)) void kpf_upcall(struct kpf_area *area);
 KPF_HIDDEN __attribute__((noreturn)) void kpf_task_main(struct kpf_task *t);
 KPF_HIDDEN void kpf_yield_preempted(struct kpf_thread *self);
+KPF_HIDDEN void kpf_task_discard_running(struct kpf_thread *self);
+
+/* task_state.c */
+KPF_HIDDEN void kpf_task_state_init(struct kpf_task *t, int caller_errno);
+KPF_HIDDEN void kpf_task_state_enter(struct kpf_thread *self,
+				     struct kpf_task *t, int caller_errno);
+KPF_HIDDEN void kpf_task_state_leave(struct kpf_thread *self,
+				     struct kpf_task *t, int preempted);
 
 /* fault.c */
 KPF_HIDDEN int kpf_fault_init(void);
@@ -297,7 +333,7 @@ static inline uint64_t kpf_clock_ns(struct kpf_thread *self)
 #define kpf_barrier()	__asm__ __volatile__("" ::: "memory")
 
 /**
- * kpf_arm() - ask for an upcall at @deadline (0 = none)
+ * kpf_arm_deadline() - ask for an upcall at @deadline (0 = none)
  * @self: calling thread
  * @deadline: absolute CLOCK_MONOTONIC ns, 0 to disarm
  *
@@ -306,7 +342,7 @@ static inline uint64_t kpf_clock_ns(struct kpf_thread *self)
  * (kernel) or is moved by the signal handler. Only a deadline earlier
  * than the queued expiry, or no queued expiry, costs a system call.
  */
-static inline void kpf_arm(struct kpf_thread *self, uint64_t deadline)
+static inline void kpf_arm_deadline(struct kpf_thread *self, uint64_t deadline)
 {
 	uint64_t armed;
 
@@ -333,6 +369,25 @@ static inline void kpf_arm(struct kpf_thread *self, uint64_t deadline)
 		kpf_kmod_arm(self, deadline);
 	else
 		kpf_signal_arm(self, deadline);
+}
+
+/**
+ * kpf_disarm() - no upcall any more: the thread leaves its outermost task
+ * @self: calling thread
+ *
+ * kmod: a store; an expiry still queued finds deadline 0 and does
+ * nothing, without any effect on the thread. signal: the queued timer is
+ * really stopped (one system call), because its signal would interrupt
+ * the launcher's own blocking calls with EINTR. A signal already sent is
+ * delivered (to our handler, which ignores it) as timer_settime()
+ * returns, before any code of the launcher runs.
+ */
+static inline void kpf_disarm(struct kpf_thread *self)
+{
+	__atomic_store_n(&self->area.deadline_ns, 0, __ATOMIC_RELEASE);
+	if (kpf_g.backend == KPF_BACKEND_SIGNAL &&
+	    __atomic_load_n(&self->area.armed_ns, __ATOMIC_RELAXED))
+		kpf_signal_disarm(self);
 }
 
 #endif /* KPF_INTERNAL_H */

@@ -7,7 +7,7 @@
 #ifndef KPF_OFFSETS_H
 #define KPF_OFFSETS_H
 
-/* struct kpf_ctx */
+/* struct kpf_exec_ctx */
 #define KPF_CTX_RSP		0
 #define KPF_CTX_KIND		8
 #define KPF_CTX_XSAVE		16

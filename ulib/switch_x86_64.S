@@ -2,7 +2,7 @@
 /*
  * libkpf context switching for x86-64.
  *
- * Two kinds of saved context (struct kpf_ctx):
+ * Two kinds of saved context (struct kpf_exec_ctx):
  *  - voluntary: made by kpf_switch() at a function call, so only what the
  *    ABI makes callee-saved is kept: rbx, rbp, r12-r15, the MXCSR control
  *    bits and the x87 control word, pushed on the context's own stack;
@@ -44,7 +44,7 @@
 .endm
 
 /*
- * void kpf_switch(struct kpf_ctx *save, const struct kpf_ctx *load,
+ * void kpf_switch(struct kpf_exec_ctx *save, const struct kpf_exec_ctx *load,
  *                 struct kpf_thread *self)
  *
  * Save the caller as a voluntary context in *save, then continue *load.
@@ -74,7 +74,7 @@ kpf_switch:
 	.size	kpf_switch, . - kpf_switch
 
 /*
- * void kpf_ctx_load(const struct kpf_ctx *load, struct kpf_thread *self)
+ * void kpf_ctx_load(const struct kpf_exec_ctx *load, struct kpf_thread *self)
  *
  * Continue *load; never returns. A voluntary context returns from its
  * kpf_switch() call (library code, which clears self->busy itself). A

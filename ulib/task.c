@@ -24,6 +24,14 @@
 
 /* Longest distance between retries of an expiry that hit library code. */
 #define KPF_MAX_RETRY_NS	2000000
+/*
+ * An expiry outside the task, on the launcher's stack above where it
+ * waits in kpf_switch() (and this close to it), means the launcher runs
+ * again: the task was left without the library.
+ */
+#define KPF_LAUNCHER_REACH	(1ull << 20)
+/* A task finishing this late past its deadline is suspicious (signal). */
+#define KPF_OVERRUN_NS		(5 * KPF_MAX_RETRY_NS)
 
 static void kpf_retry_later(struct kpf_thread *self, uint64_t first);
 
@@ -128,7 +136,7 @@ static void kpf_task_stop_here(struct kpf_thread *self, struct kpf_task *t)
  * cleared... set on entry by the caller, cleared on return.
  */
 static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
-			uint64_t budget)
+			uint64_t budget, int caller_errno)
 {
 	struct kpf_task *parent = self->current;
 	uint64_t deadline = KPF_NO_DEADLINE;
@@ -138,7 +146,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 	/* KPF_FOREVER needs no clock read */
 	if (budget != KPF_FOREVER) {
 		now = kpf_clock_ns(self);
-		if (budget < KPF_NO_DEADLINE - now)
+		if (budget <= KPF_MAX_DEADLINE - now)
 			deadline = now + budget;
 	}
 	if (parent && parent->deadline_ns < deadline)
@@ -159,12 +167,17 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 		t->libset_caller = kpf_libset_cur;
 		kpf_libset_cur = t->libset_table;
 	}
-	kpf_arm(self, deadline);
+	t->paused = 0;
+	kpf_task_state_enter(self, t, caller_errno);
+	kpf_arm_deadline(self, deadline);
 
 	kpf_switch(&t->caller_ctx, &t->ctx, self);
 
 	/* back on the launcher's stack and thread, busy set */
 	kpf_upcall_release(self);
+	kpf_stack_check(t);
+	kpf_task_state_leave(self, t, t->exit_state != KPF_TASK_DONE &&
+				      !t->paused);
 	if (t->exit_state == KPF_TASK_DONE) {
 		ret = KPF_DONE;
 		if (kpf_libset_ops && t->libset_copy >= 0)
@@ -182,7 +195,7 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 
 	/* the launcher is running again: its deadline applies */
 	if (parent) {
-		kpf_arm(self, parent->deadline_ns);
+		kpf_arm_deadline(self, parent->deadline_ns);
 		if (parent->deadline_ns != KPF_NO_DEADLINE &&
 		    kpf_now_ns() >= parent->deadline_ns) {
 			if (self->area.defer) {
@@ -199,10 +212,49 @@ static int kpf_task_run(struct kpf_thread *self, struct kpf_task *t,
 			}
 		}
 	} else {
-		kpf_arm(self, 0);
+		kpf_disarm(self);
+		/*
+		 * signal backend: a task that overran its deadline by far
+		 * without being stopped suggests the signal no longer
+		 * reaches us: check at the next launch.
+		 */
+		if (kpf_g.backend == KPF_BACKEND_SIGNAL && ret == KPF_DONE &&
+		    deadline != KPF_NO_DEADLINE &&
+		    kpf_now_ns() > deadline + KPF_OVERRUN_NS)
+			self->signal_check_ns = 0;
 	}
 	kpf_busy(self, 0);
 	return ret;
+}
+
+/*
+ * Library calls that act on the running task must come from its stack.
+ * Anything else means the task was left without the library knowing -
+ * longjmp() (or a swapcontext()) out of it, which is not supported: its
+ * stack would be reused while the launcher still counts it as running.
+ * A signal handler on this thread's alternate stack is fine.
+ */
+static inline void kpf_check_stack(struct kpf_thread *self, const char *fn)
+{
+	struct kpf_task *t = self->current;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+
+	if (!t || (sp > t->stack_lo && sp <= t->stack_hi) ||
+	    (sp >= self->altstack_lo && sp < self->altstack_hi))
+		return;
+	kpf_die("%s() called outside the stack of the running task %p: it was left by longjmp() or a stack switch, which is not supported (a preemptible function must return, pause or be preempted)",
+		fn, (void *)t);
+}
+
+/*
+ * Before a task starts or resumes on @self: can the library keep its
+ * contract here? (signal backend: is the signal still ours, unblocked)
+ */
+static int kpf_launch_check(struct kpf_thread *self)
+{
+	if (kpf_g.backend == KPF_BACKEND_SIGNAL && !self->current)
+		return kpf_signal_check(self);
+	return 0;
 }
 
 /**
@@ -212,11 +264,24 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 				       void (*fn)(void *), void *arg,
 				       uint64_t budget_ns)
 {
+	return kpf_launch_flags(task, fn, arg, budget_ns, 0);
+}
+
+/**
+ * kpf_launch_flags() - kpf_launch() with KPF_LAUNCH_* flags; see <kpf.h>
+ */
+KPF_CRITICAL KPF_EXPORT int kpf_launch_flags(kpf_task **task,
+					     void (*fn)(void *), void *arg,
+					     uint64_t budget_ns,
+					     unsigned int flags)
+{
+	/* the caller's errno, before our own calls can change it */
+	int caller_errno = errno;
 	struct kpf_thread *self;
 	struct kpf_task *t;
 	int ret;
 
-	if (!task || !fn || !budget_ns)
+	if (!task || !fn || !budget_ns || (flags & ~KPF_LAUNCH_FLAGS))
 		return -EINVAL;
 	self = kpf_thread_self();
 	if (!self)
@@ -224,6 +289,10 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	/* libsets are declared before this: their tables are fixed now */
 	if (!kpf_libset_launched)
 		__atomic_store_n(&kpf_libset_launched, 1, __ATOMIC_RELEASE);
+	kpf_check_stack(self, "kpf_launch");
+	ret = kpf_launch_check(self);
+	if (ret)
+		return ret;
 	kpf_busy(self, 1);
 	t = kpf_stack_pool_get(self);
 	if (!t) {
@@ -241,9 +310,14 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
 	t->cleanups = t->inline_cleanups;
 	t->libset_copy = -1;
 	t->libset_table = kpf_libset_ops ? kpf_libset_ops->first_table : NULL;
+	t->home = self->id;
+	/* a task inside a migrating task moves with it */
+	t->flags = flags | (self->current ? self->current->flags &
+					    KPF_LAUNCH_MIGRATE : 0);
+	kpf_task_state_init(t, caller_errno);
 	kpf_task_prepare(t);
 	self->stats.launches++;
-	ret = kpf_task_run(self, t, budget_ns);
+	ret = kpf_task_run(self, t, budget_ns, caller_errno);
 	*task = ret == KPF_DONE ? NULL : t;
 	return ret;
 }
@@ -253,8 +327,10 @@ KPF_CRITICAL KPF_EXPORT int kpf_launch(kpf_task **task,
  */
 KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 {
+	int caller_errno = errno;
 	struct kpf_thread *self;
 	uint32_t expected = KPF_TASK_STOPPED;
+	int err;
 
 	if (!t || !budget_ns)
 		return -EINVAL;
@@ -263,12 +339,19 @@ KPF_CRITICAL KPF_EXPORT int kpf_resume(kpf_task *t, uint64_t budget_ns)
 	self = kpf_thread_self();
 	if (!self)
 		return errno ? -errno : -ENOMEM;
+	kpf_check_stack(self, "kpf_resume");
+	err = kpf_launch_check(self);
+	if (err)
+		return err;
+	if (!(t->flags & KPF_LAUNCH_MIGRATE) && t->home != self->id)
+		return -EXDEV;
 	if (!__atomic_compare_exchange_n(&t->state, &expected,
 					 KPF_TASK_RUNNING, 0,
 					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
 		return expected == KPF_TASK_RUNNING ? -EBUSY : -EINVAL;
+	kpf_stack_check(t);
 	kpf_busy(self, 1);
-	return kpf_task_run(self, t, budget_ns);
+	return kpf_task_run(self, t, budget_ns, caller_errno);
 }
 
 /**
@@ -298,7 +381,9 @@ KPF_CRITICAL KPF_EXPORT void kpf_pause(void)
 
 	if (!t)
 		kpf_die("kpf_pause() called outside a preemptible function");
+	kpf_check_stack(self, "kpf_pause");
 	kpf_busy(self, 1);
+	t->paused = 1;
 	kpf_task_stop_here(self, t);
 	kpf_busy(kpf_thread_peek(), 0);
 }
@@ -356,6 +441,29 @@ KPF_CRITICAL KPF_EXPORT void kpf_cancel(kpf_task *t)
 }
 
 /**
+ * kpf_task_discard_running() - free the tasks a dying thread was running
+ * @self: the exiting thread (pthread_exit() or a cancellation inside a
+ *	task unwound through them); no code of theirs runs any more
+ *
+ * Their kpf_on_cancel() handlers do not run: the thread's own exit
+ * (cleanup handlers, destructors) already unwound them.
+ */
+void kpf_task_discard_running(struct kpf_thread *self)
+{
+	struct kpf_task *t;
+
+	while ((t = self->current)) {
+		self->current = t->parent;
+		t->magic = KPF_TASK_DEAD_MAGIC;
+		if (t->cleanups != t->inline_cleanups)
+			free(t->cleanups);
+		__atomic_store_n(&t->state, KPF_TASK_DONE, __ATOMIC_RELEASE);
+		kpf_stack_pool_put(NULL, t);
+	}
+	self->depth = 0;
+}
+
+/**
  * kpf_on_cancel() - register a cleanup for the running task; see <kpf.h>
  */
 KPF_CRITICAL KPF_EXPORT int kpf_on_cancel(void (*fn)(void *), void *arg)
@@ -367,6 +475,7 @@ KPF_CRITICAL KPF_EXPORT int kpf_on_cancel(void (*fn)(void *), void *arg)
 
 	if (!t)
 		return -EPERM;
+	kpf_check_stack(self, "kpf_on_cancel");
 	if (!fn)
 		return -EINVAL;
 	/* no preemption (and so no migration) while the list changes */
@@ -398,20 +507,34 @@ KPF_CRITICAL KPF_EXPORT int kpf_in_task(void)
 {
 	struct kpf_thread *self = kpf_thread_peek();
 
-	return self ? self->depth : 0;
+	if (!self)
+		return 0;
+	kpf_check_stack(self, "kpf_in_task");
+	return self->depth;
 }
 
 /**
  * kpf_thread_stats() - the calling thread's counters; see <kpf.h>
  */
-KPF_CRITICAL KPF_EXPORT void kpf_thread_stats(struct kpf_stats *stats)
+KPF_CRITICAL KPF_EXPORT int kpf_thread_stats(struct kpf_stats *stats)
 {
 	struct kpf_thread *self = kpf_thread_peek();
+	struct kpf_stats mine;
+	size_t n;
 
+	if (!stats)
+		return -EINVAL;
+	n = stats->size ? stats->size : sizeof(mine);
+	if (n < sizeof(stats->size))
+		return -EINVAL;
 	if (self)
-		*stats = self->stats;
+		mine = self->stats;
 	else
-		memset(stats, 0, sizeof(*stats));
+		memset(&mine, 0, sizeof(mine));
+	/* never write past either struct: size may come from a newer header */
+	mine.size = n < sizeof(mine) ? n : sizeof(mine);
+	memcpy(stats, &mine, mine.size);
+	return 0;
 }
 
 /*
@@ -425,7 +548,7 @@ static void kpf_retry_later(struct kpf_thread *self, uint64_t first)
 {
 	if (self->retry_ns < first)
 		self->retry_ns = first;
-	kpf_arm(self, kpf_now_ns() + self->retry_ns);
+	kpf_arm_deadline(self, kpf_now_ns() + self->retry_ns);
 	if (self->retry_ns < KPF_MAX_RETRY_NS)
 		self->retry_ns *= 2;
 }
@@ -449,12 +572,12 @@ void kpf_upcall(struct kpf_area *area)
 
 	self->stats.upcalls++;
 	if (!t) {
-		kpf_arm(self, 0);
+		kpf_disarm(self);
 		goto resume;
 	}
 	if (now < t->deadline_ns) {
 		/* early: an older expiry, or a parent's deadline */
-		kpf_arm(self, t->deadline_ns);
+		kpf_arm_deadline(self, t->deadline_ns);
 		goto resume;
 	}
 	in_task = !self->busy && rsp > t->stack_lo && rsp <= t->stack_hi &&
@@ -475,6 +598,11 @@ void kpf_upcall(struct kpf_area *area)
 		kpf_task_leave(self, t, KPF_TASK_STOPPED);
 		kpf_ctx_load(&t->caller_ctx, self);
 	}
+	if (!in_task && !self->busy && rsp > t->caller_ctx.rsp &&
+	    rsp - t->caller_ctx.rsp < KPF_LAUNCHER_REACH &&
+	    !(rsp >= self->altstack_lo && rsp <= self->altstack_hi))
+		kpf_die("the running task %p was left by longjmp() or a stack switch: its launcher runs again (at rip %#llx) while the library counts the task as running; not supported",
+			(void *)t, (unsigned long long)area->frame.rip);
 	if (in_task && !in_library) {
 		/* kpf_defer_end() acts on it */
 		self->defer_expired = 1;

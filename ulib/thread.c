@@ -24,6 +24,7 @@ __thread struct kpf_thread *kpf_tls_self
 	__attribute__((tls_model("initial-exec"))) KPF_HIDDEN;
 
 static pthread_key_t kpf_thread_key;
+static uint64_t kpf_thread_ids;
 
 static size_t kpf_round_up(size_t n, size_t to)
 {
@@ -59,11 +60,18 @@ static void kpf_thread_free(struct kpf_thread *self)
 	munmap(self, self->map_size);
 }
 
-/* Key destructor: the thread is exiting; it cannot be running a task. */
+/*
+ * Key destructor: the thread is exiting. If pthread_exit() was called in
+ * a task, the unwinder has left its stack (glibc jumps back to the
+ * thread's start) and the task, with any task it was nested in, is dead.
+ */
 static void kpf_thread_destroy(void *arg)
 {
 	struct kpf_thread *self = arg;
 
+	self->busy = 1;
+	kpf_disarm(self);
+	kpf_task_discard_running(self);
 	if (kpf_g.backend == KPF_BACKEND_KMOD)
 		kpf_kmod_thread_exit(self);
 	else
@@ -78,7 +86,7 @@ static struct kpf_thread *kpf_thread_create(void)
 	size_t head = kpf_round_up(sizeof(struct kpf_thread), 64);
 	size_t size = kpf_round_up(head + kpf_xsave_size, 4096);
 	struct kpf_thread *self;
-	stack_t ss, old;
+	stack_t ss, old = { .ss_flags = SS_DISABLE };
 	uint64_t top;
 	int err;
 
@@ -96,6 +104,7 @@ static struct kpf_thread *kpf_thread_create(void)
 	self->xsave_scratch = (char *)self + head;
 	self->kmod_fd = -1;
 	self->tid = gettid();
+	self->id = __atomic_add_fetch(&kpf_thread_ids, 1, __ATOMIC_RELAXED);
 
 	self->upcall_map_size = KPF_UPCALL_STACK + KPF_GUARD;
 	self->upcall_guard = KPF_GUARD;
@@ -122,7 +131,10 @@ static struct kpf_thread *kpf_thread_create(void)
 		if (sigaltstack(&ss, NULL))
 			goto fail;
 		self->own_altstack = 1;
+		old = ss;
 	}
+	self->altstack_lo = (uintptr_t)old.ss_sp;
+	self->altstack_hi = (uintptr_t)old.ss_sp + old.ss_size;
 
 	if (kpf_g.backend == KPF_BACKEND_KMOD)
 		err = kpf_kmod_thread_init(self);
@@ -132,6 +144,9 @@ static struct kpf_thread *kpf_thread_create(void)
 		errno = -err;
 		goto fail;
 	}
+	/* the launcher's signal mask as libkpf first sees it (task_state.c) */
+	sigemptyset(&self->launcher_mask);	/* the kernel fills _NSIG bits */
+	pthread_sigmask(SIG_SETMASK, NULL, &self->launcher_mask);
 	self->backend_ready = 1;
 	pthread_setspecific(kpf_thread_key, self);
 	kpf_tls_self = self;
@@ -179,10 +194,14 @@ struct kpf_thread *kpf_thread_self(void)
 static void kpf_thread_after_fork(void)
 {
 	struct kpf_thread *self = kpf_tls_self;
+	uint32_t busy;
 	int err;
 
 	if (!self)
 		return;
+	/* fork() in a task: no preemption inside fork() itself */
+	busy = self->busy;
+	self->busy = 1;
 	self->tid = gettid();
 	__atomic_store_n(&self->area.deadline_ns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&self->area.armed_ns, 0, __ATOMIC_RELAXED);
@@ -194,8 +213,19 @@ static void kpf_thread_after_fork(void)
 	} else {
 		err = kpf_signal_thread_init(self);
 	}
-	if (err)
+	if (err) {
 		self->backend_ready = 0;
+		/* only a task in progress needs it now; a launch reports it */
+		if (self->current)
+			kpf_die("fork() in a task: cannot set up the timer again in the child: %s",
+				strerror(-err));
+		self->busy = busy;
+		return;
+	}
+	/* fork() in a task: the child's task keeps what remains of its budget */
+	if (self->current)
+		kpf_arm_deadline(self, self->current->deadline_ns);
+	self->busy = busy;
 }
 
 /**
@@ -209,6 +239,10 @@ int kpf_thread_init_process(void)
 
 	if (err)
 		return -err;
-	pthread_atfork(NULL, NULL, kpf_thread_after_fork);
+	err = pthread_atfork(NULL, NULL, kpf_thread_after_fork);
+	if (err) {
+		pthread_key_delete(kpf_thread_key);
+		return -err;
+	}
 	return 0;
 }

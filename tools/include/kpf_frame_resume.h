@@ -1,4 +1,9 @@
-/* SPDX-License-Identifier: GPL-2.0 */
+/* SPDX-License-Identifier: GPL-2.0 OR LGPL-2.1-or-later */
+/*
+ * User-side helpers in tools/include/ are dual-licensed so that both the
+ * GPL-2.0 tools and selftests and the LGPL libkpf (ulib/switch_x86_64.S)
+ * may include them.
+ */
 /*
  * Resume the code an upcall interrupted, from assembly, without a system
  * call: KPF_FRAME_RESUME area_reg.

@@ -13,6 +13,7 @@
 /* what kb_libcost_kpf() measures, in this order */
 enum {
 	KB_LC_LAUNCH_RETURN,
+	KB_LC_LAUNCH_BUDGET,
 	KB_LC_PAUSE_RESUME,
 	KB_LC_PREEMPT_RESUME,
 	KB_LC_CANCEL,
@@ -21,6 +22,7 @@ enum {
 
 static const char *const kb_lc_kpf_ops[KB_LC_KPF_NR] __attribute__((unused)) = {
 	"kpf_launch of an empty function (DONE)",
+	"same with a 1 ms budget (arm, and disarm on return)",
 	"kpf_pause + kpf_resume round trip",
 	"launch + preempt + resume (budget excluded)",
 	"launch + pause + kpf_cancel",

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * No EINTR outside tasks: once kpf_launch()/kpf_resume() has returned to
+ * code that runs no task, no signal of libkpf may reach the thread, so the
+ * launcher's own blocking calls (nanosleep, poll, sem_timedwait: none of
+ * them restartable by SA_RESTART) run to their timeout. Before the fix the
+ * signal backend left its timer queued and nanosleep(100 ms) failed with
+ * EINTR after ~50 ms. Each case sleeps well past the budget it launched
+ * with, so a timer left queued would certainly fire during the sleep.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <semaphore.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <kpf.h>
+#include "kselftest_harness.h"
+
+#define MS	1000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void quick_task(void *arg)
+{
+}
+
+static void spin_task(void *arg)
+{
+	uint64_t end = now_ns() + *(uint64_t *)arg;
+
+	while (now_ns() < end)
+		;
+}
+
+static void nested_task(void *arg)
+{
+	kpf_task *t;
+
+	if (kpf_launch(&t, quick_task, NULL, 10 * MS) != KPF_DONE)
+		*(int *)arg = -1;
+}
+
+/* Sleep 100 ms in three non-restartable ways; 0 if none was cut short. */
+static int sleep_three_ways(struct __test_metadata *_metadata)
+{
+	struct timespec ts = { .tv_nsec = 100 * MS };
+	struct timespec abs;
+	uint64_t t0;
+	sem_t sem;
+	int r;
+
+	t0 = now_ns();
+	r = nanosleep(&ts, NULL);
+	EXPECT_EQ(0, r) TH_LOG("nanosleep: %s after %.1f ms", strerror(errno),
+			       (now_ns() - t0) / 1e6);
+	t0 = now_ns();
+	r = poll(NULL, 0, 100);
+	EXPECT_EQ(0, r) TH_LOG("poll: %s after %.1f ms", strerror(errno),
+			       (now_ns() - t0) / 1e6);
+	ASSERT_EQ(0, sem_init(&sem, 0, 0));
+	clock_gettime(CLOCK_REALTIME, &abs);
+	abs.tv_nsec += 100 * MS;
+	if (abs.tv_nsec >= 1000000000) {
+		abs.tv_sec++;
+		abs.tv_nsec -= 1000000000;
+	}
+	t0 = now_ns();
+	r = sem_timedwait(&sem, &abs);
+	EXPECT_EQ(ETIMEDOUT, r ? errno : 0)
+		TH_LOG("sem_timedwait: %s after %.1f ms", strerror(errno),
+		       (now_ns() - t0) / 1e6);
+	sem_destroy(&sem);
+	return _metadata->passed ? 0 : -1;
+}
+
+TEST(after_done)
+{
+	kpf_task *t;
+
+	/* budgets that end during the sleeps below */
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 30 * MS));
+	sleep_three_ways(_metadata);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 50 * MS));
+	sleep_three_ways(_metadata);
+}
+
+TEST(after_preempted_and_cancel)
+{
+	uint64_t spin = 2000 * MS;
+	kpf_task *t;
+	int r;
+
+	r = kpf_launch(&t, spin_task, &spin, 1 * MS);
+	ASSERT_EQ(KPF_PREEMPTED, r);
+	sleep_three_ways(_metadata);
+	/* resumed with a budget that ends during the sleeps */
+	ASSERT_EQ(KPF_PREEMPTED, kpf_resume(t, 1 * MS));
+	sleep_three_ways(_metadata);
+	kpf_cancel(t);
+}
+
+TEST(after_nested)
+{
+	int bad = 0;
+	kpf_task *t;
+
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, nested_task, &bad, 40 * MS));
+	ASSERT_EQ(0, bad);
+	sleep_three_ways(_metadata);
+}
+
+TEST(after_pause_of_forever_task)
+{
+	kpf_task *t;
+	uint64_t spin = 0;
+
+	/* a KPF_FOREVER launch after one with a budget arms nothing */
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, spin_task, &spin, 20 * MS));
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, KPF_FOREVER));
+	sleep_three_ways(_metadata);
+	TH_LOG("backend %s", kpf_backend());
+}
+
+/*
+ * The price: on the signal backend a budgeted launch + return now makes
+ * two timer system calls (arm, disarm); kmod must stay free of them -
+ * deadlines are stores into the area, the queued kernel timer moves
+ * itself, so only about one ARM per expiry period is needed.
+ */
+TEST(arming_system_calls)
+{
+	struct kpf_stats s0 = { .size = sizeof(s0) };
+	struct kpf_stats s1 = { .size = sizeof(s1) };
+	const int n = 2000;
+	double per;
+	kpf_task *t;
+	int i;
+
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	ASSERT_EQ(0, kpf_thread_stats(&s0));
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	ASSERT_EQ(0, kpf_thread_stats(&s1));
+	per = (double)(s1.arm_syscalls - s0.arm_syscalls) / n;
+	TH_LOG("%s: %.3f arming system calls per budgeted launch + return",
+	       kpf_backend(), per);
+	if (!strcmp(kpf_backend(), "kmod")) {
+		EXPECT_GT(0.1, per);
+	} else {
+		/* arm + disarm; a late launch may add a re-arm */
+		EXPECT_LE(2.0, per);
+		EXPECT_GT(2.5, per);
+	}
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The program's signals and the signal backend: libkpf picks a real-time
+ * signal nobody handles, refuses one in use, leaves signals that are not
+ * its own to the program, and notices at launch when its signal was
+ * taken over or blocked (kpf_launch() fails with -EBUSY and a message)
+ * instead of running tasks without a time limit. Bad KPF_SIGNAL values
+ * fail kpf_init() with a message. On the kmod backend no signal is used:
+ * the same programs must simply work.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <kpf.h>
+#include "kselftest_harness.h"
+#include "stderr_capture.h"
+
+#define MS	1000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Which backend kpf_init() will choose (without initializing it). */
+static int signal_backend(void)
+{
+	const char *env = getenv("KPF_BACKEND");
+	int fd;
+
+	if (env && !strcmp(env, "signal"))
+		return 1;
+	if (env && !strcmp(env, "kmod"))
+		return 0;
+	fd = open("/dev/kpf", O_RDWR);
+	if (fd < 0)
+		return 1;
+	close(fd);
+	return 0;
+}
+
+static void spin_task(void *arg)
+{
+	uint64_t end = now_ns() + *(uint64_t *)arg;
+
+	while (now_ns() < end)
+		;
+}
+
+static void quick_task(void *arg)
+{
+}
+
+static volatile int app_count;
+
+static void app_handler(int sig, siginfo_t *si, void *uc)
+{
+	app_count++;
+}
+
+static void install_app_handler(int sig)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = app_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(sig, &sa, NULL))
+		abort();
+}
+
+/* Launch a 200 ms spin with a 1 ms budget: it must be preempted. */
+static int preempts(void)
+{
+	uint64_t spin = 200 * MS;
+	kpf_task *t;
+	int r = kpf_launch(&t, spin_task, &spin, 1 * MS);
+
+	if (r == KPF_PREEMPTED)
+		kpf_cancel(t);
+	return r;
+}
+
+TEST(bad_env_not_a_number)
+{
+	struct capture c;
+	const char *err;
+	int r;
+
+	setenv("KPF_SIGNAL", "abc", 1);
+	capture_begin(&c);
+	r = kpf_init(NULL);
+	err = capture_end(&c);
+	EXPECT_EQ(-EINVAL, r);
+	EXPECT_NE(NULL, strstr(err, "kpf: KPF_SIGNAL=abc is not a real-time signal"))
+		TH_LOG("stderr: '%s'", err);
+	EXPECT_STREQ("none", kpf_backend());
+}
+
+TEST(bad_env_not_realtime)
+{
+	struct capture c;
+	const char *err;
+	int r;
+
+	setenv("KPF_SIGNAL", "10", 1);
+	capture_begin(&c);
+	r = kpf_init(NULL);
+	err = capture_end(&c);
+	EXPECT_EQ(-EINVAL, r);
+	EXPECT_NE(NULL, strstr(err, "kpf: KPF_SIGNAL=10 is not a real-time signal"))
+		TH_LOG("stderr: '%s'", err);
+}
+
+/* The program owns SIGRTMIN + 4 (libkpf's old fixed choice) first. */
+TEST(program_handler_installed_first)
+{
+	union sigval v = { .sival_int = 0 };
+	int i;
+
+	install_app_handler(SIGRTMIN + 4);
+	ASSERT_EQ(0, kpf_init(NULL));
+	ASSERT_EQ(KPF_PREEMPTED, preempts());
+	for (i = 0; i < 5; i++)
+		ASSERT_EQ(0, sigqueue(getpid(), SIGRTMIN + 4, v));
+	/* queued real-time signals are delivered before sigqueue returns */
+	EXPECT_EQ(5, app_count);
+	ASSERT_EQ(KPF_PREEMPTED, preempts());
+}
+
+TEST(named_signal_in_use_is_refused)
+{
+	struct capture c;
+	const char *err;
+	char num[16];
+	int r;
+
+	install_app_handler(SIGRTMIN + 4);
+	snprintf(num, sizeof(num), "%d", SIGRTMIN + 4);
+	setenv("KPF_SIGNAL", num, 1);
+	capture_begin(&c);
+	r = kpf_init(NULL);
+	err = capture_end(&c);
+	if (!signal_backend()) {
+		/* kmod needs no signal */
+		EXPECT_EQ(0, r);
+		EXPECT_EQ(KPF_PREEMPTED, preempts());
+		return;
+	}
+	EXPECT_EQ(-EBUSY, r);
+	EXPECT_NE(NULL, strstr(err, "already has a handler"))
+		TH_LOG("stderr: '%s'", err);
+}
+
+/* The program installs a handler for libkpf's signal after it started. */
+TEST(signal_taken_over_later)
+{
+	struct timespec ts = { .tv_nsec = 20 * MS };
+	struct capture c;
+	const char *err;
+	char num[16];
+	uint64_t spin = 100 * MS;
+	kpf_task *t;
+	int r;
+
+	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
+	setenv("KPF_SIGNAL", num, 1);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	install_app_handler(SIGRTMIN + 6);
+	nanosleep(&ts, NULL);
+	capture_begin(&c);
+	r = kpf_launch(&t, spin_task, &spin, 1 * MS);
+	err = capture_end(&c);
+	if (!signal_backend()) {
+		EXPECT_EQ(KPF_PREEMPTED, r);
+		kpf_cancel(t);
+		return;
+	}
+	EXPECT_EQ(-EBUSY, r);
+	EXPECT_NE(NULL, strstr(err, "got another handler"))
+		TH_LOG("stderr: '%s'", err);
+}
+
+/* ... and right after a check: the overrun makes the next launch check */
+TEST(signal_taken_over_noticed_after_overrun)
+{
+	uint64_t spin = 100 * MS;
+	struct capture c;
+	const char *err;
+	char num[16];
+	kpf_task *t;
+	int r1, r2;
+
+	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
+	setenv("KPF_SIGNAL", num, 1);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	install_app_handler(SIGRTMIN + 6);
+	capture_begin(&c);
+	r1 = kpf_launch(&t, spin_task, &spin, 1 * MS);
+	r2 = kpf_launch(&t, spin_task, &spin, 1 * MS);
+	err = capture_end(&c);
+	if (!signal_backend()) {
+		EXPECT_EQ(KPF_PREEMPTED, r1);
+		return;
+	}
+	/* r1 ran without a limit (DONE) unless its launch checked already */
+	EXPECT_TRUE(r1 == -EBUSY || (r1 == KPF_DONE && r2 == -EBUSY))
+		TH_LOG("r1 %d r2 %d", r1, r2);
+	EXPECT_NE(NULL, strstr(err, "got another handler"))
+		TH_LOG("stderr: '%s'", err);
+}
+
+static void *blocking_thread(void *arg)
+{
+	struct timespec ts = { .tv_nsec = 20 * MS };
+	struct capture *c = arg;
+	sigset_t all;
+	kpf_task *t;
+	long r;
+
+	if (kpf_launch(&t, quick_task, NULL, 1 * MS) != KPF_DONE)
+		return (void *)-1L;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	nanosleep(&ts, NULL);
+	capture_begin(c);
+	r = preempts();
+	capture_end(c);
+	return (void *)r;
+}
+
+TEST(signal_blocked_in_thread)
+{
+	struct capture c;
+	pthread_t th;
+	void *r;
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_thread, &c));
+	ASSERT_EQ(0, pthread_join(th, &r));
+	if (!signal_backend()) {
+		EXPECT_EQ(KPF_PREEMPTED, (long)r);
+		return;
+	}
+	EXPECT_EQ(-EBUSY, (long)r);
+	EXPECT_NE(NULL, strstr(c.text, "is blocked in this thread"))
+		TH_LOG("stderr: '%s'", c.text);
+}
+
+TEST_HARNESS_MAIN
