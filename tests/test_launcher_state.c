@@ -179,6 +179,76 @@ TEST(task_and_launcher_masks_stay_apart)
 	EXPECT_FALSE(s.usr1_at_end);
 }
 
+static void pause_task(void *arg)
+{
+	struct seen *s = arg;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);	/* the other entry point */
+	kpf_pause();
+	s->usr2_at_end = blocked(SIGUSR2);
+}
+
+/*
+ * Not only preemptions: a task's mask stays with it when it pauses and
+ * goes with it when it returns, whether or not it was stopped before (no
+ * timing decides what the launcher gets).
+ */
+TEST(task_mask_on_pause_and_return)
+{
+	struct seen s = { 0 };
+	kpf_task *t;
+
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&t, pause_task, &s, KPF_FOREVER));
+	EXPECT_FALSE(blocked(SIGUSR2)) TH_LOG("after kpf_pause()");
+	change_mask(SIG_BLOCK, SIGUSR1);
+	ASSERT_EQ(KPF_DONE, kpf_resume(t, KPF_FOREVER));
+	EXPECT_TRUE(s.usr2_at_end) TH_LOG("the task's own block, resumed");
+	EXPECT_FALSE(blocked(SIGUSR2)) TH_LOG("after the task returned");
+	EXPECT_TRUE(blocked(SIGUSR1)) TH_LOG("the launcher's own block");
+
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, own_mask_task, &s, KPF_FOREVER));
+	EXPECT_FALSE(blocked(SIGUSR2)) TH_LOG("a task that was never stopped");
+	EXPECT_TRUE(blocked(SIGUSR1));
+}
+
+static void inner_task(void *arg)
+{
+	change_mask(SIG_BLOCK, SIGUSR2);
+}
+
+static void outer_task(void *arg)
+{
+	struct seen *s = arg;
+	kpf_task *t;
+
+	kpf_launch(&t, inner_task, NULL, KPF_FOREVER);
+	s->usr1_in_task = blocked(SIGUSR2);	/* shared with the inner */
+	spin(30 * MS);
+	s->usr2_at_end = blocked(SIGUSR2);
+}
+
+/* Nested tasks share their outermost task's mask; the launcher keeps its */
+TEST(nested_tasks_share_the_outermost_mask)
+{
+	struct seen s = { 0 };
+	kpf_task *t;
+	int r, n = 0;
+
+	for (r = kpf_launch(&t, outer_task, &s, 1 * MS);
+	     r == KPF_PREEMPTED; r = kpf_resume(t, 1 * MS)) {
+		n++;
+		EXPECT_FALSE(blocked(SIGUSR2)) TH_LOG("preemption %d", n);
+	}
+	EXPECT_EQ(KPF_DONE, r);
+	EXPECT_LE(1, n);
+	EXPECT_FALSE(blocked(SIGUSR2));
+	EXPECT_TRUE(s.usr1_in_task);
+	EXPECT_TRUE(s.usr2_at_end);
+}
+
 /* The same for uselocale() and errno in the launcher after its first use */
 TEST(launcher_locale_and_errno_set_after_first_use)
 {
