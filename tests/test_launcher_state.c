@@ -74,6 +74,7 @@ struct seen {
 	int usr1_at_end;	/* ... as it finished */
 	int usr2_at_end;	/* SIGUSR2 blocked as it finished */
 	locale_t loc_in_task;	/* its locale as it started */
+	locale_t loc_at_end;	/* ... as it finished */
 };
 
 static void plain_task(void *arg)
@@ -84,6 +85,7 @@ static void plain_task(void *arg)
 	s->loc_in_task = uselocale((locale_t)0);
 	spin(30 * MS);
 	s->usr1_at_end = blocked(SIGUSR1);
+	s->loc_at_end = uselocale((locale_t)0);
 }
 
 /*
@@ -274,6 +276,35 @@ TEST(launcher_locale_and_errno_set_after_first_use)
 	EXPECT_EQ(ERANGE, errno);
 	EXPECT_EQ(loc, uselocale((locale_t)0));
 	EXPECT_EQ(loc, s.loc_in_task);
+	uselocale(LC_GLOBAL_LOCALE);
+	freelocale(loc);
+}
+
+/*
+ * A task that never calls uselocale() runs with its launcher's locale of
+ * the moment, like its mask: the launcher's change between resumes
+ * reaches it (before: it kept the launcher's locale of its first stop).
+ */
+TEST(launcher_locale_changes_between_resumes)
+{
+	struct seen s = { 0 };
+	locale_t loc;
+	kpf_task *t;
+	int r, n = 0;
+
+	loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	ASSERT_NE((locale_t)0, loc);
+	for (r = kpf_launch(&t, plain_task, &s, 1 * MS);
+	     r == KPF_PREEMPTED; r = kpf_resume(t, 1 * MS)) {
+		EXPECT_EQ(n ? loc : LC_GLOBAL_LOCALE, uselocale((locale_t)0))
+			TH_LOG("the launcher's locale, preemption %d", n);
+		if (!n++)
+			uselocale(loc);
+	}
+	EXPECT_EQ(KPF_DONE, r);
+	EXPECT_LE(1, n);
+	EXPECT_EQ(LC_GLOBAL_LOCALE, s.loc_in_task);
+	EXPECT_EQ(loc, s.loc_at_end) TH_LOG("the task after the change");
 	uselocale(LC_GLOBAL_LOCALE);
 	freelocale(loc);
 }

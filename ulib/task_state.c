@@ -9,7 +9,8 @@
  *  - errno: saved and restored on every switch, so a task and its
  *    launcher each see their own (a TLS store, no system call);
  *  - locale: uselocale() on every switch where the task's and the
- *    launcher's differ (two TLS reads otherwise);
+ *    launcher's differ (two TLS reads otherwise); a task whose locale is
+ *    its launcher's runs with whatever its launcher has at each resume;
  *  - signal mask: a system call to change, so only for tasks that have
  *    a mask of their own. A task starts with, and until it changes its
  *    mask keeps running with, the mask its launcher has at each launch
@@ -84,9 +85,13 @@ void kpf_task_state_leave(struct kpf_thread *self, struct kpf_task *t,
 
 	t->task_errno = errno;
 	cur = uselocale((locale_t)0);
-	t->locale = cur;
-	if (cur != t->caller_locale)
+	if (cur != t->caller_locale) {
+		t->locale = cur;
 		uselocale(t->caller_locale);
+	} else {
+		/* its launcher's: it inherits the launcher's at each resume */
+		t->locale = NULL;
+	}
 	if (t->depth == 1 && t->mask_live) {
 		/* the task's mask out, its launcher's back: one system call */
 		t->mask_live = 0;
