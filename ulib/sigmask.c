@@ -22,7 +22,8 @@
  *
  * Not seen (Documentation/libkpf.md): mask changes inside libc (a
  * siglongjmp() restoring a mask saved by sigsetjmp(), setcontext(),
- * pthread_create() and posix_spawn() while they run), raw
+ * pthread_create() and posix_spawn() while they run), the kernel's
+ * handler mask while a signal handler runs in a task, raw
  * rt_sigprocmask system calls, and programs that dlopen() libkpf.
  */
 #include <string.h>
@@ -86,9 +87,9 @@ static int kpf_sigmask_change(int how, const sigset_t *set, sigset_t *old)
 		return kpf_sigmask_raw(how, set, old);
 	kpf_defer_begin();
 	t = kpf_sigmask_owner(self);
-	if (t->mask_live)
+	if (t->mask_live) {
 		err = kpf_sigmask_raw(how, set, old);
-	else {
+	} else {
 		err = kpf_sigmask_raw(how, set, &before);
 		if (!err) {
 			t->caller_mask = before;
