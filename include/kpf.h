@@ -92,8 +92,9 @@ int kpf_init(const struct kpf_config *cfg);
  *
  * The task runs on the calling thread and may only be resumed there (see
  * kpf_launch_flags() for tasks that may move). Its errno, uselocale()
- * locale and signal mask stay with it when it is preempted; the
- * caller's errno is preserved. A task must be left by returning (or
+ * locale and signal mask stay with it when it is preempted or pauses, and
+ * its signal mask never reaches the caller; the caller's errno, locale
+ * and mask are the ones it had at this call (see libkpf.md). A task must be left by returning (or
  * pthread_exit(), exit()): longjmp() out of it aborts with a message.
  *
  * Return: KPF_DONE (@fn returned, *@task is NULL), KPF_PREEMPTED (*@task

@@ -129,9 +129,10 @@ struct kpf_task {
 	int caller_errno;
 	locale_t locale;		/* NULL: not run yet */
 	locale_t caller_locale;
-	int mask_saved;			/* @mask is the task's own */
-	int mask_applied;		/* ... and was set at this switch-in */
-	sigset_t mask;
+	int mask_own;			/* @mask: its own, set when it runs */
+	int mask_live;			/* the thread has its own mask now */
+	sigset_t mask;			/* (_NSIG bits valid) */
+	sigset_t caller_mask;		/* its launcher's while mask_live */
 	/* pinning: the thread that launched it, unless it may migrate */
 	uint64_t home;			/* struct kpf_thread.id */
 	unsigned int flags;		/* KPF_LAUNCH_* */
@@ -168,7 +169,6 @@ struct kpf_thread {
 	uint64_t clk_window;		/* ticks before re-anchoring */
 	struct kpf_task *current;
 	uint64_t id;			/* unique per thread, for pinning */
-	sigset_t launcher_mask;		/* task_state.c */
 	int depth;
 	int kmod_fd;
 	timer_t timer;
@@ -287,6 +287,9 @@ KPF_HIDDEN void kpf_task_state_enter(struct kpf_thread *self,
 				     struct kpf_task *t, int caller_errno);
 KPF_HIDDEN void kpf_task_state_leave(struct kpf_thread *self,
 				     struct kpf_task *t, int preempted);
+
+/* sigmask.c */
+KPF_HIDDEN int kpf_sigmask_raw(int how, const sigset_t *set, sigset_t *old);
 
 /* fault.c */
 KPF_HIDDEN int kpf_fault_init(void);

@@ -9,14 +9,21 @@
  *  - errno: saved and restored on every switch, so a task and its
  *    launcher each see their own (a TLS store, no system call);
  *  - locale: uselocale() on every switch where the task's and the
- *    launcher's differ (two TLS reads otherwise);
- *  - signal mask: a system call, so only on the slow paths: when a
- *    preemption stops an outermost task, its mask is read and, if it is
- *    not the launcher's, saved with the task and the launcher's put back;
- *    resuming such a task puts its mask back (and reads the launcher's
- *    exactly). The launcher's mask is otherwise the one libkpf last saw
- *    on the thread (its first use, or the last such switch). Nested
- *    tasks share their outermost task's mask.
+ *    launcher's differ (two TLS reads otherwise); a task whose locale is
+ *    its launcher's runs with whatever its launcher has at each resume;
+ *  - signal mask: a system call to change, so only for tasks that have
+ *    a mask of their own. A task starts with, and until it changes its
+ *    mask keeps running with, the mask its launcher has at each launch
+ *    or resume: nothing to do. Its first change in a run is seen by
+ *    libkpf's pthread_sigmask()/sigprocmask() (sigmask.c), which keeps
+ *    the launcher's mask as it was then; when the task leaves (returns,
+ *    pauses or is preempted) one system call puts the launcher's back
+ *    and reads the task's, and resuming a task whose mask differs from
+ *    its launcher's sets it with one system call that also reads the
+ *    launcher's. So the launcher always gets back exactly the mask it
+ *    had when it launched or resumed the task, whatever it changed in
+ *    between, and no switch of a task that keeps its launcher's mask
+ *    makes a system call. Nested tasks share their outermost task's mask.
  * The thread itself - TLS addresses, pthread_self() - cannot travel:
  * compilers keep &errno and pthread_self() in registers across calls, so
  * a task is pinned to its first thread unless launched with
@@ -39,8 +46,8 @@ void kpf_task_state_init(struct kpf_task *t, int caller_errno)
 {
 	t->task_errno = caller_errno;
 	t->locale = NULL;
-	t->mask_saved = 0;
-	t->mask_applied = 0;
+	t->mask_own = 0;
+	t->mask_live = 0;
 }
 
 /**
@@ -57,11 +64,10 @@ void kpf_task_state_enter(struct kpf_thread *self, struct kpf_task *t,
 	t->caller_locale = uselocale((locale_t)0);
 	if (t->locale && t->locale != t->caller_locale)
 		uselocale(t->locale);
-	t->mask_applied = 0;
-	if (t->depth == 1 && t->mask_saved &&
-	    !sigemptyset(&self->launcher_mask) &&
-	    !pthread_sigmask(SIG_SETMASK, &t->mask, &self->launcher_mask))
-		t->mask_applied = 1;
+	t->mask_live = 0;
+	if (t->depth == 1 && t->mask_own &&
+	    !kpf_sigmask_raw(SIG_SETMASK, &t->mask, &t->caller_mask))
+		t->mask_live = 1;
 	errno = t->task_errno;
 }
 
@@ -69,30 +75,30 @@ void kpf_task_state_enter(struct kpf_thread *self, struct kpf_task *t,
  * kpf_task_state_leave() - give the thread back to @t's launcher
  * @self: the thread, busy set, back on the launcher's stack
  * @t: the task that just left: returned, paused or preempted
- * @preempted: stopped by its budget (not by kpf_pause())
+ * @preempted: stopped by its budget (not by kpf_pause()); the state
+ *	moves the same way whichever way the task left
  */
 void kpf_task_state_leave(struct kpf_thread *self, struct kpf_task *t,
 			  int preempted)
 {
 	locale_t cur;
-	sigset_t mask;
 
 	t->task_errno = errno;
 	cur = uselocale((locale_t)0);
-	t->locale = cur;
-	if (cur != t->caller_locale)
+	if (cur != t->caller_locale) {
+		t->locale = cur;
 		uselocale(t->caller_locale);
-	if (t->depth == 1 && (t->mask_applied || preempted)) {
-		/* the launcher's mask is exact after a resume that set it */
-		sigemptyset(&mask);	/* the kernel fills only _NSIG bits */
-		if (!pthread_sigmask(SIG_SETMASK, NULL, &mask) &&
-		    memcmp(&mask, &self->launcher_mask, KPF_SIGSET_BYTES)) {
-			t->mask = mask;
-			t->mask_saved = 1;
-			pthread_sigmask(SIG_SETMASK, &self->launcher_mask, NULL);
-		} else {
-			t->mask_saved = 0;
-		}
+	} else {
+		/* its launcher's: it inherits the launcher's at each resume */
+		t->locale = NULL;
+	}
+	if (t->depth == 1 && t->mask_live) {
+		/* the task's mask out, its launcher's back: one system call */
+		t->mask_live = 0;
+		if (!kpf_sigmask_raw(SIG_SETMASK, &t->caller_mask, &t->mask))
+			/* back to its launcher's mask: inherit it again */
+			t->mask_own = !!memcmp(&t->mask, &t->caller_mask,
+					       KPF_SIGSET_BYTES);
 	}
 	errno = t->caller_errno;
 }

@@ -144,9 +144,6 @@ static struct kpf_thread *kpf_thread_create(void)
 		errno = -err;
 		goto fail;
 	}
-	/* the launcher's signal mask as libkpf first sees it (task_state.c) */
-	sigemptyset(&self->launcher_mask);	/* the kernel fills _NSIG bits */
-	pthread_sigmask(SIG_SETMASK, NULL, &self->launcher_mask);
 	self->backend_ready = 1;
 	pthread_setspecific(kpf_thread_key, self);
 	kpf_tls_self = self;
