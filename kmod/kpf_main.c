@@ -15,8 +15,10 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/fdtable.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
@@ -141,6 +143,7 @@ static int kpf_open(struct inode *inode, struct file *file)
 	if (!ctx)
 		return -ENOMEM;
 	ctx->file = file;
+	refcount_set(&ctx->ref, 1);
 	mutex_init(&ctx->ioctl_lock);
 	raw_spin_lock_init(&ctx->timer_lock);
 	kpf_timer_init(ctx);
@@ -149,30 +152,68 @@ static int kpf_open(struct inode *inode, struct file *file)
 	return nonseekable_open(inode, file);
 }
 
+static int kpf_fd_is(const void *file, struct file *f, unsigned int fd)
+{
+	return f == file;
+}
+
 /*
- * close() of a descriptor. A delivery queued on the owner holds a file
- * reference, so the owner's last close() would not release the context,
- * and that delivery could arrive after close() returned - into an upcall
- * stack the program may already have freed. So when the owner closes and
- * nothing but this descriptor and a queued delivery refers to the file,
- * stop everything here. (A transient reference, such as a concurrent
- * /proc fdinfo read, only makes this fall back to release.)
+ * Does the owner still have a descriptor of @file? Looked up in the
+ * owner's own fd table, which is current's when a thread of the owner's
+ * process closes; references that others hold (a fork child that has not
+ * exec'd, an SCM_RIGHTS copy, a concurrent fget()) do not count.
+ */
+static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
+{
+	struct task_struct *task = ctx->task;
+	bool shared;
+
+	task_lock(task);
+	shared = task->files && task->files == current->files;
+	task_unlock(task);
+	if (!shared)
+		return task != current;
+	return iterate_fd(current->files, 0, kpf_fd_is, file) != 0;
+}
+
+/*
+ * close() of a descriptor. When the owner's last descriptor of the context
+ * goes, nothing may be delivered after close() returns - into an upcall
+ * stack the program may free right after - whoever else still holds the
+ * file. So stop the timer and drop a queued delivery here; the context
+ * stays registered (and the page pinned) until release, but cannot be
+ * re-armed by the owner without a descriptor.
  */
 static int kpf_flush(struct file *file, fl_owner_t id)
 {
 	struct kpf_ctx *ctx = file->private_data;
 
 	mutex_lock(&ctx->ioctl_lock);
-	if (ctx->task == current &&
-	    file_count(file) <= 1 + READ_ONCE(ctx->work_queued))
+	if (ctx->task && !kpf_owner_has_fd(ctx, file))
 		kpf_timer_stop(ctx);
 	mutex_unlock(&ctx->ioctl_lock);
 	return 0;
 }
 
+/**
+ * kpf_ctx_put() - drop a reference on a context
+ * @ctx:	the context; the file holds one reference until release, a
+ *		queued delivery holds another.
+ *
+ * The last one frees it. Never called from hardirq.
+ */
+void kpf_ctx_put(struct kpf_ctx *ctx)
+{
+	if (!refcount_dec_and_test(&ctx->ref))
+		return;
+	mutex_destroy(&ctx->ioctl_lock);
+	kfree(ctx);
+}
+
 /*
- * The last reference is gone: no ioctl can run and no delivery is queued
- * (a queued one holds a reference). The timer may still be armed.
+ * The last file reference is gone: no ioctl can run. The timer may still
+ * be armed and a delivery may still be queued on the owner (it holds its
+ * own context reference and finds the context stopped).
  */
 static int kpf_release(struct inode *inode, struct file *file)
 {
@@ -181,8 +222,8 @@ static int kpf_release(struct inode *inode, struct file *file)
 	kpf_timer_stop(ctx);
 	if (ctx->task)
 		kpf_unbind(ctx);
-	mutex_destroy(&ctx->ioctl_lock);
-	kfree(ctx);
+	ctx->file = NULL;
+	kpf_ctx_put(ctx);
 	return 0;
 }
 

@@ -175,11 +175,16 @@ unpin:
 void kpf_unbind(struct kpf_ctx *ctx)
 {
 	struct task_struct *task = ctx->task;
+	unsigned long flags;
 
+	/* A delivery still queued checks area under timer_lock. */
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	ctx->area = NULL;
+	ctx->gone = false;
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 	WRITE_ONCE(ctx->task, NULL);
 	unpin_user_page(ctx->page);
 	ctx->page = NULL;
-	ctx->area = NULL;
 	kpf_user_uncharge(ctx->user);
 	ctx->user = NULL;
 	mmdrop(ctx->mm);
