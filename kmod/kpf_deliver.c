@@ -30,8 +30,8 @@
  * restart fixup: rax still holds -ERESTARTSYS), from ptrace_notify() at
  * syscall-entry/exit stops (the tracer may still change the registers or
  * skip the call), from io_uring's completion wait and from KVM's guest
- * entry (both inside a system call that has not returned: rax is
- * -ENOSYS). A frame saved there is not what user space will see, and
+ * entry (both inside a system call that has not returned yet). A frame
+ * saved there is not what user space will see, and
  * orig_ax = -1 would suppress the restart or skip the call. So the
  * delivery waits for a frame that is final; it is retried from the timer,
  * never by requeueing the work, which would make task_work_run() loop.
@@ -123,6 +123,12 @@ static int kpf_rseq_abort(unsigned long *ip)
 #endif
 
 /*
+ * What entry_SYSCALL_64 stores in pt_regs->ax until the call returns: the
+ * "no such system call" errno, 38 on x86.
+ */
+#define KPF_AX_SYSCALL_RUNNING	(-38L)
+
+/*
  * Is current_pt_regs() the frame the thread returns to user mode with?
  *
  * - Called from resume_user_mode_work() in the exit-to-user loop, which
@@ -130,10 +136,10 @@ static int kpf_rseq_abort(unsigned long *ip)
  *   (get_signal(), ptrace_notify(), io_uring) leave it set, because the
  *   work was queued with TWA_RESUME. A spurious TIF_NOTIFY_RESUME (set
  *   again by rseq or another task_work_add()) only costs a retry.
- * - A system call whose result is settled: -ENOSYS is what rax holds while
- *   the call is still in progress (KVM_RUN, io_uring_enter, a ptrace
+ * - A system call whose result is settled: KPF_AX_SYSCALL_RUNNING is what
+ *   rax holds while the call is still in progress (KVM_RUN, io_uring_enter, a ptrace
  *   entry stop), -ERESTART* before the restart fixup. A call that really
- *   returned -ENOSYS only costs a retry too: the next timer interrupt in
+ *   returned that errno only costs a retry too: the next timer interrupt in
  *   user mode delivers on the fast path.
  * - Not single-stepped (the trap flag would leak into the frame and the
  *   step would land in the entry) and no uprobe step in flight.
@@ -143,8 +149,8 @@ static bool kpf_frame_final(struct pt_regs *regs)
 	if (test_thread_flag(TIF_NOTIFY_RESUME))
 		return false;
 	if (syscall_get_nr(current, regs) != -1) {
-		switch (regs->ax) {
-		case -ENOSYS:
+		switch ((long)regs->ax) {
+		case KPF_AX_SYSCALL_RUNNING:
 		case -ERESTARTSYS:
 		case -ERESTARTNOINTR:
 		case -ERESTARTNOHAND:

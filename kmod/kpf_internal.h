@@ -35,9 +35,7 @@ struct kpf_user;
 
 /**
  * struct kpf_ctx - one open file of /dev/kpf
- * @file:	the file this context is the private data of; NULL once
- *		released (a queued delivery may still hold @ref).
- * @ref:	one for the file, one for a queued delivery.
+ * @ref:	one for the file until release, one for a queued delivery.
  * @ioctl_lock:	serialises REGISTER, UNREGISTER, ARM and DISARM.
  * @timer_lock:	protects everything below @timer against the callback.
  * @timer:	the per-thread hrtimer, HRTIMER_MODE_ABS_PINNED_HARD.
@@ -65,7 +63,6 @@ struct kpf_user;
  * @work_irq:	time the callback queued it (ns).
  */
 struct kpf_ctx {
-	struct file *file;
 	refcount_t ref;
 	struct mutex ioctl_lock;	/* see above */
 	raw_spinlock_t timer_lock;
@@ -120,13 +117,14 @@ void kpf_user_uncharge(struct kpf_user *user);
 int kpf_registered_contexts(void);
 
 /* kpf_register.c */
-int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg);
+int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg,
+		       u32 usize);
 int kpf_ioctl_unregister(struct kpf_ctx *ctx);
 void kpf_unbind(struct kpf_ctx *ctx);
 
 /* kpf_timer.c */
 void kpf_timer_init(struct kpf_ctx *ctx);
-int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg);
+int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize);
 int kpf_ioctl_disarm(struct kpf_ctx *ctx);
 void kpf_timer_stop(struct kpf_ctx *ctx);
 void kpf_timer_resume(struct kpf_ctx *ctx);
@@ -139,7 +137,7 @@ bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq);
 /* kpf_main.c */
 void kpf_ctx_put(struct kpf_ctx *ctx);
 int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
-		 const void __user *uarg);
+		 const void __user *uarg, u32 usize);
 
 /**
  * kpf_area_add() - add to a kernel-written counter of the shared area

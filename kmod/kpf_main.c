@@ -34,40 +34,43 @@
  * @ksize:	size of the structure this module knows.
  * @ver0:	size of the first published version: anything smaller is
  *		not a valid structure.
- * @uarg:	user pointer; its first __u32 is the caller's size.
+ * @uarg:	user pointer to the caller's structure.
+ * @usize:	the caller's size, from the command (_IOC_SIZE); the
+ *		structure's first __u32 must say the same.
  *
  * Follows clone3/openat2: a larger caller size is accepted if the bytes
  * this module does not know are zero.
  *
- * Return: 0, -EFAULT (unreadable), -EINVAL (size below @ver0) or -E2BIG
- * (size above a page, or unknown trailing bytes that are not zero).
+ * Return: 0, -EFAULT (unreadable), -EINVAL (size below @ver0, or the size
+ * field disagrees with the command) or -E2BIG (unknown trailing bytes that
+ * are not zero).
  */
 int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
-		 const void __user *uarg)
+		 const void __user *uarg, u32 usize)
 {
-	u32 usize;
-
-	if (get_user(usize, (const u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < ver0)
-		return -EINVAL;
-	if (usize > PAGE_SIZE)
-		return -E2BIG;
-	return copy_struct_from_user(dst, ksize, uarg, usize);
-}
-
-static int kpf_ioctl_info(void __user *uarg)
-{
-	struct kpf_info info;
-	u32 usize;
 	int ret;
 
-	ret = kpf_copy_arg(&info, sizeof(info), KPF_INFO_SIZE_VER0, uarg);
+	if (usize < ver0)
+		return -EINVAL;
+	ret = copy_struct_from_user(dst, ksize, uarg, usize);
+	if (ret)
+		return ret;
+	if (*(u32 *)dst != usize)
+		return -EINVAL;
+	return 0;
+}
+
+static int kpf_ioctl_info(void __user *uarg, u32 usize)
+{
+	struct kpf_info info;
+	int ret;
+
+	ret = kpf_copy_arg(&info, sizeof(info), KPF_INFO_SIZE_VER0, uarg,
+			   usize);
 	if (ret)
 		return ret;
 	if (info.flags)
 		return -EINVAL;
-	usize = info.size;
 	memset(&info, 0, sizeof(info));
 	info.size = min_t(u32, usize, sizeof(info));
 	info.abi_version = KPF_ABI_VERSION;
@@ -93,38 +96,45 @@ static bool kpf_ctx_foreign(const struct kpf_ctx *ctx)
 	return ctx->task && (ctx->task != current || ctx->mm != current->mm);
 }
 
+/*
+ * The commands by number, as the first version defined them. A caller
+ * built against another version of a structure uses the same number with
+ * another _IOC_SIZE; direction and type must still match.
+ */
+static const unsigned int kpf_cmds[] = {
+	KPF_IOC_INFO, KPF_IOC_REGISTER, KPF_IOC_UNREGISTER, KPF_IOC_ARM,
+	KPF_IOC_DISARM,
+};
+
 static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct kpf_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
+	unsigned int nr = _IOC_NR(cmd);
+	u32 usize = _IOC_SIZE(cmd);
 	long ret;
 
-	switch (cmd) {
-	case KPF_IOC_INFO:
-		return kpf_ioctl_info(uarg);
-	case KPF_IOC_REGISTER:
-	case KPF_IOC_UNREGISTER:
-	case KPF_IOC_ARM:
-	case KPF_IOC_DISARM:
-		break;
-	default:
+	if (_IOC_TYPE(cmd) != KPF_IOC_MAGIC || nr >= ARRAY_SIZE(kpf_cmds) ||
+	    _IOC_DIR(cmd) != _IOC_DIR(kpf_cmds[nr]) ||
+	    (_IOC_DIR(cmd) == _IOC_NONE && usize))
 		return -ENOTTY;
-	}
+	if (nr == _IOC_NR(KPF_IOC_INFO))
+		return kpf_ioctl_info(uarg, usize);
 
 	mutex_lock(&ctx->ioctl_lock);
 	if (kpf_ctx_foreign(ctx)) {
 		ret = -EPERM;
 		goto out;
 	}
-	switch (cmd) {
-	case KPF_IOC_REGISTER:
-		ret = kpf_ioctl_register(ctx, uarg);
+	switch (nr) {
+	case _IOC_NR(KPF_IOC_REGISTER):
+		ret = kpf_ioctl_register(ctx, uarg, usize);
 		break;
-	case KPF_IOC_UNREGISTER:
+	case _IOC_NR(KPF_IOC_UNREGISTER):
 		ret = arg ? -EINVAL : kpf_ioctl_unregister(ctx);
 		break;
-	case KPF_IOC_ARM:
-		ret = kpf_ioctl_arm(ctx, uarg);
+	case _IOC_NR(KPF_IOC_ARM):
+		ret = kpf_ioctl_arm(ctx, uarg, usize);
 		break;
 	default:
 		ret = arg ? -EINVAL : kpf_ioctl_disarm(ctx);
@@ -142,7 +152,6 @@ static int kpf_open(struct inode *inode, struct file *file)
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->file = file;
 	refcount_set(&ctx->ref, 1);
 	mutex_init(&ctx->ioctl_lock);
 	raw_spin_lock_init(&ctx->timer_lock);
@@ -222,7 +231,6 @@ static int kpf_release(struct inode *inode, struct file *file)
 	kpf_timer_stop(ctx);
 	if (ctx->task)
 		kpf_unbind(ctx);
-	ctx->file = NULL;
 	kpf_ctx_put(ctx);
 	return 0;
 }

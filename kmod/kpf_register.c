@@ -70,6 +70,8 @@ static int kpf_check_area(const struct kpf_area *area, u64 uarea)
 	if (READ_ONCE(area->flags) || READ_ONCE(area->reserved0) ||
 	    READ_ONCE(area->reserved1))
 		return -EINVAL;
+	if (memchr_inv(area->reserved2, 0, sizeof(area->reserved2)))
+		return -EINVAL;
 	return 0;
 }
 
@@ -90,6 +92,7 @@ static void kpf_reset_area(struct kpf_area *area)
 	WRITE_ONCE(area->overruns, 0);
 	WRITE_ONCE(area->rearms, 0);
 	WRITE_ONCE(area->dropped, 0);
+	WRITE_ONCE(area->user_ssp, 0);
 }
 
 static int kpf_pin_area(u64 uarea, struct page **page)
@@ -107,10 +110,12 @@ static int kpf_pin_area(u64 uarea, struct page **page)
  * kpf_ioctl_register() - KPF_IOC_REGISTER: bind @ctx to the calling thread
  * @ctx:	context of the file; ioctl_lock held.
  * @uarg:	user pointer to struct kpf_register.
+ * @usize:	its size, from the command.
  *
  * Return: 0 or a negative errno as documented in kpf.rst.
  */
-int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg)
+int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg,
+		       u32 usize)
 {
 	struct kpf_register reg;
 	struct kpf_user *user;
@@ -118,7 +123,8 @@ int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg)
 	struct kpf_area *area;
 	int ret;
 
-	ret = kpf_copy_arg(&reg, sizeof(reg), KPF_REGISTER_SIZE_VER0, uarg);
+	ret = kpf_copy_arg(&reg, sizeof(reg), KPF_REGISTER_SIZE_VER0, uarg,
+			   usize);
 	if (ret)
 		return ret;
 	ret = kpf_check_register(&reg);

@@ -323,10 +323,11 @@ static u64 kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest)
  * kpf_ioctl_arm() - KPF_IOC_ARM: start or move the timer
  * @ctx:	context of the file; ioctl_lock held.
  * @uarg:	user pointer to struct kpf_arm.
+ * @usize:	its size, from the command.
  *
  * Return: 0 or a negative errno as documented in kpf.rst.
  */
-int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
+int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 {
 	struct kpf_area *area;
 	struct kpf_arm arm;
@@ -334,7 +335,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
 	u64 now, min_ns, deadline, expiry;
 	int ret;
 
-	ret = kpf_copy_arg(&arm, sizeof(arm), KPF_ARM_SIZE_VER0, uarg);
+	ret = kpf_copy_arg(&arm, sizeof(arm), KPF_ARM_SIZE_VER0, uarg, usize);
 	if (ret)
 		return ret;
 	if (!ctx->task)

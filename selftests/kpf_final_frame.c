@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * An upcall is delivered only with a final user frame (issue 8, item 1).
+ *
+ * task_work also runs from get_signal() before the system call restart
+ * fixup and from ptrace_notify() at syscall stops. A delivery that ran
+ * there saved a frame user space never sees: a restart code (-512) leaked
+ * out of read(), and a tracer's change of the return value at the
+ * syscall-exit stop was lost. Both must now behave as without kpf.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "kpf_test_util.h"
+
+#define FIRE_NS		(5 * NSEC_PER_MSEC)
+#define ATTEMPTS	5
+#define INJECTED	12345L
+
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { ns / NSEC_PER_SEC, ns % NSEC_PER_SEC };
+
+	while (nanosleep(&ts, &ts))
+		;
+}
+
+struct signaller {
+	struct kpf_area *area;
+	uint64_t fires0;
+	pthread_t reader;
+	int fd;
+	int ok;
+};
+
+/*
+ * Once the reader's timer expired (its delivery is queued while it
+ * sleeps in read()), interrupt the read with a SA_RESTART signal, and
+ * only later give it its data.
+ */
+static void *signaller(void *arg)
+{
+	struct signaller *s = arg;
+	uint64_t end = kpf_now_ns() + 5 * NSEC_PER_SEC;
+
+	while (READ_ONCE(s->area->fires) == s->fires0 && kpf_now_ns() < end)
+		sleep_ns(NSEC_PER_MSEC);
+	sleep_ns(20 * NSEC_PER_MSEC);
+	pthread_kill(s->reader, SIGUSR1);
+	sleep_ns(50 * NSEC_PER_MSEC);
+	s->ok = write(s->fd, "kpf-data", 8) == 8;
+	return NULL;
+}
+
+TEST(pipe_read_sa_restart_with_queued_delivery)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+	struct signaller s = { 0 };
+	struct kpf_test_ctx c;
+	char buf[16] = { 0 };
+	uint64_t t0 = 0;
+	long ret = 0;
+	pthread_t t;
+	int p[2], i;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	s.area = c.area;
+	s.reader = pthread_self();
+	s.fd = p[1];
+	for (i = 0; i < ATTEMPTS; i++) {
+		uint64_t n = READ_ONCE(c.area->delivered);
+
+		usr1_seen = 0;
+		s.fires0 = READ_ONCE(c.area->fires);
+		ASSERT_EQ(0, pthread_create(&t, NULL, signaller, &s));
+		ASSERT_EQ(0, kpf_test_arm(&c, 0, FIRE_NS, 0));
+		t0 = kpf_now_ns();
+		ret = kpf_test_raw_syscall(SYS_read, p[0], (long)buf,
+					   sizeof(buf), 0, 0);
+		pthread_join(t, NULL);
+		ASSERT_EQ(0, kpf_test_wait_delivered(&c, n + 1,
+						     5 * NSEC_PER_SEC));
+		/* The timer must have expired while read() slept. */
+		if (READ_ONCE(c.area->irq_ns) > t0 &&
+		    READ_ONCE(c.area->deliver_ns) > t0)
+			break;
+		kpf_log("vCPU stalled before read: attempt %d\n", i + 2);
+	}
+	kpf_log("read() returned %ld, handler ran %d time(s), frame rax %lld\n",
+		ret, (int)usr1_seen, (long long)kpf_test_last_frame.rax);
+	EXPECT_EQ(8, ret);
+	EXPECT_EQ(0, memcmp(buf, "kpf-data", 8));
+	EXPECT_EQ(1, usr1_seen);
+	EXPECT_TRUE(s.ok);
+	EXPECT_NE(-512LL, (long long)kpf_test_last_frame.rax);
+	EXPECT_EQ(kpf_test_upcall_count, READ_ONCE(c.area->delivered));
+	EXPECT_EQ(0, kpf_test_reg_mismatch);
+	signal(SIGUSR1, SIG_DFL);
+	close(p[0]);
+	close(p[1]);
+	kpf_test_ctx_destroy(&c);
+}
+
+/*
+ * Child: arm a one-shot, make one getppid() the tracer holds at its
+ * entry stop until the timer expired, and report what it returned and
+ * how many upcalls arrived.
+ */
+static void traced_child(int out)
+{
+	struct kpf_test_ctx c;
+	long res[2] = { -1, -1 };
+
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0))
+		_exit(2);
+	raise(SIGSTOP);
+	if (!kpf_test_ctx_setup(&c) && !kpf_test_arm(&c, 0, FIRE_NS, 0)) {
+		res[0] = kpf_test_raw_syscall(SYS_getppid, 0, 0, 0, 0, 0);
+		kpf_test_wait_delivered(&c, 1, 5 * NSEC_PER_SEC);
+		res[1] = READ_ONCE(c.area->delivered);
+	}
+	if (write(out, res, sizeof(res)) != sizeof(res))
+		_exit(3);
+	_exit(0);
+}
+
+/*
+ * A tracer changes a system call's return value at its exit stop (as
+ * strace's fault injection does). The delivery queued meanwhile must not
+ * save the frame before the tracer had its say.
+ */
+TEST(ptrace_exit_stop_sees_tracer_result)
+{
+	struct user_regs_struct regs;
+	long res[2] = { 0, 0 };
+	int p[2], status, in_getppid = 0, injected = 0;
+	pid_t pid;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p[0]);
+		traced_child(p[1]);
+	}
+	close(p[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSTOPPED(status));
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, 0,
+			    PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL));
+	for (;;) {
+		ASSERT_EQ(0, ptrace(PTRACE_SYSCALL, pid, 0, 0));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			break;
+		if (WSTOPSIG(status) != (SIGTRAP | 0x80))
+			continue;
+		ASSERT_EQ(0, ptrace(PTRACE_GETREGS, pid, 0, &regs));
+		if (regs.orig_rax != SYS_getppid || injected)
+			continue;
+		if (!in_getppid) {
+			/* Entry stop: let the timer expire meanwhile. */
+			in_getppid = 1;
+			sleep_ns(4 * FIRE_NS);
+			continue;
+		}
+		/* Exit stop: inject a result. */
+		regs.rax = INJECTED;
+		ASSERT_EQ(0, ptrace(PTRACE_SETREGS, pid, 0, &regs));
+		injected = 1;
+	}
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(sizeof(res), read(p[0], res, sizeof(res)));
+	kpf_log("getppid() returned %ld (tracer injected %ld), %ld upcall(s)\n",
+		res[0], INJECTED, res[1]);
+	EXPECT_TRUE(injected);
+	EXPECT_EQ(INJECTED, res[0]);
+	EXPECT_EQ(1, res[1]);
+	close(p[0]);
+}
+
+TEST_HARNESS_MAIN
