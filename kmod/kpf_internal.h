@@ -48,6 +48,7 @@ struct kpf_user;
  * @uarea:	user address of the area, passed to the entry in rdi.
  * @entry:	user address of the upcall entry.
  * @stack_top:	user rsp for the entry: 16-byte aligned top minus 8.
+ * @sys_nice:	the owner had CAP_SYS_NICE at registration.
  * @periodic:	the timer is periodic; otherwise the area deadline rules.
  * @period_ns:	period when @periodic.
  * @paused:	periodic timer stopped until the queued delivery runs.
@@ -77,6 +78,7 @@ struct kpf_ctx {
 	u64 uarea;
 	u64 entry;
 	u64 stack_top;
+	bool sys_nice;
 
 	bool periodic;
 	u64 period_ns;
@@ -110,7 +112,8 @@ void kpf_stat_add(enum kpf_stat stat, u64 n);
 extern const struct attribute_group *kpf_stat_groups[];
 
 /* kpf_limits.c */
-u64 kpf_min_period_ns(void);
+bool kpf_sys_nice(void);
+u64 kpf_min_period_ns(bool sys_nice);
 unsigned int kpf_max_contexts(void);
 int kpf_user_charge(struct kpf_user **user);
 void kpf_user_uncharge(struct kpf_user *user);

@@ -79,7 +79,7 @@ static int kpf_ioctl_info(void __user *uarg, u32 usize)
 	if (IS_ENABLED(CONFIG_RSEQ))
 		info.features |= KPF_FEAT_RSEQ_ABORT;
 	info.area_size = sizeof(struct kpf_area);
-	info.min_period_ns = kpf_min_period_ns();
+	info.min_period_ns = kpf_min_period_ns(kpf_sys_nice());
 	info.max_contexts = kpf_max_contexts();
 	if (copy_to_user(uarg, &info, info.size))
 		return -EFAULT;
@@ -149,7 +149,7 @@ static int kpf_open(struct inode *inode, struct file *file)
 {
 	struct kpf_ctx *ctx;
 
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
 	refcount_set(&ctx->ref, 1);

@@ -95,15 +95,39 @@ static void kpf_reset_area(struct kpf_area *area)
 	WRITE_ONCE(area->user_ssp, 0);
 }
 
+/*
+ * Pin the page of the area for as long as it is registered, charged to
+ * the owner's RLIMIT_MEMLOCK like any other long-term pin (io_uring, RDMA).
+ * Only memory that swap backs is accepted - anonymous (including a private
+ * file mapping once written, which FOLL_WRITE makes a private copy) or
+ * shmem/tmpfs: a long-term pin of a file's page-cache page would keep
+ * writes away from the file system.
+ */
 static int kpf_pin_area(u64 uarea, struct page **page)
 {
 	int ret;
 
 	ret = pin_user_pages_fast(uarea & PAGE_MASK, 1,
 				  FOLL_WRITE | FOLL_LONGTERM, page);
-	if (ret == 1)
-		return 0;
-	return ret < 0 ? ret : -EFAULT;
+	if (ret != 1)
+		return ret < 0 ? ret : -EFAULT;
+	if (!PageAnon(*page) && !PageSwapBacked(*page)) {
+		ret = -EINVAL;
+		goto unpin;
+	}
+	ret = account_locked_vm(current->mm, 1, true);
+	if (ret)
+		goto unpin;
+	return 0;
+unpin:
+	unpin_user_page(*page);
+	return ret;
+}
+
+static void kpf_unpin_area(struct mm_struct *mm, struct page *page)
+{
+	account_locked_vm(mm, 1, false);
+	unpin_user_page(page);
 }
 
 /**
@@ -160,6 +184,7 @@ int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg,
 	ctx->entry = reg.entry;
 	ctx->stack_top = round_down(reg.stack + reg.stack_size, 16) - 8;
 	ctx->user = user;
+	ctx->sys_nice = kpf_sys_nice();
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
 	get_task_struct(current);
@@ -168,7 +193,7 @@ int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg,
 	return 0;
 
 unpin:
-	unpin_user_page(page);
+	kpf_unpin_area(current->mm, page);
 	return ret;
 }
 
@@ -189,7 +214,7 @@ void kpf_unbind(struct kpf_ctx *ctx)
 	ctx->gone = false;
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 	WRITE_ONCE(ctx->task, NULL);
-	unpin_user_page(ctx->page);
+	kpf_unpin_area(ctx->mm, ctx->page);
 	ctx->page = NULL;
 	kpf_user_uncharge(ctx->user);
 	ctx->user = NULL;

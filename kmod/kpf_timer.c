@@ -340,7 +340,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 		return ret;
 	if (!ctx->task)
 		return -ENOENT;
-	min_ns = kpf_min_period_ns();
+	min_ns = kpf_min_period_ns(ctx->sys_nice);
 	now = ktime_get_ns();
 	ret = kpf_arm_expiry(&arm, now, min_ns, &deadline);
 	if (ret)

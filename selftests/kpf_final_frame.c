@@ -199,4 +199,88 @@ TEST(ptrace_exit_stop_sees_tracer_result)
 	close(p[0]);
 }
 
+#define STEPS		2000
+
+/*
+ * Child: periodic upcalls, then a stop; the tracer single-steps it through
+ * a counting loop, then lets it run. Reports upcalls and the flags of the
+ * last frame.
+ */
+static void stepped_child(int out)
+{
+	struct kpf_test_ctx c;
+	volatile uint64_t spins = 0;
+	uint64_t res[3] = { ~0ULL, ~0ULL, ~0ULL };
+
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0))
+		_exit(2);
+	if (!kpf_test_ctx_setup(&c) &&
+	    !kpf_test_arm(&c, KPF_ARM_PERIODIC, 0, 100 * NSEC_PER_USEC) &&
+	    !kpf_test_wait_delivered(&c, 1, 5 * NSEC_PER_SEC)) {
+		raise(SIGSTOP);
+		while (spins < 1000000)
+			spins++;
+		res[0] = READ_ONCE(c.area->delivered);
+		kpf_test_wait_delivered(&c, res[0] + 3, 5 * NSEC_PER_SEC);
+		res[1] = READ_ONCE(c.area->delivered);
+		res[2] = kpf_test_last_frame.rflags;
+		kpf_test_disarm(&c);
+	}
+	if (write(out, res, sizeof(res)) != sizeof(res))
+		_exit(3);
+	_exit(0);
+}
+
+/*
+ * Single-stepping (issue 8, item 5): an upcall must not take the step
+ * away from the debugger, nor leak the trap flag into its frame (which
+ * gives stray SIGTRAPs once the debugger lets go).
+ */
+TEST(single_step_with_periodic_upcalls)
+{
+	int p[2], status, i, traps = 0, stray = 0;
+	uint64_t res[3] = { 0, 0, 0 };
+	pid_t pid;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p[0]);
+		stepped_child(p[1]);
+	}
+	close(p[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSTOPPED(status));
+	ASSERT_EQ(SIGSTOP, WSTOPSIG(status));
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL));
+	for (i = 0; i < STEPS; i++) {
+		ASSERT_EQ(0, ptrace(PTRACE_SINGLESTEP, pid, 0, 0));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		ASSERT_TRUE(WIFSTOPPED(status));
+		if (WSTOPSIG(status) == SIGTRAP)
+			traps++;
+	}
+	for (;;) {
+		ASSERT_EQ(0, ptrace(PTRACE_CONT, pid, 0, 0));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (!WIFSTOPPED(status))
+			break;
+		if (WSTOPSIG(status) == SIGTRAP)
+			stray++;
+	}
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(sizeof(res), read(p[0], res, sizeof(res)));
+	kpf_log("%d steps: %d traps, %d stray SIGTRAP after, %llu upcalls then %llu, last rflags %#llx\n",
+		STEPS, traps, stray, (unsigned long long)res[0],
+		(unsigned long long)res[1], (unsigned long long)res[2]);
+	EXPECT_EQ(STEPS, traps);
+	EXPECT_EQ(0, stray);
+	EXPECT_LT(res[0], res[1]);
+	EXPECT_EQ(0, res[2] & X86_EFLAGS_TF);
+	close(p[0]);
+}
+
 TEST_HARNESS_MAIN
