@@ -87,7 +87,8 @@ struct kpf_frame {
  *		with a full barrier (xchg): if it is 0 or later than the new
  *		deadline, call KPF_IOC_ARM.
  * @defer:	user writes a nesting count; while it is non-zero the kernel
- *		delivers nothing and sets @pending instead.
+ *		delivers nothing and sets @pending instead (and a periodic
+ *		timer stops until the next KPF_IOC_ARM).
  * @pending:	kernel sets 1 when it deferred an expiry (because of @defer
  *		or @in_upcall); user clears it when it has acted on it.
  * @in_upcall:	kernel sets KPF_UPCALL_ACTIVE when it writes @frame; user
