@@ -266,7 +266,19 @@ enum kpf_delivered {
 	KPF_DELIVER_RETRY,	/* no final frame yet: retry from the timer */
 	KPF_DELIVER_DROPPED,	/* dropped for a reason that may pass */
 	KPF_DELIVER_GONE,	/* the owner takes no more upcalls */
+	KPF_DELIVER_STALE,	/* stopped meanwhile (DISARM, close, release) */
 };
+
+/*
+ * Still the delivery that was queued? timer_lock held. Release may run on
+ * another thread while the owner runs this work: it stops the timer (gen)
+ * and then unpins the area, both under timer_lock, so the area may only
+ * be touched under the lock and after this check.
+ */
+static bool kpf_work_current(const struct kpf_ctx *ctx, u32 gen)
+{
+	return ctx->gen == gen && ctx->area;
+}
 
 static void kpf_drop(struct kpf_ctx *ctx)
 {
@@ -300,12 +312,12 @@ static bool kpf_deliver_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
  * under it (only the owner acts on them) and rseq may be touched only
  * once the upcall is certain.
  */
-static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq,
-				      bool *stop)
+static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u32 gen,
+				      u64 expiry, u64 irq, bool *stop)
 {
 	struct pt_regs *regs = current_pt_regs();
-	struct kpf_area *area = ctx->area;
 	unsigned long ip = instruction_pointer(regs);
+	enum kpf_delivered ret = KPF_DELIVER_DONE;
 	unsigned long flags;
 	u32 defer, in_upcall;
 
@@ -315,12 +327,15 @@ static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq,
 		return KPF_DELIVER_RETRY;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-	defer = READ_ONCE(area->defer);
-	in_upcall = READ_ONCE(area->in_upcall);
+	if (!kpf_work_current(ctx, gen)) {
+		ret = KPF_DELIVER_STALE;
+		goto unlock;
+	}
+	defer = READ_ONCE(ctx->area->defer);
+	in_upcall = READ_ONCE(ctx->area->in_upcall);
 	if (defer || in_upcall != KPF_UPCALL_IDLE) {
 		*stop = kpf_deliver_defer(ctx, defer, in_upcall);
-		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-		return KPF_DELIVER_DONE;
+		goto unlock;
 	}
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 
@@ -329,9 +344,13 @@ static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq,
 		return KPF_DELIVER_DROPPED;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-	kpf_upcall(ctx, regs, ip, expiry, irq);
+	if (kpf_work_current(ctx, gen))
+		kpf_upcall(ctx, regs, ip, expiry, irq);
+	else
+		ret = KPF_DELIVER_STALE;
+unlock:
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-	return KPF_DELIVER_DONE;
+	return ret;
 }
 
 /**
@@ -346,14 +365,16 @@ static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq,
 void kpf_deliver_work(struct callback_head *head)
 {
 	struct kpf_ctx *ctx = container_of(head, struct kpf_ctx, work);
-	enum kpf_delivered result = KPF_DELIVER_DROPPED;
+	enum kpf_delivered result;
 	unsigned long flags;
 	u64 expiry, irq;
 	bool stale, stop = false;
+	u32 gen;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->work_queued = false;
-	stale = ctx->work_gen != ctx->gen || !ctx->area;
+	gen = ctx->work_gen;
+	stale = !kpf_work_current(ctx, gen);
 	/* DISARM keeps the area; UNREGISTER and release do not. */
 	if (stale && ctx->area)
 		kpf_area_add(&ctx->area->dropped, 1);
@@ -365,13 +386,13 @@ void kpf_deliver_work(struct callback_head *head)
 		kpf_stat_inc(KPF_STAT_DROPPED);
 		goto out;
 	}
-	result = kpf_deliver(ctx, expiry, irq, &stop);
-	if (result == KPF_DELIVER_GONE || result == KPF_DELIVER_DROPPED)
+	result = kpf_deliver(ctx, gen, expiry, irq, &stop);
+	if (result != KPF_DELIVER_DONE && result != KPF_DELIVER_RETRY)
 		kpf_drop(ctx);
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-	if (ctx->work_gen != ctx->gen || !ctx->area) {
-		/* Stopped while we ran (release on another thread). */
+	if (!kpf_work_current(ctx, gen)) {
+		/* Stopped while we ran (DISARM, close, release). */
 	} else if (result == KPF_DELIVER_RETRY) {
 		kpf_timer_retry(ctx, expiry);
 	} else if (result == KPF_DELIVER_GONE) {
