@@ -65,7 +65,7 @@ struct kb_ov_sample {
 static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 {
 	uint64_t chunks = 0, x = 1, t0, t1, end;
-	struct kb_kmod k;
+	struct kpf_raw k;
 	timer_t timer;
 	int err = 0;
 
