@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <linux/io_uring.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -281,6 +282,105 @@ TEST(single_step_with_periodic_upcalls)
 	EXPECT_LT(res[0], res[1]);
 	EXPECT_EQ(0, res[2] & X86_EFLAGS_TF);
 	close(p[0]);
+}
+
+/* A minimal io_uring: one IORING_OP_TIMEOUT, submitted and waited for. */
+struct ring {
+	int fd;
+	void *sq, *cq;
+	size_t sq_len, cq_len;
+	struct io_uring_sqe *sqes;
+	struct io_uring_params p;
+};
+
+static int ring_setup(struct ring *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = syscall(__NR_io_uring_setup, 4, &r->p);
+	if (r->fd < 0)
+		return -errno;
+	r->sq_len = r->p.sq_off.array + r->p.sq_entries * sizeof(__u32);
+	r->cq_len = r->p.cq_off.cqes +
+		    r->p.cq_entries * sizeof(struct io_uring_cqe);
+	r->sq = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     r->fd, IORING_OFF_SQ_RING);
+	r->cq = mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     r->fd, IORING_OFF_CQ_RING);
+	r->sqes = mmap(NULL, r->p.sq_entries * sizeof(struct io_uring_sqe),
+		       PROT_READ | PROT_WRITE, MAP_SHARED, r->fd,
+		       IORING_OFF_SQES);
+	if (r->sq == MAP_FAILED || r->cq == MAP_FAILED ||
+	    r->sqes == MAP_FAILED)
+		return -ENOMEM;
+	return 0;
+}
+
+#define RING_U32(base, off)	((volatile __u32 *)((char *)(base) + (off)))
+
+/* Queue a timeout of @ns and enter, waiting for its completion. */
+static long ring_timeout_and_wait(struct ring *r, struct __kernel_timespec *ts,
+				  struct io_uring_cqe *cqe)
+{
+	volatile __u32 *tail = RING_U32(r->sq, r->p.sq_off.tail);
+	__u32 mask = *RING_U32(r->sq, r->p.sq_off.ring_mask);
+	__u32 idx = *tail & mask;
+	struct io_uring_sqe *sqe = &r->sqes[idx];
+	volatile __u32 *head;
+	long ret;
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_TIMEOUT;
+	sqe->addr = (uintptr_t)ts;
+	sqe->len = 1;
+	sqe->user_data = 0x6b7066;
+	RING_U32(r->sq, r->p.sq_off.array)[idx] = idx;
+	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+	ret = kpf_test_raw_syscall(__NR_io_uring_enter, r->fd, 1, 1,
+				   IORING_ENTER_GETEVENTS, 0);
+	head = RING_U32(r->cq, r->p.cq_off.head);
+	if (*head != *RING_U32(r->cq, r->p.cq_off.tail)) {
+		__u32 cmask = *RING_U32(r->cq, r->p.cq_off.ring_mask);
+
+		*cqe = ((struct io_uring_cqe *)((char *)r->cq +
+			r->p.cq_off.cqes))[*head & cmask];
+		__atomic_store_n(head, *head + 1, __ATOMIC_RELEASE);
+	}
+	return ret;
+}
+
+/*
+ * io_uring_enter waiting for a completion runs task_work from inside the
+ * system call (io_cqring_wait()): a delivery there returned -ENOSYS from
+ * io_uring_enter to the resumed code. Now the call returns its real
+ * result and the completion is there.
+ */
+TEST(io_uring_wait_with_queued_delivery)
+{
+	struct __kernel_timespec ts = { 0, 50 * NSEC_PER_MSEC };
+	struct io_uring_cqe cqe = { 0 };
+	struct kpf_test_ctx c;
+	struct ring r;
+	uint64_t t0;
+	long ret;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, ring_setup(&r));
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_arm(&c, 0, FIRE_NS, 0));
+	t0 = kpf_now_ns();
+	ret = ring_timeout_and_wait(&r, &ts, &cqe);
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 1, 5 * NSEC_PER_SEC));
+	kpf_log("io_uring_enter returned %ld, cqe res %d data %#llx; frame rax %lld; expiry %s the call\n",
+		ret, cqe.res, (unsigned long long)cqe.user_data,
+		(long long)kpf_test_last_frame.rax,
+		READ_ONCE(c.area->irq_ns) > t0 ? "during" : "before");
+	EXPECT_EQ(1, ret);
+	EXPECT_EQ(0x6b7066, cqe.user_data);
+	EXPECT_EQ(-ETIME, cqe.res);
+	EXPECT_EQ(1, READ_ONCE(c.area->delivered));
+	EXPECT_EQ(0, kpf_test_reg_mismatch);
+	kpf_test_ctx_destroy(&c);
+	close(r.fd);
 }
 
 TEST_HARNESS_MAIN
