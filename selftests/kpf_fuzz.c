@@ -51,6 +51,7 @@ struct fuzz {
 	int bad_errno[WORKERS];
 	unsigned long bad_count[WORKERS];
 	int rmmod_succeeded;
+	int go;		/* all worker ids are known: signals may start */
 };
 
 static struct fuzz fz;
@@ -401,6 +402,8 @@ static void *worker(void *arg)
 	int w = (int)(uintptr_t)arg;
 	uint64_t r = fz.seed + 0x9E3779B97F4A7C15ULL * (w + 1);
 
+	while (!__atomic_load_n(&fz.go, __ATOMIC_ACQUIRE))
+		sched_yield();
 	while (kpf_now_ns() < fz.end_ns) {
 		one_op(w, &r);
 		fz.ops[w]++;
@@ -447,6 +450,7 @@ TEST_F_TIMEOUT(fuzz, random_ops, FUZZ_TIMEOUT)
 	for (i = 0; i < WORKERS; i++)
 		ASSERT_EQ(0, pthread_create(&fz.workers[i], NULL, worker,
 					    (void *)(uintptr_t)i));
+	__atomic_store_n(&fz.go, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < WORKERS; i++) {
 		pthread_join(fz.workers[i], NULL);
 		total += fz.ops[i];
