@@ -237,6 +237,28 @@ static enum hrtimer_restart kpf_timer_retried(struct kpf_ctx *ctx, u64 now)
 	return kpf_periodic_next(ctx, fired);
 }
 
+/*
+ * The owner is exiting or exec'd: stop for good. A due expiry (a period,
+ * a retry, a deadline reached) is counted as fired and dropped.
+ */
+static void kpf_timer_gone(struct kpf_ctx *ctx, u64 now)
+{
+	struct kpf_area *area = ctx->area;
+	u64 deadline = READ_ONCE(area->deadline_ns);
+
+	ctx->gone = true;
+	WRITE_ONCE(area->armed_ns, 0);
+	if (ctx->periodic || ctx->retry || (deadline && deadline <= now)) {
+		if (!ctx->retry) {
+			kpf_area_add(&area->fires, 1);
+			kpf_stat_inc(KPF_STAT_FIRES);
+		}
+		kpf_area_add(&area->dropped, 1);
+		kpf_stat_inc(KPF_STAT_DROPPED);
+	}
+	ctx->retry = false;
+}
+
 static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 {
 	struct kpf_ctx *ctx = container_of(timer, struct kpf_ctx, timer);
@@ -247,12 +269,11 @@ static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 	/* ARM on another CPU re-queued the timer while we waited: it wins. */
 	if (hrtimer_is_queued(timer) || !ctx->area || ctx->gone)
 		goto out;
+	now = ktime_to_ns(hrtimer_cb_get_time(timer));
 	if (kpf_owner_gone(ctx)) {
-		ctx->gone = true;
-		WRITE_ONCE(ctx->area->armed_ns, 0);
+		kpf_timer_gone(ctx, now);
 		goto out;
 	}
-	now = ktime_to_ns(hrtimer_cb_get_time(timer));
 	if (ctx->retry)
 		ret = kpf_timer_retried(ctx, now);
 	else if (ctx->periodic)

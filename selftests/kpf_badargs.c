@@ -250,16 +250,18 @@ TEST_F(bad, register_entry_and_stack)
 
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, 0, KEEP));
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, KPF_KERNEL_ADDR, KEEP));
+	/* (Sizes of the minimum: anything smaller is EINVAL first.) */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->unmapped,
-				    PAGE));
+				    KPF_MIN_UPCALL_STACK));
 	/* First page mapped, the second not. */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->edge,
-				    2 * PAGE));
+				    KPF_MIN_UPCALL_STACK));
 	/* Runs past the end of our stack mapping into whatever follows. */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->edge + 64,
-				    PAGE));
+				    KPF_MIN_UPCALL_STACK));
 	/* The upcall pushes onto it: read-only is refused. */
-	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->ro, PAGE));
+	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->ro,
+				    KPF_MIN_UPCALL_STACK));
 	/* Wraps around the address space. */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, stack, ~0ULL - 4096));
 
@@ -323,6 +325,7 @@ TEST_F(bad, arm)
 	EXPECT_EQ(-E2BIG, do_sized(c->fd, KPF_IOC_ARM, &u, 48));
 	u.raw[44] = 0;
 	EXPECT_EQ(-EINVAL, do_arm(c, &u));
+	u.arm.size = sizeof(u.arm);
 
 	EXPECT_EQ(-EINVAL, arm_raw(c, 1U << 2, FAR, 0, 0, 0));
 	EXPECT_EQ(-EINVAL, arm_raw(c, 1U << 31, FAR, 0, 0, 0));
