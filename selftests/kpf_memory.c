@@ -10,14 +10,12 @@
  * - the area's tail is reserved and must be zero.
  */
 #define _GNU_SOURCE
+#include <sys/mount.h>
 #include <sys/resource.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "kpf_test_util.h"
-
-#define RAMFS_MAGIC	0x858458f6
 
 /* VmLck of this process in kB, or -1. */
 static long vm_locked_kb(void)
@@ -119,22 +117,26 @@ TEST(shmem_area_accepted)
 
 TEST(page_cache_area_refused)
 {
+	char dir[] = "/tmp/kpf-ramfs-XXXXXX", path[64];
 	struct kpf_test_ctx c;
-	struct statfs sfs;
 	int fd;
 
 	KPF_REQUIRE_DEVICE();
-	/* The guest's root is the initramfs: ramfs page cache, no swap. */
-	if (statfs("/", &sfs) || sfs.f_type != RAMFS_MAGIC)
-		SKIP(return, "/ is not ramfs: no page-cache file to try");
+	/* ramfs: a plain page cache that swap never backs. */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	if (mount("kpf-ramfs", dir, "ramfs", 0, NULL)) {
+		rmdir(dir);
+		SKIP(return, "cannot mount ramfs: %s", strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/area", dir);
 	ASSERT_EQ(0, kpf_test_ctx_init(&c));
-	fd = open("/kpf-area-file", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-		  0600);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(-EINVAL, register_in_file(&c, fd));
 	close(fd);
-	unlink("/kpf-area-file");
 	kpf_test_ctx_destroy(&c);
+	umount(dir);
+	rmdir(dir);
 }
 
 /* munmap while registered and armed: nothing breaks, UNREGISTER uncharges. */
