@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 
 #include "kselftest_harness.h"
 #include "kpf_test_util.h"
@@ -37,6 +38,7 @@
 struct slot {
 	pthread_mutex_t lock;
 	int fd;
+	pid_t owner;		/* last thread that registered it */
 	struct kpf_area *area;	/* NULL after munmap */
 	void *stack;
 };
@@ -93,6 +95,22 @@ static void note(int w, int ret)
 static void on_signal(int sig)
 {
 	(void)sig;
+}
+
+/* A crash of the fuzzer itself: say where, for the log. */
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	ucontext_t *u = uc;
+	char msg[160];
+	int n;
+
+	n = snprintf(msg, sizeof(msg),
+		     "# signal %d at rip %#llx, address %p, tid %d\n", sig,
+		     (unsigned long long)u->uc_mcontext.gregs[REG_RIP],
+		     si->si_addr, gettid());
+	if (write(STDOUT_FILENO, msg, n) != n)
+		_exit(3);
+	_exit(2);
 }
 
 static void slot_memory(struct slot *s)
@@ -317,9 +335,14 @@ static void one_op(int w, uint64_t *r)
 		s->fd = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	slot_memory(s);
 	switch (rnd(r, 24)) {
-	case 0: case 1: case 2:
-		note(w, do_register(r, s));
+	case 0: case 1: case 2: {
+		int ret = do_register(r, s);
+
+		if (!ret)
+			s->owner = gettid();
+		note(w, ret);
 		break;
+	}
 	case 3: case 4: case 5: case 6:
 		note(w, do_arm(r, s));
 		break;
@@ -361,7 +384,12 @@ static void one_op(int w, uint64_t *r)
 	case 16:
 		/* munmap a maybe-registered area; defer first so no frame
 		 * goes to a page this process can no longer read */
-		if (s->area) {
+		/*
+		 * Only by the thread that registered it last (or never
+		 * registered): another owner could be inside its upcall
+		 * entry, reading the frame from this very page.
+		 */
+		if (s->area && (!s->owner || s->owner == gettid())) {
 			WRITE_ONCE(s->area->defer, 1);
 			munmap(s->area, KPF_TEST_PAGE_SIZE);
 			s->area = NULL;
@@ -442,6 +470,10 @@ TEST_F_TIMEOUT(fuzz, random_ops, FUZZ_TIMEOUT)
 	fz.self_exe = realpath("/proc/self/exe", NULL);
 	ASSERT_NE(NULL, fz.self_exe);
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO;
+	ASSERT_EQ(0, sigaction(SIGSEGV, &sa, NULL));
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, NULL));
 	for (i = 0; i < SLOTS; i++) {
 		pthread_mutex_init(&fz.slots[i].lock, NULL);
 		fz.slots[i].fd = -1;
