@@ -19,6 +19,8 @@
 #   make dkms-install    register kpf.ko with DKMS (KVER=... for one kernel)
 #   make run | bench     tools/kpf-bench-run.sh (QUICK=1: smoke test)
 #   make bench-icount    the same in the deterministic -icount guest
+#   make fuzz            selftests/kpf_fuzz for FUZZ_SECONDS (1800) on the
+#                        debug kernel (FUZZ_SEED=... replays a run)
 #
 # Guest knobs: KERNELS="stock stock-icount debug", TESTS='glob', ICOUNT=1,
 # KPF_TEST_TIMEOUT=300 (per test), KPF_GUEST_TIMEOUT=1500 (per boot).
@@ -76,7 +78,7 @@ define kmod_build
 endef
 
 .PHONY: all deps kmod kmod-guest ulib selftests tests lint check check-native \
-	check-guest debug-kernel install load dkms-install dkms-uninstall vm run bench bench-icount clean ksrc
+	check-guest debug-kernel install load dkms-install dkms-uninstall vm run bench bench-icount clean ksrc fuzz
 
 all: kmod ulib
 
@@ -166,6 +168,15 @@ check: $(DEPS_STAMP)
 	$(GUEST)/check.sh --native $(BUILD)/check-native $(if $(ICOUNT),--icount) \
 		--tests '$(TESTS)' $(KERNELS) || rc=1; \
 	exit $$rc
+
+# The long fuzz run (make check runs the same program for 60 s).
+FUZZ_SECONDS ?= 1800
+fuzz: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory guest-prereqs
+	KPF_FUZZ_SECONDS=$(FUZZ_SECONDS) KPF_FUZZ_SEED=$(FUZZ_SEED) \
+	KPF_TEST_TIMEOUT=$$(($(FUZZ_SECONDS) + 300)) \
+	KPF_GUEST_TIMEOUT=$$(($(FUZZ_SECONDS) + 900)) \
+		$(GUEST)/run.sh --kernel debug --tests kpf_fuzz
 
 vm: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory guest-prereqs

@@ -15,29 +15,60 @@
  * callback queued it with TWA_RESUME, which sets TIF_NOTIFY_RESUME and
  * kicks the CPU the thread runs on but never wakes a sleep, so a blocking
  * system call completes first. kpf_deliver_work() then:
- *  1. drops the delivery if DISARM/UNREGISTER ran since it was queued, or
- *     the thread is exiting, or exec replaced its image;
- *  2. re-checks defer and in_upcall: user code may have run meanwhile;
- *  3. aborts an active rseq critical section in the saved rip, exactly as
- *     the kernel does for a preemption;
- *  4. saves and redirects current_pt_regs().
- * Signal restarts are resolved before task_work runs in the exit-to-user
- * loop, so a frame saved here resumes a restarted call correctly.
+ *  1. drops the delivery if DISARM/UNREGISTER/close ran since it was
+ *     queued, or the thread is exiting, or exec replaced its image;
+ *  2. checks that the frame is final (kpf_frame_final()), and if not
+ *     hands the delivery back to the timer, which retries it shortly;
+ *  3. re-checks defer and in_upcall: user code may have run meanwhile;
+ *  4. only then aborts an active rseq critical section in the saved rip,
+ *     exactly as the kernel does for a preemption;
+ *  5. saves and redirects current_pt_regs().
+ *
+ * Final frames. task_work_run() is not only called from the exit-to-user
+ * loop (resume_user_mode_work(), after signal delivery and the system call
+ * restart fixup). In 6.1 it also runs from get_signal() (before the
+ * restart fixup: rax still holds -ERESTARTSYS), from ptrace_notify() at
+ * syscall-entry/exit stops (the tracer may still change the registers or
+ * skip the call), from io_uring's completion wait and from KVM's guest
+ * entry (both inside a system call that has not returned yet). A frame
+ * saved there is not what user space will see, and
+ * orig_ax = -1 would suppress the restart or skip the call. So the
+ * delivery waits for a frame that is final; it is retried from the timer,
+ * never by requeueing the work, which would make task_work_run() loop.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/file.h>
+#include <linux/errno.h>
+#include <linux/module.h>
 #include <linux/ktime.h>
 #include <linux/ptrace.h>
 #include <linux/rseq.h>
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
 #include <linux/uaccess.h>
+#include <linux/uprobes.h>
 #include <asm/irq_regs.h>
+#include <asm/syscall.h>
 #include <asm/processor-flags.h>
 
 #include "kpf_internal.h"
 #include "kpf_trace.h"
+
+/*
+ * A debugger single-steps the thread, or a uprobe executes its
+ * out-of-line copy: the next user instruction must be the one they
+ * expect, so no upcall now.
+ */
+static bool kpf_stepping(const struct pt_regs *regs)
+{
+	if (test_thread_flag(TIF_SINGLESTEP) || (regs->flags & X86_EFLAGS_TF))
+		return true;
+#ifdef CONFIG_UPROBES
+	if (current->utask && current->utask->active_uprobe)
+		return true;
+#endif
+	return false;
+}
 
 #ifdef CONFIG_RSEQ
 /*
@@ -90,6 +121,45 @@ static int kpf_rseq_abort(unsigned long *ip)
 	return 0;
 }
 #endif
+
+/*
+ * What entry_SYSCALL_64 stores in pt_regs->ax until the call returns: the
+ * "no such system call" errno, 38 on x86.
+ */
+#define KPF_AX_SYSCALL_RUNNING	(-38L)
+
+/*
+ * Is current_pt_regs() the frame the thread returns to user mode with?
+ *
+ * - Called from resume_user_mode_work() in the exit-to-user loop, which
+ *   clears TIF_NOTIFY_RESUME before it runs task_work. The other callers
+ *   (get_signal(), ptrace_notify(), io_uring) leave it set, because the
+ *   work was queued with TWA_RESUME. A spurious TIF_NOTIFY_RESUME (set
+ *   again by rseq or another task_work_add()) only costs a retry.
+ * - A system call whose result is settled: KPF_AX_SYSCALL_RUNNING is what
+ *   rax holds while the call is still in progress (KVM_RUN, io_uring_enter, a ptrace
+ *   entry stop), -ERESTART* before the restart fixup. A call that really
+ *   returned that errno only costs a retry too: the next timer interrupt in
+ *   user mode delivers on the fast path.
+ * - Not single-stepped (the trap flag would leak into the frame and the
+ *   step would land in the entry) and no uprobe step in flight.
+ */
+static bool kpf_frame_final(struct pt_regs *regs)
+{
+	if (test_thread_flag(TIF_NOTIFY_RESUME))
+		return false;
+	if (syscall_get_nr(current, regs) != -1) {
+		switch ((long)regs->ax) {
+		case KPF_AX_SYSCALL_RUNNING:
+		case -ERESTARTSYS:
+		case -ERESTARTNOINTR:
+		case -ERESTARTNOHAND:
+		case -ERESTART_RESTARTBLOCK:
+			return false;
+		}
+	}
+	return !kpf_stepping(regs);
+}
 
 static void kpf_frame_save(struct kpf_frame *frame, const struct pt_regs *regs,
 			   unsigned long ip)
@@ -183,71 +253,129 @@ bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 
 	if (!regs || current != ctx->task || !user_mode(regs) ||
 	    !user_64bit_mode(regs) || current->mm != ctx->mm ||
-	    kpf_rseq_busy())
+	    kpf_stepping(regs) || kpf_rseq_busy())
 		return false;
 	kpf_upcall(ctx, regs, instruction_pointer(regs), expiry, irq);
 	kpf_stat_inc(KPF_STAT_DELIVERED_IRQ);
 	return true;
 }
 
+/* What became of a queued delivery. */
+enum kpf_delivered {
+	KPF_DELIVER_DONE,	/* delivered, or deferred */
+	KPF_DELIVER_RETRY,	/* no final frame yet: retry from the timer */
+	KPF_DELIVER_DROPPED,	/* dropped for a reason that may pass */
+	KPF_DELIVER_GONE,	/* the owner takes no more upcalls */
+	KPF_DELIVER_STALE,	/* stopped meanwhile (DISARM, close, release) */
+};
+
 /*
- * Deliver, defer or drop one queued expiry; see the file comment.
- * Returns false if the owner can take no more upcalls.
+ * Still the delivery that was queued? timer_lock held. Release may run on
+ * another thread while the owner runs this work: it stops the timer (gen)
+ * and then unpins the area, both under timer_lock, so the area may only
+ * be touched under the lock and after this check.
  */
-static bool kpf_deliver(struct kpf_ctx *ctx, u64 expiry, u64 irq)
+static bool kpf_work_current(const struct kpf_ctx *ctx, u32 gen)
+{
+	return ctx->gen == gen && ctx->area;
+}
+
+static void kpf_drop(struct kpf_ctx *ctx)
+{
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	if (ctx->area)
+		kpf_area_add(&ctx->area->dropped, 1);
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+	kpf_stat_inc(KPF_STAT_DROPPED);
+}
+
+/*
+ * defer or in_upcall set: the expiry becomes pending. timer_lock held.
+ * Returns true if the timer must stay stopped until the owner acts.
+ */
+static bool kpf_deliver_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
+{
+	struct kpf_area *area = ctx->area;
+
+	WRITE_ONCE(area->pending, 1);
+	kpf_area_add(&area->deferred, 1);
+	kpf_stat_inc(KPF_STAT_DEFERRED);
+	trace_kpf_defer(current->pid, defer, in_upcall);
+	return defer != 0;
+}
+
+/*
+ * Deliver, defer or drop one queued expiry; see the file comment. The
+ * owner's own thread runs this, so defer and in_upcall cannot change
+ * under it (only the owner acts on them) and rseq may be touched only
+ * once the upcall is certain.
+ */
+static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u32 gen,
+				      u64 expiry, u64 irq, bool *stop)
 {
 	struct pt_regs *regs = current_pt_regs();
-	struct kpf_area *area = ctx->area;
 	unsigned long ip = instruction_pointer(regs);
+	enum kpf_delivered ret = KPF_DELIVER_DONE;
 	unsigned long flags;
 	u32 defer, in_upcall;
 
-	if ((current->flags & PF_EXITING) || current->mm != ctx->mm ||
-	    !user_64bit_mode(regs) || kpf_rseq_abort(&ip)) {
-		raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-		kpf_area_add(&area->dropped, 1);
-		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-		kpf_stat_inc(KPF_STAT_DROPPED);
-		return false;
-	}
+	if ((current->flags & PF_EXITING) || current->mm != ctx->mm)
+		return KPF_DELIVER_GONE;
+	if (!kpf_frame_final(regs))
+		return KPF_DELIVER_RETRY;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-	defer = READ_ONCE(area->defer);
-	in_upcall = READ_ONCE(area->in_upcall);
-	if (defer || in_upcall != KPF_UPCALL_IDLE) {
-		WRITE_ONCE(area->pending, 1);
-		kpf_area_add(&area->deferred, 1);
-		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-		kpf_stat_inc(KPF_STAT_DEFERRED);
-		trace_kpf_defer(current->pid, defer, in_upcall);
-		return true;
+	if (!kpf_work_current(ctx, gen)) {
+		ret = KPF_DELIVER_STALE;
+		goto unlock;
 	}
-	kpf_upcall(ctx, regs, ip, expiry, irq);
+	defer = READ_ONCE(ctx->area->defer);
+	in_upcall = READ_ONCE(ctx->area->in_upcall);
+	if (defer || in_upcall != KPF_UPCALL_IDLE) {
+		*stop = kpf_deliver_defer(ctx, defer, in_upcall);
+		goto unlock;
+	}
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-	return true;
+
+	/* A 32-bit segment or a broken rseq area: this one is lost. */
+	if (!user_64bit_mode(regs) || kpf_rseq_abort(&ip))
+		return KPF_DELIVER_DROPPED;
+
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	if (kpf_work_current(ctx, gen))
+		kpf_upcall(ctx, regs, ip, expiry, irq);
+	else
+		ret = KPF_DELIVER_STALE;
+unlock:
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+	return ret;
 }
 
 /**
  * kpf_deliver_work() - task_work queued by the timer callback
  * @head:	the context's work.
  *
- * Runs on the owning thread, either on its way to user mode or, if it is
- * exiting, from exit_task_work(). Drops the file reference the callback
- * took; that may be the last one, and fput() then defers the release to
- * after this function has returned.
+ * Runs on the owning thread, on its way to user mode, from one of the
+ * other task_work_run() callers, or, if it is exiting, from
+ * exit_task_work(). Drops the context and module references the callback
+ * took; the context may be freed here if its file was released meanwhile.
  */
 void kpf_deliver_work(struct callback_head *head)
 {
 	struct kpf_ctx *ctx = container_of(head, struct kpf_ctx, work);
-	struct file *file = ctx->file;
+	enum kpf_delivered result;
 	unsigned long flags;
 	u64 expiry, irq;
-	bool stale;
+	bool stale, stop = false;
+	u32 gen;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->work_queued = false;
-	stale = ctx->work_gen != ctx->gen;
-	/* DISARM keeps the area; UNREGISTER (same thread, before us) not. */
+	gen = ctx->work_gen;
+	stale = !kpf_work_current(ctx, gen);
+	/* DISARM keeps the area; UNREGISTER and release do not. */
 	if (stale && ctx->area)
 		kpf_area_add(&ctx->area->dropped, 1);
 	expiry = ctx->work_expiry;
@@ -256,10 +384,28 @@ void kpf_deliver_work(struct callback_head *head)
 
 	if (stale) {
 		kpf_stat_inc(KPF_STAT_DROPPED);
-	} else if (kpf_deliver(ctx, expiry, irq)) {
-		raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-		kpf_timer_resume(ctx);
-		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+		goto out;
 	}
-	fput(file);
+	result = kpf_deliver(ctx, gen, expiry, irq, &stop);
+	if (result != KPF_DELIVER_DONE && result != KPF_DELIVER_RETRY)
+		kpf_drop(ctx);
+
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	if (!kpf_work_current(ctx, gen)) {
+		/* Stopped while we ran (DISARM, close, release). */
+	} else if (result == KPF_DELIVER_RETRY) {
+		kpf_timer_retry(ctx, expiry);
+	} else if (result == KPF_DELIVER_GONE) {
+		ctx->gone = true;
+		hrtimer_try_to_cancel(&ctx->timer);
+		WRITE_ONCE(ctx->area->armed_ns, 0);
+	} else {
+		ctx->retries = 0;
+		if (!stop)
+			kpf_timer_resume(ctx);
+	}
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+out:
+	kpf_ctx_put(ctx);
+	module_put(THIS_MODULE);
 }

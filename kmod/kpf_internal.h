@@ -13,15 +13,18 @@
  *  - the hrtimer callback, in hardirq on whichever CPU armed the timer;
  *  - the delivery task_work, on the owning thread on its way to user mode.
  * @timer_lock (a raw spinlock, taken in hardirq) covers the state the
- * callback shares with the other two. A queued task_work holds a file
- * reference, so the context and the module outlive it; release cancels
- * the timer, so the context outlives every callback too.
+ * callback shares with the other two. A queued task_work holds a
+ * reference on the context (@ref) and on the module, never on the file,
+ * so close and release are never held up by a thread that does not reach
+ * user mode; release cancels the timer, so the context outlives every
+ * callback too.
  */
 #ifndef KPF_INTERNAL_H
 #define KPF_INTERNAL_H
 
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
+#include <linux/refcount.h>
 #include <linux/mutex.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
@@ -32,7 +35,7 @@ struct kpf_user;
 
 /**
  * struct kpf_ctx - one open file of /dev/kpf
- * @file:	the file this context is the private data of.
+ * @ref:	one for the file until release, one for a queued delivery.
  * @ioctl_lock:	serialises REGISTER, UNREGISTER, ARM and DISARM.
  * @timer_lock:	protects everything below @timer against the callback.
  * @timer:	the per-thread hrtimer, HRTIMER_MODE_ABS_PINNED_HARD.
@@ -45,9 +48,14 @@ struct kpf_user;
  * @uarea:	user address of the area, passed to the entry in rdi.
  * @entry:	user address of the upcall entry.
  * @stack_top:	user rsp for the entry: 16-byte aligned top minus 8.
+ * @sys_nice:	the owner had CAP_SYS_NICE at registration.
  * @periodic:	the timer is periodic; otherwise the area deadline rules.
  * @period_ns:	period when @periodic.
  * @paused:	periodic timer stopped until the queued delivery runs.
+ * @gone:	the owner exited or exec'd: the timer stays stopped for good.
+ * @retry:	a delivery found no final frame; the timer retries it.
+ * @retries:	consecutive retries, for the backoff.
+ * @retry_expiry: intended expiry of the delivery being retried (ns).
  * @min_distance_ns: shortest distance from now the callback may re-arm to.
  * @gen:	bumped by DISARM/UNREGISTER to drop queued deliveries.
  * @work_queued: @work is on the owner's task_work list.
@@ -56,7 +64,7 @@ struct kpf_user;
  * @work_irq:	time the callback queued it (ns).
  */
 struct kpf_ctx {
-	struct file *file;
+	refcount_t ref;
 	struct mutex ioctl_lock;	/* see above */
 	raw_spinlock_t timer_lock;
 	struct hrtimer timer;
@@ -70,10 +78,15 @@ struct kpf_ctx {
 	u64 uarea;
 	u64 entry;
 	u64 stack_top;
+	bool sys_nice;
 
 	bool periodic;
 	u64 period_ns;
 	bool paused;
+	bool gone;
+	bool retry;
+	unsigned int retries;
+	u64 retry_expiry;
 	u64 min_distance_ns;
 	u32 gen;
 	bool work_queued;
@@ -99,31 +112,35 @@ void kpf_stat_add(enum kpf_stat stat, u64 n);
 extern const struct attribute_group *kpf_stat_groups[];
 
 /* kpf_limits.c */
-u64 kpf_min_period_ns(void);
+bool kpf_sys_nice(void);
+u64 kpf_min_period_ns(bool sys_nice);
 unsigned int kpf_max_contexts(void);
 int kpf_user_charge(struct kpf_user **user);
 void kpf_user_uncharge(struct kpf_user *user);
 int kpf_registered_contexts(void);
 
 /* kpf_register.c */
-int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg);
+int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg,
+		       u32 usize);
 int kpf_ioctl_unregister(struct kpf_ctx *ctx);
 void kpf_unbind(struct kpf_ctx *ctx);
 
 /* kpf_timer.c */
 void kpf_timer_init(struct kpf_ctx *ctx);
-int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg);
+int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize);
 int kpf_ioctl_disarm(struct kpf_ctx *ctx);
 void kpf_timer_stop(struct kpf_ctx *ctx);
 void kpf_timer_resume(struct kpf_ctx *ctx);
+void kpf_timer_retry(struct kpf_ctx *ctx, u64 expiry);
 
 /* kpf_deliver.c */
 void kpf_deliver_work(struct callback_head *head);
 bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq);
 
 /* kpf_main.c */
+void kpf_ctx_put(struct kpf_ctx *ctx);
 int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
-		 const void __user *uarg);
+		 const void __user *uarg, u32 usize);
 
 /**
  * kpf_area_add() - add to a kernel-written counter of the shared area

@@ -59,17 +59,32 @@ MODULE_PARM_DESC(max_contexts_per_user,
 		 "Registered contexts per user without CAP_SYS_RESOURCE (default 4096)");
 
 /**
- * kpf_min_period_ns() - shortest period the calling task may arm
+ * kpf_sys_nice() - may the calling task use the privileged minimum period?
  *
- * Return: min_period_cap_ns for a caller with CAP_SYS_NICE, else the larger
- * of the two parameters (so lowering only the privileged one never helps
- * the unprivileged).
+ * Evaluated once per registration (and per KPF_IOC_INFO), without an audit
+ * record: it only selects a limit, and ARM is a hot path that must neither
+ * ask the LSMs every time nor fill the audit log.
+ *
+ * Return: true with CAP_SYS_NICE in the initial user namespace.
  */
-u64 kpf_min_period_ns(void)
+bool kpf_sys_nice(void)
+{
+	return ns_capable_noaudit(&init_user_ns, CAP_SYS_NICE);
+}
+
+/**
+ * kpf_min_period_ns() - shortest period and one-shot distance
+ * @sys_nice:	the caller had CAP_SYS_NICE (kpf_sys_nice()).
+ *
+ * Return: min_period_cap_ns with @sys_nice, else the larger of the two
+ * parameters (so lowering only the privileged one never helps the
+ * unprivileged).
+ */
+u64 kpf_min_period_ns(bool sys_nice)
 {
 	u64 cap = READ_ONCE(min_period_cap_ns);
 
-	if (capable(CAP_SYS_NICE))
+	if (sys_nice)
 		return cap;
 	return max(READ_ONCE(min_period_ns), cap);
 }
@@ -121,7 +136,7 @@ int kpf_user_charge(struct kpf_user **userp)
 	mutex_lock(&kpf_users_lock);
 	user = kpf_user_find(uid);
 	if (!user) {
-		user = kzalloc(sizeof(*user), GFP_KERNEL);
+		user = kzalloc(sizeof(*user), GFP_KERNEL_ACCOUNT);
 		if (!user) {
 			ret = -ENOMEM;
 			goto out;

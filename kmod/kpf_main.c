@@ -15,8 +15,10 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/fdtable.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/task_work.h>
 #include <linux/uaccess.h>
@@ -32,40 +34,43 @@
  * @ksize:	size of the structure this module knows.
  * @ver0:	size of the first published version: anything smaller is
  *		not a valid structure.
- * @uarg:	user pointer; its first __u32 is the caller's size.
+ * @uarg:	user pointer to the caller's structure.
+ * @usize:	the caller's size, from the command (_IOC_SIZE); the
+ *		structure's first __u32 must say the same.
  *
  * Follows clone3/openat2: a larger caller size is accepted if the bytes
  * this module does not know are zero.
  *
- * Return: 0, -EFAULT (unreadable), -EINVAL (size below @ver0) or -E2BIG
- * (size above a page, or unknown trailing bytes that are not zero).
+ * Return: 0, -EFAULT (unreadable), -EINVAL (size below @ver0, or the size
+ * field disagrees with the command) or -E2BIG (unknown trailing bytes that
+ * are not zero).
  */
 int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
-		 const void __user *uarg)
+		 const void __user *uarg, u32 usize)
 {
-	u32 usize;
-
-	if (get_user(usize, (const u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < ver0)
-		return -EINVAL;
-	if (usize > PAGE_SIZE)
-		return -E2BIG;
-	return copy_struct_from_user(dst, ksize, uarg, usize);
-}
-
-static int kpf_ioctl_info(void __user *uarg)
-{
-	struct kpf_info info;
-	u32 usize;
 	int ret;
 
-	ret = kpf_copy_arg(&info, sizeof(info), KPF_INFO_SIZE_VER0, uarg);
+	if (usize < ver0)
+		return -EINVAL;
+	ret = copy_struct_from_user(dst, ksize, uarg, usize);
+	if (ret)
+		return ret;
+	if (*(u32 *)dst != usize)
+		return -EINVAL;
+	return 0;
+}
+
+static int kpf_ioctl_info(void __user *uarg, u32 usize)
+{
+	struct kpf_info info;
+	int ret;
+
+	ret = kpf_copy_arg(&info, sizeof(info), KPF_INFO_SIZE_VER0, uarg,
+			   usize);
 	if (ret)
 		return ret;
 	if (info.flags)
 		return -EINVAL;
-	usize = info.size;
 	memset(&info, 0, sizeof(info));
 	info.size = min_t(u32, usize, sizeof(info));
 	info.abi_version = KPF_ABI_VERSION;
@@ -74,7 +79,7 @@ static int kpf_ioctl_info(void __user *uarg)
 	if (IS_ENABLED(CONFIG_RSEQ))
 		info.features |= KPF_FEAT_RSEQ_ABORT;
 	info.area_size = sizeof(struct kpf_area);
-	info.min_period_ns = kpf_min_period_ns();
+	info.min_period_ns = kpf_min_period_ns(kpf_sys_nice());
 	info.max_contexts = kpf_max_contexts();
 	if (copy_to_user(uarg, &info, info.size))
 		return -EFAULT;
@@ -91,38 +96,45 @@ static bool kpf_ctx_foreign(const struct kpf_ctx *ctx)
 	return ctx->task && (ctx->task != current || ctx->mm != current->mm);
 }
 
+/*
+ * The commands by number, as the first version defined them. A caller
+ * built against another version of a structure uses the same number with
+ * another _IOC_SIZE; direction and type must still match.
+ */
+static const unsigned int kpf_cmds[] = {
+	KPF_IOC_INFO, KPF_IOC_REGISTER, KPF_IOC_UNREGISTER, KPF_IOC_ARM,
+	KPF_IOC_DISARM,
+};
+
 static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct kpf_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
+	unsigned int nr = _IOC_NR(cmd);
+	u32 usize = _IOC_SIZE(cmd);
 	long ret;
 
-	switch (cmd) {
-	case KPF_IOC_INFO:
-		return kpf_ioctl_info(uarg);
-	case KPF_IOC_REGISTER:
-	case KPF_IOC_UNREGISTER:
-	case KPF_IOC_ARM:
-	case KPF_IOC_DISARM:
-		break;
-	default:
+	if (_IOC_TYPE(cmd) != KPF_IOC_MAGIC || nr >= ARRAY_SIZE(kpf_cmds) ||
+	    _IOC_DIR(cmd) != _IOC_DIR(kpf_cmds[nr]) ||
+	    (_IOC_DIR(cmd) == _IOC_NONE && usize))
 		return -ENOTTY;
-	}
+	if (nr == _IOC_NR(KPF_IOC_INFO))
+		return kpf_ioctl_info(uarg, usize);
 
 	mutex_lock(&ctx->ioctl_lock);
 	if (kpf_ctx_foreign(ctx)) {
 		ret = -EPERM;
 		goto out;
 	}
-	switch (cmd) {
-	case KPF_IOC_REGISTER:
-		ret = kpf_ioctl_register(ctx, uarg);
+	switch (nr) {
+	case _IOC_NR(KPF_IOC_REGISTER):
+		ret = kpf_ioctl_register(ctx, uarg, usize);
 		break;
-	case KPF_IOC_UNREGISTER:
+	case _IOC_NR(KPF_IOC_UNREGISTER):
 		ret = arg ? -EINVAL : kpf_ioctl_unregister(ctx);
 		break;
-	case KPF_IOC_ARM:
-		ret = kpf_ioctl_arm(ctx, uarg);
+	case _IOC_NR(KPF_IOC_ARM):
+		ret = kpf_ioctl_arm(ctx, uarg, usize);
 		break;
 	default:
 		ret = arg ? -EINVAL : kpf_ioctl_disarm(ctx);
@@ -137,10 +149,10 @@ static int kpf_open(struct inode *inode, struct file *file)
 {
 	struct kpf_ctx *ctx;
 
-	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
-	ctx->file = file;
+	refcount_set(&ctx->ref, 1);
 	mutex_init(&ctx->ioctl_lock);
 	raw_spin_lock_init(&ctx->timer_lock);
 	kpf_timer_init(ctx);
@@ -149,30 +161,68 @@ static int kpf_open(struct inode *inode, struct file *file)
 	return nonseekable_open(inode, file);
 }
 
+static int kpf_fd_is(const void *file, struct file *f, unsigned int fd)
+{
+	return f == file;
+}
+
 /*
- * close() of a descriptor. A delivery queued on the owner holds a file
- * reference, so the owner's last close() would not release the context,
- * and that delivery could arrive after close() returned - into an upcall
- * stack the program may already have freed. So when the owner closes and
- * nothing but this descriptor and a queued delivery refers to the file,
- * stop everything here. (A transient reference, such as a concurrent
- * /proc fdinfo read, only makes this fall back to release.)
+ * Does the owner still have a descriptor of @file? Looked up in the
+ * owner's own fd table, which is current's when a thread of the owner's
+ * process closes; references that others hold (a fork child that has not
+ * exec'd, an SCM_RIGHTS copy, a concurrent fget()) do not count.
+ */
+static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
+{
+	struct task_struct *task = ctx->task;
+	bool shared;
+
+	task_lock(task);
+	shared = task->files && task->files == current->files;
+	task_unlock(task);
+	if (!shared)
+		return task != current;
+	return iterate_fd(current->files, 0, kpf_fd_is, file) != 0;
+}
+
+/*
+ * close() of a descriptor. When the owner's last descriptor of the context
+ * goes, nothing may be delivered after close() returns - into an upcall
+ * stack the program may free right after - whoever else still holds the
+ * file. So stop the timer and drop a queued delivery here; the context
+ * stays registered (and the page pinned) until release, but cannot be
+ * re-armed by the owner without a descriptor.
  */
 static int kpf_flush(struct file *file, fl_owner_t id)
 {
 	struct kpf_ctx *ctx = file->private_data;
 
 	mutex_lock(&ctx->ioctl_lock);
-	if (ctx->task == current &&
-	    file_count(file) <= 1 + READ_ONCE(ctx->work_queued))
+	if (ctx->task && !kpf_owner_has_fd(ctx, file))
 		kpf_timer_stop(ctx);
 	mutex_unlock(&ctx->ioctl_lock);
 	return 0;
 }
 
+/**
+ * kpf_ctx_put() - drop a reference on a context
+ * @ctx:	the context; the file holds one reference until release, a
+ *		queued delivery holds another.
+ *
+ * The last one frees it. Never called from hardirq.
+ */
+void kpf_ctx_put(struct kpf_ctx *ctx)
+{
+	if (!refcount_dec_and_test(&ctx->ref))
+		return;
+	mutex_destroy(&ctx->ioctl_lock);
+	kfree(ctx);
+}
+
 /*
- * The last reference is gone: no ioctl can run and no delivery is queued
- * (a queued one holds a reference). The timer may still be armed.
+ * The last file reference is gone: no ioctl can run. The timer may still
+ * be armed and a delivery may still be queued on the owner (it holds its
+ * own context reference and finds the context stopped).
  */
 static int kpf_release(struct inode *inode, struct file *file)
 {
@@ -181,8 +231,7 @@ static int kpf_release(struct inode *inode, struct file *file)
 	kpf_timer_stop(ctx);
 	if (ctx->task)
 		kpf_unbind(ctx);
-	mutex_destroy(&ctx->ioctl_lock);
-	kfree(ctx);
+	kpf_ctx_put(ctx);
 	return 0;
 }
 

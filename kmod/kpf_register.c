@@ -70,6 +70,8 @@ static int kpf_check_area(const struct kpf_area *area, u64 uarea)
 	if (READ_ONCE(area->flags) || READ_ONCE(area->reserved0) ||
 	    READ_ONCE(area->reserved1))
 		return -EINVAL;
+	if (memchr_inv(area->reserved2, 0, sizeof(area->reserved2)))
+		return -EINVAL;
 	return 0;
 }
 
@@ -90,27 +92,54 @@ static void kpf_reset_area(struct kpf_area *area)
 	WRITE_ONCE(area->overruns, 0);
 	WRITE_ONCE(area->rearms, 0);
 	WRITE_ONCE(area->dropped, 0);
+	WRITE_ONCE(area->user_ssp, 0);
 }
 
+/*
+ * Pin the page of the area for as long as it is registered, charged to
+ * the owner's RLIMIT_MEMLOCK like any other long-term pin (io_uring, RDMA).
+ * Only memory that swap backs is accepted - anonymous (including a private
+ * file mapping once written, which FOLL_WRITE makes a private copy) or
+ * shmem/tmpfs: a long-term pin of a file's page-cache page would keep
+ * writes away from the file system.
+ */
 static int kpf_pin_area(u64 uarea, struct page **page)
 {
 	int ret;
 
 	ret = pin_user_pages_fast(uarea & PAGE_MASK, 1,
 				  FOLL_WRITE | FOLL_LONGTERM, page);
-	if (ret == 1)
-		return 0;
-	return ret < 0 ? ret : -EFAULT;
+	if (ret != 1)
+		return ret < 0 ? ret : -EFAULT;
+	if (!PageAnon(*page) && !PageSwapBacked(*page)) {
+		ret = -EINVAL;
+		goto unpin;
+	}
+	ret = account_locked_vm(current->mm, 1, true);
+	if (ret)
+		goto unpin;
+	return 0;
+unpin:
+	unpin_user_page(*page);
+	return ret;
+}
+
+static void kpf_unpin_area(struct mm_struct *mm, struct page *page)
+{
+	account_locked_vm(mm, 1, false);
+	unpin_user_page(page);
 }
 
 /**
  * kpf_ioctl_register() - KPF_IOC_REGISTER: bind @ctx to the calling thread
  * @ctx:	context of the file; ioctl_lock held.
  * @uarg:	user pointer to struct kpf_register.
+ * @usize:	its size, from the command.
  *
  * Return: 0 or a negative errno as documented in kpf.rst.
  */
-int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg)
+int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg,
+		       u32 usize)
 {
 	struct kpf_register reg;
 	struct kpf_user *user;
@@ -118,7 +147,8 @@ int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg)
 	struct kpf_area *area;
 	int ret;
 
-	ret = kpf_copy_arg(&reg, sizeof(reg), KPF_REGISTER_SIZE_VER0, uarg);
+	ret = kpf_copy_arg(&reg, sizeof(reg), KPF_REGISTER_SIZE_VER0, uarg,
+			   usize);
 	if (ret)
 		return ret;
 	ret = kpf_check_register(&reg);
@@ -154,6 +184,7 @@ int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg)
 	ctx->entry = reg.entry;
 	ctx->stack_top = round_down(reg.stack + reg.stack_size, 16) - 8;
 	ctx->user = user;
+	ctx->sys_nice = kpf_sys_nice();
 	ctx->mm = current->mm;
 	mmgrab(ctx->mm);
 	get_task_struct(current);
@@ -162,7 +193,7 @@ int kpf_ioctl_register(struct kpf_ctx *ctx, const void __user *uarg)
 	return 0;
 
 unpin:
-	unpin_user_page(page);
+	kpf_unpin_area(current->mm, page);
 	return ret;
 }
 
@@ -175,11 +206,16 @@ unpin:
 void kpf_unbind(struct kpf_ctx *ctx)
 {
 	struct task_struct *task = ctx->task;
+	unsigned long flags;
 
-	WRITE_ONCE(ctx->task, NULL);
-	unpin_user_page(ctx->page);
-	ctx->page = NULL;
+	/* A delivery still queued checks area under timer_lock. */
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->area = NULL;
+	ctx->gone = false;
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+	WRITE_ONCE(ctx->task, NULL);
+	kpf_unpin_area(ctx->mm, ctx->page);
+	ctx->page = NULL;
 	kpf_user_uncharge(ctx->user);
 	ctx->user = NULL;
 	mmdrop(ctx->mm);

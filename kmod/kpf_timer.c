@@ -25,22 +25,37 @@
  *
  * Firing checks the area's defer count and in_upcall flag: if either is
  * set the expiry becomes the pending flag, which user space acts on when
- * it drops the count or leaves the upcall. Otherwise a task_work is queued
- * on the owner (TWA_RESUME: it never interrupts a blocking system call),
- * holding a file reference, and kpf_deliver.c takes over.
+ * it drops the count or leaves the upcall. A periodic expiry deferred by
+ * the defer count stops the timer until the owner's next KPF_IOC_ARM: a
+ * thread that keeps deferring gets no interrupts for nothing. (One that
+ * finds in_upcall set does not: the owner's upcall entry is running and
+ * will clear it.) Otherwise a task_work is queued on the owner
+ * (TWA_RESUME: it never interrupts a blocking system call), holding a
+ * reference on the context and the module, and kpf_deliver.c takes over.
+ * When it finds no final frame it hands the expiry back (@retry) and the
+ * timer tries again after a backoff that doubles up to KPF_RETRY_MAX_NS.
+ *
+ * No timer outlives its owner: every callback first checks that the owner
+ * is neither exiting nor running another image (exec), and otherwise stops
+ * for good. Every loop in hardirq is bounded.
  *
  * Every expiry, however short the requested distance, is at least
  * min_distance_ns after the callback that re-arms it, so user space cannot
  * make the timer interrupt faster than the limits in kpf_limits.c allow.
  */
-#include <linux/file.h>
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
+#include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/task_work.h>
 
 #include "kpf_internal.h"
 #include "kpf_trace.h"
+
+/* Longest pause between two retries of a delivery without a final frame. */
+#define KPF_RETRY_MAX_NS	(1000 * NSEC_PER_USEC)
+/* cmpxchg attempts on the user-written deadline before trying later. */
+#define KPF_DEADLINE_TRIES	4
 
 static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
 {
@@ -53,24 +68,44 @@ static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
 /* What became of a due expiry. */
 enum kpf_fired {
 	KPF_FIRED_DONE,		/* delivered in hardirq, or deferred */
+	KPF_FIRED_DEFERRED,	/* deferred by the defer count */
 	KPF_FIRED_QUEUED,	/* delivery queued as task_work */
-	KPF_FIRED_GONE,		/* owner exiting or file released: stop */
+	KPF_FIRED_GONE,		/* owner gone: stop */
 };
 
-/* A due expiry. Called in hardirq with timer_lock held. */
-static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
+/*
+ * The owner is exiting, or exec gave it another mm: nothing will ever be
+ * delivered again. Racy reads of another task's fields, but both only
+ * ever change one way.
+ */
+static bool kpf_owner_gone(const struct kpf_ctx *ctx)
+{
+	const struct task_struct *task = ctx->task;
+
+	return (READ_ONCE(task->flags) & PF_EXITING) ||
+	       READ_ONCE(task->mm) != ctx->mm;
+}
+
+/*
+ * A due expiry (@retry: one handed back by a delivery that found no final
+ * frame, already counted in fires). Called in hardirq with timer_lock held.
+ */
+static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now,
+			       bool retry)
 {
 	struct kpf_area *area = ctx->area;
 	u32 defer = READ_ONCE(area->defer);
 	u32 in_upcall = READ_ONCE(area->in_upcall);
 
-	kpf_area_add(&area->fires, 1);
-	kpf_stat_inc(KPF_STAT_FIRES);
-	trace_kpf_fire(ctx->task->pid, expiry, now);
+	if (!retry) {
+		kpf_area_add(&area->fires, 1);
+		kpf_stat_inc(KPF_STAT_FIRES);
+		trace_kpf_fire(ctx->task->pid, expiry, now);
+	}
 
 	if (defer || in_upcall != KPF_UPCALL_IDLE) {
 		kpf_defer(ctx, defer, in_upcall);
-		return KPF_FIRED_DONE;
+		return defer ? KPF_FIRED_DEFERRED : KPF_FIRED_DONE;
 	}
 	/* The previous delivery has not reached user mode yet. */
 	if (ctx->work_queued) {
@@ -78,11 +113,16 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
 		kpf_stat_inc(KPF_STAT_OVERRUNS);
 		return KPF_FIRED_QUEUED;
 	}
-	if (kpf_deliver_irq(ctx, expiry, now))
+	if (kpf_deliver_irq(ctx, expiry, now)) {
+		ctx->retries = 0;
 		return KPF_FIRED_DONE;
-	/* Fails only while release waits for us in hrtimer_cancel(). */
-	if (!get_file_rcu(ctx->file))
-		return KPF_FIRED_GONE;
+	}
+	/*
+	 * The file holds a context reference until release, which cancels
+	 * this timer first; the module is pinned by the open file too.
+	 */
+	refcount_inc(&ctx->ref);
+	__module_get(THIS_MODULE);
 	ctx->work_queued = true;
 	ctx->work_gen = ctx->gen;
 	ctx->work_expiry = expiry;
@@ -90,7 +130,9 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
 	if (task_work_add(ctx->task, &ctx->work, TWA_RESUME)) {
 		/* -ESRCH: the owner is past exit_task_work(). */
 		ctx->work_queued = false;
-		fput(ctx->file);
+		module_put(THIS_MODULE);
+		/* Not the last reference: the file still holds one. */
+		refcount_dec(&ctx->ref);
 		kpf_area_add(&area->dropped, 1);
 		kpf_stat_inc(KPF_STAT_DROPPED);
 		return KPF_FIRED_GONE;
@@ -98,52 +140,57 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now)
 	return KPF_FIRED_QUEUED;
 }
 
+/* Move the timer to @next (at least min_distance_ns away) and restart. */
+static enum hrtimer_restart kpf_timer_move(struct kpf_ctx *ctx, u64 now,
+					   u64 next)
+{
+	next = max(next, now + ctx->min_distance_ns);
+	hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
+	WRITE_ONCE(ctx->area->armed_ns, next);
+	kpf_area_add(&ctx->area->rearms, 1);
+	kpf_stat_inc(KPF_STAT_REARMS);
+	return HRTIMER_RESTART;
+}
+
 static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 {
 	struct kpf_area *area = ctx->area;
-	u64 deadline, seen, next;
+	u64 deadline, seen;
+	int tries;
 
 	WRITE_ONCE(area->armed_ns, 0);
 	/* Pairs with the user's xchg of deadline_ns before it reads armed_ns. */
 	smp_mb();
 	deadline = READ_ONCE(area->deadline_ns);
-	for (;;) {
+	for (tries = 0; tries < KPF_DEADLINE_TRIES; tries++) {
 		if (!deadline)
 			return HRTIMER_NORESTART;
-		if (deadline > now) {
-			next = max(deadline, now + ctx->min_distance_ns);
-			hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
-			WRITE_ONCE(area->armed_ns, next);
-			kpf_area_add(&area->rearms, 1);
-			kpf_stat_inc(KPF_STAT_REARMS);
-			return HRTIMER_RESTART;
-		}
+		if (deadline > now)
+			return kpf_timer_move(ctx, now, deadline);
 		seen = cmpxchg(&area->deadline_ns, deadline, 0);
-		if (seen == deadline)
-			break;
+		if (seen == deadline) {
+			kpf_fire(ctx, deadline, now, false);
+			return HRTIMER_NORESTART;
+		}
 		deadline = seen;
 	}
-	kpf_fire(ctx, deadline, now);
-	return HRTIMER_NORESTART;
+	/* Another thread keeps storing: look again a little later. */
+	return kpf_timer_move(ctx, now, now);
 }
 
-static enum hrtimer_restart kpf_timer_periodic(struct kpf_ctx *ctx, u64 now)
+/* Whether a periodic timer goes on after an expiry was handled. */
+static enum hrtimer_restart kpf_periodic_next(struct kpf_ctx *ctx,
+					      enum kpf_fired fired)
 {
-	ktime_t period = ns_to_ktime(ctx->period_ns);
-	u64 missed, expiry;
-
-	missed = hrtimer_forward(&ctx->timer, ns_to_ktime(now), period);
-	/* The latest period that is due is the one being delivered. */
-	expiry = ktime_to_ns(hrtimer_get_expires(&ctx->timer)) - ctx->period_ns;
-	if (missed > 1) {
-		kpf_area_add(&ctx->area->overruns, missed - 1);
-		kpf_stat_add(KPF_STAT_OVERRUNS, missed - 1);
-	}
-	switch (kpf_fire(ctx, expiry, now)) {
+	switch (fired) {
 	case KPF_FIRED_DONE:
+		ctx->paused = false;
 		WRITE_ONCE(ctx->area->armed_ns,
 			   ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
 		return HRTIMER_RESTART;
+	case KPF_FIRED_DEFERRED:
+		/* Stopped until the owner acts on pending and ARMs. */
+		break;
 	case KPF_FIRED_QUEUED:
 		/*
 		 * The owner is not running here, or is in the kernel: more
@@ -160,6 +207,58 @@ static enum hrtimer_restart kpf_timer_periodic(struct kpf_ctx *ctx, u64 now)
 	return HRTIMER_NORESTART;
 }
 
+static enum hrtimer_restart kpf_timer_periodic(struct kpf_ctx *ctx, u64 now)
+{
+	ktime_t period = ns_to_ktime(ctx->period_ns);
+	u64 missed, expiry;
+
+	missed = hrtimer_forward(&ctx->timer, ns_to_ktime(now), period);
+	/* The latest period that is due is the one being delivered. */
+	expiry = ktime_to_ns(hrtimer_get_expires(&ctx->timer)) - ctx->period_ns;
+	if (missed > 1) {
+		kpf_area_add(&ctx->area->overruns, missed - 1);
+		kpf_stat_add(KPF_STAT_OVERRUNS, missed - 1);
+	}
+	return kpf_periodic_next(ctx, kpf_fire(ctx, expiry, now, false));
+}
+
+/* A delivery handed back for want of a final frame is due again. */
+static enum hrtimer_restart kpf_timer_retried(struct kpf_ctx *ctx, u64 now)
+{
+	enum kpf_fired fired;
+
+	ctx->retry = false;
+	fired = kpf_fire(ctx, ctx->retry_expiry, now, true);
+	if (!ctx->periodic)
+		/* A deadline stored meanwhile still counts. */
+		return kpf_timer_deadline(ctx, now);
+	hrtimer_forward(&ctx->timer, ns_to_ktime(now),
+			ns_to_ktime(ctx->period_ns));
+	return kpf_periodic_next(ctx, fired);
+}
+
+/*
+ * The owner is exiting or exec'd: stop for good. A due expiry (a period,
+ * a retry, a deadline reached) is counted as fired and dropped.
+ */
+static void kpf_timer_gone(struct kpf_ctx *ctx, u64 now)
+{
+	struct kpf_area *area = ctx->area;
+	u64 deadline = READ_ONCE(area->deadline_ns);
+
+	ctx->gone = true;
+	WRITE_ONCE(area->armed_ns, 0);
+	if (ctx->periodic || ctx->retry || (deadline && deadline <= now)) {
+		if (!ctx->retry) {
+			kpf_area_add(&area->fires, 1);
+			kpf_stat_inc(KPF_STAT_FIRES);
+		}
+		kpf_area_add(&area->dropped, 1);
+		kpf_stat_inc(KPF_STAT_DROPPED);
+	}
+	ctx->retry = false;
+}
+
 static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 {
 	struct kpf_ctx *ctx = container_of(timer, struct kpf_ctx, timer);
@@ -168,10 +267,16 @@ static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 
 	raw_spin_lock(&ctx->timer_lock);
 	/* ARM on another CPU re-queued the timer while we waited: it wins. */
-	if (hrtimer_is_queued(timer))
+	if (hrtimer_is_queued(timer) || !ctx->area || ctx->gone)
 		goto out;
 	now = ktime_to_ns(hrtimer_cb_get_time(timer));
-	if (ctx->periodic)
+	if (kpf_owner_gone(ctx)) {
+		kpf_timer_gone(ctx, now);
+		goto out;
+	}
+	if (ctx->retry)
+		ret = kpf_timer_retried(ctx, now);
+	else if (ctx->periodic)
 		ret = kpf_timer_periodic(ctx, now);
 	else
 		ret = kpf_timer_deadline(ctx, now);
@@ -239,10 +344,11 @@ static u64 kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest)
  * kpf_ioctl_arm() - KPF_IOC_ARM: start or move the timer
  * @ctx:	context of the file; ioctl_lock held.
  * @uarg:	user pointer to struct kpf_arm.
+ * @usize:	its size, from the command.
  *
  * Return: 0 or a negative errno as documented in kpf.rst.
  */
-int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
+int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 {
 	struct kpf_area *area;
 	struct kpf_arm arm;
@@ -250,12 +356,12 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
 	u64 now, min_ns, deadline, expiry;
 	int ret;
 
-	ret = kpf_copy_arg(&arm, sizeof(arm), KPF_ARM_SIZE_VER0, uarg);
+	ret = kpf_copy_arg(&arm, sizeof(arm), KPF_ARM_SIZE_VER0, uarg, usize);
 	if (ret)
 		return ret;
 	if (!ctx->task)
 		return -ENOENT;
-	min_ns = kpf_min_period_ns();
+	min_ns = kpf_min_period_ns(ctx->sys_nice);
 	now = ktime_get_ns();
 	ret = kpf_arm_expiry(&arm, now, min_ns, &deadline);
 	if (ret)
@@ -270,6 +376,10 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg)
 	ctx->paused = false;
 	if (!ctx->periodic)
 		WRITE_ONCE(area->deadline_ns, deadline);
+	/* A delivery waiting for a final frame is not delayed by ARM. */
+	if (ctx->retry && hrtimer_is_queued(&ctx->timer))
+		expiry = min_t(u64, expiry,
+			       ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
 	hrtimer_start(&ctx->timer, ns_to_ktime(expiry),
 		      HRTIMER_MODE_ABS_PINNED_HARD);
 	WRITE_ONCE(area->armed_ns, expiry);
@@ -306,6 +416,33 @@ void kpf_timer_resume(struct kpf_ctx *ctx)
 }
 
 /**
+ * kpf_timer_retry() - try a delivery again a little later
+ * @ctx:	the context; called by its owner from the delivery task_work,
+ *		which found no final frame, with timer_lock held.
+ * @expiry:	intended expiry of that delivery.
+ *
+ * The timer fires again after min_distance_ns, doubled with every
+ * consecutive retry up to KPF_RETRY_MAX_NS (a thread inside KVM_RUN or a
+ * long ptrace stop must not be interrupted at the maximum rate), or
+ * earlier if it is queued for an earlier expiry anyway.
+ */
+void kpf_timer_retry(struct kpf_ctx *ctx, u64 expiry)
+{
+	u64 delay = ctx->min_distance_ns << min(ctx->retries, 16U);
+	ktime_t at;
+
+	delay = min_t(u64, max_t(u64, delay, 1), KPF_RETRY_MAX_NS);
+	at = ktime_add_ns(ktime_get(), delay);
+	ctx->retries++;
+	ctx->retry = true;
+	ctx->retry_expiry = expiry;
+	if (hrtimer_is_queued(&ctx->timer) &&
+	    ktime_before(hrtimer_get_expires(&ctx->timer), at))
+		return;
+	hrtimer_start(&ctx->timer, at, HRTIMER_MODE_ABS_PINNED_HARD);
+}
+
+/**
  * kpf_timer_stop() - stop the timer and drop a queued delivery
  * @ctx:	the context; ioctl_lock held or the last reference gone.
  *
@@ -319,6 +456,8 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->periodic = false;
 	ctx->paused = false;
+	ctx->retry = false;
+	ctx->retries = 0;
 	ctx->gen++;
 	if (ctx->area) {
 		WRITE_ONCE(ctx->area->deadline_ns, 0);

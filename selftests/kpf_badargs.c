@@ -72,6 +72,12 @@ static int do_info(int fd, const void *arg)
 	return kpf_ioctl(fd, KPF_IOC_INFO, (uintptr_t)arg);
 }
 
+/* As a caller built with a @size-byte structure issues the command. */
+static int do_sized(int fd, unsigned long cmd, const void *arg, uint32_t size)
+{
+	return kpf_ioctl(fd, KPF_IOC_SIZED(cmd, size), (uintptr_t)arg);
+}
+
 TEST_F(bad, info)
 {
 	union big_arg u;
@@ -92,9 +98,11 @@ TEST_F(bad, info)
 	EXPECT_EQ(-EINVAL, do_info(fd, &u));
 	u.info.size = sizeof(u.raw);
 	u.raw[100] = 1;
-	EXPECT_EQ(-E2BIG, do_info(fd, &u));
+	EXPECT_EQ(-E2BIG, do_sized(fd, KPF_IOC_INFO, &u, sizeof(u.raw)));
 	u.raw[100] = 0;
-	EXPECT_EQ(0, do_info(fd, &u));
+	/* The size field must say what the command says. */
+	EXPECT_EQ(-EINVAL, do_info(fd, &u));
+	EXPECT_EQ(0, do_sized(fd, KPF_IOC_INFO, &u, sizeof(u.raw)));
 	EXPECT_EQ(KPF_INFO_SIZE_VER0, u.info.size);
 
 	memset(&u, 0, sizeof(u));
@@ -108,7 +116,7 @@ TEST_F(bad, info)
 	tail = (struct kpf_info *)(self->edge + PAGE - sizeof(*tail));
 	memset(tail, 0, sizeof(*tail));
 	tail->size = 128;
-	EXPECT_EQ(-EFAULT, do_info(fd, tail));
+	EXPECT_EQ(-EFAULT, do_sized(fd, KPF_IOC_INFO, tail, 128));
 }
 
 static int do_reg(struct kpf_test_ctx *c, const void *arg)
@@ -137,8 +145,10 @@ TEST_F(bad, register_struct)
 	EXPECT_EQ(-EINVAL, do_reg(c, &u));
 	u.reg.size = 64;
 	u.raw[60] = 1;
-	EXPECT_EQ(-E2BIG, do_reg(c, &u));
+	EXPECT_EQ(-E2BIG, do_sized(c->fd, KPF_IOC_REGISTER, &u, 64));
 	u.raw[60] = 0;
+	EXPECT_EQ(-EINVAL, do_reg(c, &u));
+	u.reg.size = sizeof(u.reg);
 	u.reg.flags = 1;
 	EXPECT_EQ(-EINVAL, do_reg(c, &u));
 	u.reg.flags = 0;
@@ -240,16 +250,18 @@ TEST_F(bad, register_entry_and_stack)
 
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, 0, KEEP));
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, KPF_KERNEL_ADDR, KEEP));
+	/* (Sizes of the minimum: anything smaller is EINVAL first.) */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->unmapped,
-				    PAGE));
+				    KPF_MIN_UPCALL_STACK));
 	/* First page mapped, the second not. */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->edge,
-				    2 * PAGE));
+				    KPF_MIN_UPCALL_STACK));
 	/* Runs past the end of our stack mapping into whatever follows. */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->edge + 64,
-				    PAGE));
+				    KPF_MIN_UPCALL_STACK));
 	/* The upcall pushes onto it: read-only is refused. */
-	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->ro, PAGE));
+	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, (uintptr_t)self->ro,
+				    KPF_MIN_UPCALL_STACK));
 	/* Wraps around the address space. */
 	EXPECT_EQ(-EFAULT, reg_with(c, KEEP, KEEP, stack, ~0ULL - 4096));
 
@@ -310,8 +322,10 @@ TEST_F(bad, arm)
 	EXPECT_EQ(-EINVAL, do_arm(c, &u));
 	u.arm.size = 48;
 	u.raw[44] = 1;
-	EXPECT_EQ(-E2BIG, do_arm(c, &u));
+	EXPECT_EQ(-E2BIG, do_sized(c->fd, KPF_IOC_ARM, &u, 48));
 	u.raw[44] = 0;
+	EXPECT_EQ(-EINVAL, do_arm(c, &u));
+	u.arm.size = sizeof(u.arm);
 
 	EXPECT_EQ(-EINVAL, arm_raw(c, 1U << 2, FAR, 0, 0, 0));
 	EXPECT_EQ(-EINVAL, arm_raw(c, 1U << 31, FAR, 0, 0, 0));
@@ -403,6 +417,66 @@ static void int80_segv(int sig)
  * There is no 32-bit libc here, but "int $0x80" from a 64-bit process is
  * a compat system call (with IA32_EMULATION), arguments below 4 GiB.
  */
+/*
+ * The ABI can grow (issue 8, item 7): the kernel dispatches on the command
+ * number and takes the size from the command, so a caller built with a
+ * bigger structure (zero tail) or with the first version both work, and
+ * a wrong type, direction or number is ENOTTY.
+ */
+TEST_F(bad, abi_sizes)
+{
+	struct kpf_test_ctx *c = &self->c;
+	union big_arg u;
+
+	KPF_REQUIRE_DEVICE();
+	/* New-size and old-size REGISTER. */
+	memset(&u, 0, sizeof(u));
+	kpf_test_reg_fill(c, &u.reg);
+	u.reg.size = 64;
+	EXPECT_EQ(0, do_sized(c->fd, KPF_IOC_REGISTER, &u, 64));
+	EXPECT_EQ(0, kpf_test_unregister(c));
+	u.reg.size = KPF_REGISTER_SIZE_VER0;
+	EXPECT_EQ(0, do_sized(c->fd, KPF_IOC_REGISTER, &u,
+			      KPF_REGISTER_SIZE_VER0));
+
+	/* New-size and old-size ARM. */
+	memset(&u, 0, sizeof(u));
+	u.arm.value_ns = FAR;
+	u.arm.size = 48;
+	EXPECT_EQ(0, do_sized(c->fd, KPF_IOC_ARM, &u, 48));
+	u.arm.size = KPF_ARM_SIZE_VER0;
+	EXPECT_EQ(0, do_sized(c->fd, KPF_IOC_ARM, &u, KPF_ARM_SIZE_VER0));
+	u.arm.size = KPF_ARM_SIZE_VER0 - 8;
+	EXPECT_EQ(-EINVAL, do_sized(c->fd, KPF_IOC_ARM, &u,
+				    KPF_ARM_SIZE_VER0 - 8));
+	EXPECT_EQ(0, kpf_test_disarm(c));
+
+	/* New-size INFO: the kernel says how much it filled in. */
+	memset(&u, 0xa5, sizeof(u));
+	memset(&u.info, 0, 80);
+	u.info.size = 80;
+	EXPECT_EQ(0, do_sized(c->fd, KPF_IOC_INFO, &u, 80));
+	EXPECT_EQ(KPF_INFO_SIZE_VER0, u.info.size);
+	EXPECT_EQ(KPF_ABI_VERSION, u.info.abi_version);
+	EXPECT_EQ(0, u.raw[KPF_INFO_SIZE_VER0]);
+	EXPECT_EQ(0xa5, u.raw[80]);
+
+	/* Wrong type, direction, number, or a size on a no-argument one. */
+	memset(&u, 0, sizeof(u));
+	u.arm.size = sizeof(u.arm);
+	u.arm.value_ns = FAR;
+	EXPECT_EQ(-ENOTTY, kpf_ioctl(c->fd, _IOW(0xB9, 3, struct kpf_arm),
+				     (uintptr_t)&u));
+	EXPECT_EQ(-ENOTTY, kpf_ioctl(c->fd, _IOR(KPF_IOC_MAGIC, 3,
+						  struct kpf_arm),
+				     (uintptr_t)&u));
+	EXPECT_EQ(-ENOTTY, kpf_ioctl(c->fd, _IOW(KPF_IOC_MAGIC, 5,
+						  struct kpf_arm),
+				     (uintptr_t)&u));
+	EXPECT_EQ(-ENOTTY, kpf_ioctl(c->fd, _IOW(KPF_IOC_MAGIC, 4, __u64), 0));
+	EXPECT_EQ(0, kpf_test_disarm(c));
+}
+
 TEST(compat_enotty)
 {
 	struct sigaction sa = { .sa_handler = int80_segv }, old;

@@ -120,6 +120,8 @@ TEST_F(defer, in_upcall_defers)
 /*
  * Periodic timer while the code toggles defer: every expiry ends up
  * either delivered or deferred, and each deferral is seen as pending.
+ * A deferred periodic expiry stops the timer; acting on pending means
+ * clearing it and arming again.
  */
 TEST_F(defer, periodic_toggle_no_loss)
 {
@@ -136,6 +138,8 @@ TEST_F(defer, periodic_toggle_no_loss)
 		if (!READ_ONCE(a->defer) && READ_ONCE(a->pending)) {
 			WRITE_ONCE(a->pending, 0);
 			yields++;
+			ASSERT_EQ(0, kpf_test_arm(&self->c, KPF_ARM_PERIODIC,
+						  0, 200 * NSEC_PER_USEC));
 		}
 	}
 	/* Quiesce with defer set, so nothing is queued at DISARM. */

@@ -47,7 +47,10 @@ TEST(info_values)
 	close(fd);
 }
 
-/* A newer, larger struct with zeroed tail is accepted; size says 64. */
+/*
+ * A newer, larger struct with zeroed tail is accepted (the command carries
+ * the larger size too); size says 64.
+ */
 TEST(info_larger_struct)
 {
 	union {
@@ -62,7 +65,8 @@ TEST(info_larger_struct)
 	ASSERT_LE(0, fd);
 	memset(&u, 0, sizeof(u));
 	u.info.size = sizeof(u.raw);
-	ASSERT_EQ(0, kpf_ioctl(fd, KPF_IOC_INFO, (uintptr_t)&u));
+	ASSERT_EQ(0, kpf_ioctl(fd, KPF_IOC_SIZED(KPF_IOC_INFO, sizeof(u.raw)),
+			       (uintptr_t)&u));
 	EXPECT_EQ(KPF_INFO_SIZE_VER0, u.info.size);
 	EXPECT_EQ(KPF_ABI_VERSION, u.info.abi_version);
 	/* Bytes the kernel does not know stay untouched. */

@@ -47,4 +47,48 @@ kpf_rseq_abort:
 	ret
 	.size kpf_rseq_spin, . - kpf_rseq_spin
 
+/*
+ * long kpf_rseq_read(struct rseq *rs, int fd, void *buf): a critical
+ * section that blocks in read(fd, buf, 1). The kernel aborts it when the
+ * thread slept in it: returns 1 then, 0 if it reached the commit.
+ */
+	.section .data.rel.ro, "aw"
+	.p2align 5
+	.globl kpf_rseq_read_desc
+kpf_rseq_read_desc:			/* struct rseq_cs */
+	.long	0
+	.long	0
+	.quad	kpf_rseq_read_start
+	.quad	kpf_rseq_read_post_commit - kpf_rseq_read_start
+	.quad	kpf_rseq_read_abort
+
+	.text
+	.globl kpf_rseq_read
+	.type kpf_rseq_read, @function
+	.p2align 4
+kpf_rseq_read:
+	movq	%rdi, %r8		/* syscall keeps r8 */
+	leaq	kpf_rseq_read_desc(%rip), %rax
+	movq	%rax, RSEQ_CS_OFF(%r8)
+	.globl kpf_rseq_read_start
+kpf_rseq_read_start:
+	movl	%esi, %edi
+	movq	%rdx, %rsi
+	movl	$1, %edx
+	xorl	%eax, %eax		/* SYS_read */
+	syscall
+	nop				/* the return lands inside the section */
+	.globl kpf_rseq_read_post_commit
+kpf_rseq_read_post_commit:
+	movq	$0, RSEQ_CS_OFF(%r8)
+	xorl	%eax, %eax
+	ret
+	.long	RSEQ_SIG
+	.globl kpf_rseq_read_abort
+kpf_rseq_read_abort:
+	movq	$0, RSEQ_CS_OFF(%r8)
+	movl	$1, %eax
+	ret
+	.size kpf_rseq_read, . - kpf_rseq_read
+
 	.section .note.GNU-stack, "", @progbits

@@ -22,6 +22,7 @@
 
 #include <sys/capability.h>
 #include <linux/kpf.h>
+#include "kpf_raw.h"
 
 #define KPF_SYSFS_DIR		"/sys/class/misc/kpf/"
 #define KPF_PARAM_DIR		"/sys/module/kpf/parameters/"
@@ -115,19 +116,13 @@ struct kpf_test_ctx {
 
 static inline uint64_t kpf_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+	return kpf_raw_now_ns();
 }
 
 /* Busy-wait in user mode: no system call, so nothing blocks delivery. */
 static inline void kpf_spin_ns(uint64_t ns)
 {
-	uint64_t end = kpf_now_ns() + ns;
-
-	while (kpf_now_ns() < end)
-		__asm__ volatile("pause" ::: "memory");
+	kpf_raw_spin_ns(ns);
 }
 
 static inline int kpf_ioctl(int fd, unsigned long cmd, unsigned long arg)
@@ -201,21 +196,14 @@ static inline int kpf_test_ctx_setup(struct kpf_test_ctx *c)
 static inline int kpf_test_arm(struct kpf_test_ctx *c, uint32_t flags,
 			       uint64_t value_ns, uint64_t period_ns)
 {
-	struct kpf_arm arm = {
-		.size = sizeof(arm),
-		.flags = flags,
-		.value_ns = value_ns,
-		.period_ns = period_ns,
-	};
-
 	c->ioctls++;
-	return kpf_ioctl(c->fd, KPF_IOC_ARM, (uintptr_t)&arm);
+	return kpf_raw_arm(c->fd, flags, value_ns, period_ns);
 }
 
 static inline int kpf_test_disarm(struct kpf_test_ctx *c)
 {
 	c->ioctls++;
-	return kpf_ioctl(c->fd, KPF_IOC_DISARM, 0);
+	return kpf_raw_disarm(c->fd);
 }
 
 static inline int kpf_test_unregister(struct kpf_test_ctx *c)

@@ -122,7 +122,9 @@ t0=$(date +%s.%N)
 	--dyntests "$build/tests/dynamic" "${extra[@]}" \
 	--env "KPF_KERNEL=$kernel" --env "KPF_GUEST_MODE=$mode" \
 	--env "KPF_TESTS=$tests" --env "KPF_CMD=$cmd" --env "KPF_SHELL=$shell" \
-	--env "KPF_TEST_TIMEOUT=${KPF_TEST_TIMEOUT:-300}"
+	--env "KPF_TEST_TIMEOUT=${KPF_TEST_TIMEOUT:-300}" \
+	--env "KPF_FUZZ_SECONDS=${KPF_FUZZ_SECONDS:-}" \
+	--env "KPF_FUZZ_SEED=${KPF_FUZZ_SEED:-}"
 t1=$(date +%s.%N)
 printf 'run.sh: initramfs packed in %.2f s\n' "$(echo "$t1 - $t0" | bc)" >&2
 

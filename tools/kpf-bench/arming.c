@@ -71,7 +71,7 @@ static int kb_arm_kmod(unsigned long ops, double clk)
 {
 	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0, store;
 	unsigned long i, slow = 0;
-	struct kb_kmod k;
+	struct kpf_raw k;
 	int err;
 
 	err = kb_kmod_open(&k);

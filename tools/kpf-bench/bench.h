@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <linux/kpf.h>
+#include "kpf_raw.h"
 
 #define NSEC_PER_USEC	1000ULL
 #define NSEC_PER_MSEC	1000000ULL
@@ -108,20 +109,15 @@ void kb_log_free(void);
 uint64_t kb_log_count(void);
 
 /* kmod.c: one /dev/kpf context of the calling thread */
-struct kb_kmod {
-	int fd;
-	struct kpf_area *area;
-	void *stack;
-	size_t stack_size;
-};
+/* a raw context: struct kpf_raw of tools/include/kpf_raw.h */
 
 int kb_kmod_available(void);
-int kb_kmod_open(struct kb_kmod *k);
-void kb_kmod_close(struct kb_kmod *k);
-int kb_kmod_arm_abs(struct kb_kmod *k, uint64_t when_ns);
-int kb_kmod_arm_periodic(struct kb_kmod *k, uint64_t period_ns);
-int kb_kmod_disarm(struct kb_kmod *k);
-bool kb_kmod_set_deadline(struct kb_kmod *k, uint64_t when_ns);
+int kb_kmod_open(struct kpf_raw *k);
+void kb_kmod_close(struct kpf_raw *k);
+int kb_kmod_arm_abs(struct kpf_raw *k, uint64_t when_ns);
+int kb_kmod_arm_periodic(struct kpf_raw *k, uint64_t period_ns);
+int kb_kmod_disarm(struct kpf_raw *k);
+bool kb_kmod_set_deadline(struct kpf_raw *k, uint64_t when_ns);
 
 /* upcall_entry.S and upcall_hook.c */
 void kb_upcall_entry(void);

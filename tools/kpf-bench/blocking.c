@@ -132,7 +132,7 @@ static int kb_blk_loops(unsigned long n, struct kb_blk_result *res)
 
 static int kb_blk_run(bool kmod, unsigned long n, struct kb_blk_result *res)
 {
-	struct kb_kmod k;
+	struct kpf_raw k;
 	timer_t timer;
 	int err;
 

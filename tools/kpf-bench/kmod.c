@@ -41,68 +41,25 @@ int kb_kmod_available(void)
  *
  * Return: 0 or -errno.
  */
-int kb_kmod_open(struct kb_kmod *k)
+int kb_kmod_open(struct kpf_raw *k)
 {
-	struct kpf_register reg;
-	int err;
-
-	memset(k, 0, sizeof(*k));
-	k->fd = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
-	if (k->fd < 0)
-		return -errno;
-	k->area = mmap(NULL, KB_PAGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	k->stack_size = KB_UPCALL_STACK_SIZE;
-	k->stack = mmap(NULL, k->stack_size, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (k->area == MAP_FAILED || k->stack == MAP_FAILED) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	k->area->size = sizeof(*k->area);
-	memset(&reg, 0, sizeof(reg));
-	reg.size = sizeof(reg);
-	reg.area = (uintptr_t)k->area;
-	reg.entry = (uintptr_t)kb_upcall_entry;
-	reg.stack = (uintptr_t)k->stack;
-	reg.stack_size = k->stack_size;
-	if (ioctl(k->fd, KPF_IOC_REGISTER, &reg)) {
-		err = -errno;
-		goto fail;
-	}
-	return 0;
-fail:
-	kb_kmod_close(k);
-	return err;
+	return kpf_raw_open(k, kb_upcall_entry, KB_UPCALL_STACK_SIZE,
+			    MAP_POPULATE);
 }
 
 /**
  * kb_kmod_close() - close the context and free its memory
  * @k: an opened (or partly opened) context
  */
-void kb_kmod_close(struct kb_kmod *k)
+void kb_kmod_close(struct kpf_raw *k)
 {
-	if (k->fd >= 0)
-		close(k->fd);
-	if (k->area && k->area != MAP_FAILED)
-		munmap(k->area, KB_PAGE_SIZE);
-	if (k->stack && k->stack != MAP_FAILED)
-		munmap(k->stack, k->stack_size);
-	memset(k, 0, sizeof(*k));
-	k->fd = -1;
+	kpf_raw_close(k);
 }
 
-static int kb_kmod_arm(struct kb_kmod *k, uint32_t flags, uint64_t value,
+static int kb_kmod_arm(struct kpf_raw *k, uint32_t flags, uint64_t value,
 		       uint64_t period)
 {
-	struct kpf_arm arm;
-
-	memset(&arm, 0, sizeof(arm));
-	arm.size = sizeof(arm);
-	arm.flags = flags;
-	arm.value_ns = value;
-	arm.period_ns = period;
-	return ioctl(k->fd, KPF_IOC_ARM, &arm) ? -errno : 0;
+	return kpf_raw_arm(k->fd, flags, value, period);
 }
 
 /**
@@ -112,7 +69,7 @@ static int kb_kmod_arm(struct kb_kmod *k, uint32_t flags, uint64_t value,
  *
  * Return: 0 or -errno.
  */
-int kb_kmod_arm_abs(struct kb_kmod *k, uint64_t when_ns)
+int kb_kmod_arm_abs(struct kpf_raw *k, uint64_t when_ns)
 {
 	return kb_kmod_arm(k, KPF_ARM_ABSOLUTE, when_ns, 0);
 }
@@ -124,7 +81,7 @@ int kb_kmod_arm_abs(struct kb_kmod *k, uint64_t when_ns)
  *
  * Return: 0 or -errno.
  */
-int kb_kmod_arm_periodic(struct kb_kmod *k, uint64_t period_ns)
+int kb_kmod_arm_periodic(struct kpf_raw *k, uint64_t period_ns)
 {
 	return kb_kmod_arm(k, KPF_ARM_PERIODIC, 0, period_ns);
 }
@@ -135,9 +92,9 @@ int kb_kmod_arm_periodic(struct kb_kmod *k, uint64_t period_ns)
  *
  * Return: 0 or -errno.
  */
-int kb_kmod_disarm(struct kb_kmod *k)
+int kb_kmod_disarm(struct kpf_raw *k)
 {
-	return ioctl(k->fd, KPF_IOC_DISARM, 0) ? -errno : 0;
+	return kpf_raw_disarm(k->fd);
 }
 
 /**
@@ -152,11 +109,7 @@ int kb_kmod_disarm(struct kb_kmod *k)
  * itself; false when the caller must KPF_IOC_ARM (no timer queued, or
  * queued for later than @when_ns).
  */
-bool kb_kmod_set_deadline(struct kb_kmod *k, uint64_t when_ns)
+bool kb_kmod_set_deadline(struct kpf_raw *k, uint64_t when_ns)
 {
-	uint64_t armed;
-
-	__atomic_exchange_n(&k->area->deadline_ns, when_ns, __ATOMIC_SEQ_CST);
-	armed = READ_ONCE(k->area->armed_ns);
-	return armed != 0 && armed <= when_ns;
+	return kpf_raw_set_deadline(k->area, when_ns);
 }

@@ -38,7 +38,7 @@
  * @note:	what else to know (overruns, dropped samples)
  */
 struct kb_lat_run {
-	struct kb_kmod k;
+	struct kpf_raw k;
 	timer_t timer;
 	uint64_t *lat;
 	uint64_t *stage[3];

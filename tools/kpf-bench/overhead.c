@@ -4,7 +4,11 @@
  * loop while a periodic timer interrupts it every quantum, with kpf's
  * upcalls (interrupt, save the frame, run the upcall entry, resume in user
  * space) against a signal timer (interrupt, signal frame, handler,
- * sigreturn) and against no timer at all.
+ * sigreturn) and against no timer at all. The "irq-only" row is the
+ * physical floor: the same kpf timer at the same rate, but every expiry
+ * finds in_upcall set and only counts a deferral in hardirq - the timer
+ * interrupt without the upcall - so the upcall's own cost is the
+ * difference between the kmod and irq-only rows.
  *
  * For each quantum, none/kmod/signal runs take turns, several rounds;
  * the overhead of a round is the extra time the same work takes,
@@ -24,8 +28,10 @@
 static const uint64_t kb_quanta_us[] = { 5, 10, 20, 50, 100, 1000 };
 #define KB_NR_QUANTA	ARRAY_SIZE(kb_quanta_us)
 
-enum { KB_OV_NONE, KB_OV_KMOD, KB_OV_SIGNAL, KB_OV_NR };
-static const char *const kb_ov_name[KB_OV_NR] = { "none", "kmod", "signal" };
+enum { KB_OV_NONE, KB_OV_KMOD, KB_OV_SIGNAL, KB_OV_IRQ, KB_OV_NR };
+static const char *const kb_ov_name[KB_OV_NR] = {
+	"none", "kmod", "signal", "irq-only"
+};
 
 static volatile uint64_t kb_work_sink;
 
@@ -59,14 +65,17 @@ struct kb_ov_sample {
 static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 {
 	uint64_t chunks = 0, x = 1, t0, t1, end;
-	struct kb_kmod k;
+	struct kpf_raw k;
 	timer_t timer;
 	int err = 0;
 
 	kb_log_reset();
 	memset(s, 0, sizeof(*s));
-	if (backend == KB_OV_KMOD) {
+	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
 		err = kb_kmod_open(&k);
+		/* irq-only: every expiry is deferred in hardirq, none delivered */
+		if (!err && backend == KB_OV_IRQ)
+			WRITE_ONCE(k.area->in_upcall, KPF_UPCALL_ACTIVE);
 	} else if (backend == KB_OV_SIGNAL) {
 		err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
 		if (!err)
@@ -86,13 +95,13 @@ static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 	t0 = kb_now_ns();
 	end = t0 + kb_opt.run_ns;
 	__atomic_store_n(&kb_log.stop_ns, end + kb_opt.run_ns, __ATOMIC_SEQ_CST);
-	if (backend == KB_OV_KMOD)
+	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ)
 		err = kb_kmod_arm_periodic(&k, quantum_ns);
 	else if (backend == KB_OV_SIGNAL)
 		err = kb_sig_timer_arm_abs(timer, t0 + quantum_ns, quantum_ns);
 	if (err) {
 		__atomic_store_n(&kb_log.stop_ns, 0, __ATOMIC_SEQ_CST);
-		if (backend == KB_OV_KMOD) {
+		if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
 			kb_kmod_close(&k);
 		} else if (backend == KB_OV_SIGNAL) {
 			timer_delete(timer);
@@ -110,14 +119,16 @@ static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 	if (kb_log.stopped)
 		s->starved = true;
 
-	if (backend == KB_OV_KMOD) {
+	s->events = kb_log_count();
+	if (backend == KB_OV_IRQ)
+		s->events = READ_ONCE(k.area->deferred);
+	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
 		kb_kmod_disarm(&k);
 		kb_kmod_close(&k);
 	} else if (backend == KB_OV_SIGNAL) {
 		timer_delete(timer);
 		kb_sig_restore(KB_SIGNO_TIMER);
 	}
-	s->events = kb_log_count();
 	s->elapsed_ns = t1 - t0;
 	s->chunks_per_s = chunks * 1e9 / (double)(t1 - t0);
 	return 0;
@@ -140,6 +151,7 @@ int kb_bench_overhead(void)
 		true,
 		!!(kb_opt.backends & KB_BACKEND_KMOD),
 		!!(kb_opt.backends & KB_BACKEND_SIGNAL),
+		!!(kb_opt.backends & KB_BACKEND_KMOD),
 	};
 	struct kb_ov_sample s;
 	unsigned int q, b, r;
@@ -149,7 +161,7 @@ int kb_bench_overhead(void)
 
 	memset(starved, 0, sizeof(starved));
 	kb_progress("overhead: %zu quanta x {none,%s%s} taking turns, %u rounds of %llu ms each, of a fixed compute loop",
-		    KB_NR_QUANTA, want[KB_OV_KMOD] ? "kmod," : "",
+		    KB_NR_QUANTA, want[KB_OV_KMOD] ? "kmod,irq-only," : "",
 		    want[KB_OV_SIGNAL] ? "signal" : "", reps,
 		    (unsigned long long)(kb_opt.run_ns / NSEC_PER_MSEC));
 	for (q = 0; q < KB_NR_QUANTA; q++) {
@@ -201,6 +213,8 @@ int kb_bench_overhead(void)
 			printf(" %12s %14s %14s", kb_ov_name[b], "deliveries", "per delivery");
 	if (want[KB_OV_KMOD] && want[KB_OV_SIGNAL])
 		printf("  %s", "kmod/signal");
+	if (want[KB_OV_KMOD])
+		printf("  %s", "kmod/irq-only per delivery");
 	printf("\n");
 	csv = kb_csv_open("overhead.csv",
 			  "quantum_us,backend,where,overhead_pct,deliveries_per_s,ns_per_delivery,throughput_chunks_per_s");
@@ -242,6 +256,16 @@ int kb_bench_overhead(void)
 			printf("  %8.2fx", ov[q][KB_OV_KMOD] / ov[q][KB_OV_SIGNAL]);
 			kb_result("overhead", "kmod", variant, "overhead_ratio_vs_signal",
 				  ov[q][KB_OV_KMOD] / ov[q][KB_OV_SIGNAL], "ratio");
+		}
+		/* the upcall's cost over the bare interrupt, per expiry */
+		if (want[KB_OV_KMOD] && per_ev[q][KB_OV_IRQ] > 0 &&
+		    per_ev[q][KB_OV_KMOD] > 0 && !starved[q][KB_OV_KMOD]) {
+			printf("  %8.2fx",
+			       per_ev[q][KB_OV_KMOD] / per_ev[q][KB_OV_IRQ]);
+			kb_result("overhead", "kmod", variant,
+				  "per_delivery_ratio_vs_irq_only",
+				  per_ev[q][KB_OV_KMOD] / per_ev[q][KB_OV_IRQ],
+				  "ratio");
 		}
 		printf("\n");
 		for (b = 0; csv && b < KB_OV_NR; b++)

@@ -9,9 +9,12 @@
  * interrupted, and the deadline can be moved later by a plain store.
  *
  * One open file is one context; it belongs to the thread that registers it.
- * Every structure starts with a size and may grow: the kernel accepts a
- * larger size when the bytes it does not know are zero (E2BIG otherwise)
- * and rejects a size below the first published version (EINVAL).
+ * Every ioctl structure may grow. Its size travels twice: in the command
+ * (_IOC_SIZE, so a grown structure is the same command number to the
+ * kernel, which dispatches on _IOC_NR) and in its first field, which must
+ * match. The kernel accepts a larger size when the bytes it does not know
+ * are zero (E2BIG otherwise) and rejects a size below the first published
+ * version (EINVAL). KPF_IOC_SIZED() builds the command for another size.
  *
  * Documentation/userspace-api/kpf.rst is the full reference.
  */
@@ -84,7 +87,8 @@ struct kpf_frame {
  *		with a full barrier (xchg): if it is 0 or later than the new
  *		deadline, call KPF_IOC_ARM.
  * @defer:	user writes a nesting count; while it is non-zero the kernel
- *		delivers nothing and sets @pending instead.
+ *		delivers nothing and sets @pending instead (and a periodic
+ *		timer stops until the next KPF_IOC_ARM).
  * @pending:	kernel sets 1 when it deferred an expiry (because of @defer
  *		or @in_upcall); user clears it when it has acted on it.
  * @in_upcall:	kernel sets KPF_UPCALL_ACTIVE when it writes @frame; user
@@ -104,6 +108,10 @@ struct kpf_frame {
  *		system call.
  * @dropped:	kernel: expiries never delivered: the thread was exiting
  *		or had exec'd, or DISARM came before delivery.
+ * @user_ssp:	kernel: the user shadow-stack pointer at the interruption,
+ *		0 while shadow stacks are not supported (see kpf.rst: a
+ *		resume by "ret" needs it once they are).
+ * @reserved2:	must be 0 at registration; the kernel does not write it.
  */
 struct kpf_area {
 	__u32 size;
@@ -126,12 +134,18 @@ struct kpf_area {
 	__u64 overruns;
 	__u64 rearms;
 	__u64 dropped;
+	__u64 user_ssp;
+	__u64 reserved2[6];
 } __attribute__((aligned(64)));
 
 #define KPF_AREA_SIZE_VER0	320	/* sizeof first published struct kpf_area */
 
-/* Smallest upcall stack KPF_IOC_REGISTER accepts. */
-#define KPF_MIN_UPCALL_STACK	1024
+/*
+ * Smallest upcall stack KPF_IOC_REGISTER accepts: a signal handled right
+ * after a redirect builds its frame on the upcall stack, and the largest
+ * x86-64 signal frame (AMX tile data in the xsave area) is about 11 KiB.
+ */
+#define KPF_MIN_UPCALL_STACK	16384
 
 /**
  * struct kpf_register - argument of KPF_IOC_REGISTER
@@ -223,5 +237,10 @@ struct kpf_info {
 #define KPF_IOC_UNREGISTER	_IO(KPF_IOC_MAGIC, 2)
 #define KPF_IOC_ARM		_IOW(KPF_IOC_MAGIC, 3, struct kpf_arm)
 #define KPF_IOC_DISARM		_IO(KPF_IOC_MAGIC, 4)
+
+/* @cmd with the structure size @size (a caller built for another version). */
+#define KPF_IOC_SIZED(cmd, size) \
+	(((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT)) | \
+	 ((size) << _IOC_SIZESHIFT))
 
 #endif /* _UAPI_LINUX_KPF_H */
