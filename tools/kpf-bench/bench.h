@@ -166,5 +166,7 @@ int kb_bench_overhead(void);
 int kb_bench_arming(void);
 int kb_bench_libcost(void);
 int kb_bench_blocking(void);
+int kb_bench_pool(void);
+int kb_pool_server(int argc, char **argv);
 
 #endif /* KPF_BENCH_H */

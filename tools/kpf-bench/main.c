@@ -34,6 +34,8 @@ static const struct kb_command kb_commands[] = {
 	  "4. libkpf operations vs pthread_create, fork, swapcontext" },
 	{ "blocking", kb_bench_blocking,
 	  "5. EINTR seen by nanosleep/epoll_wait/read under preemption" },
+	{ "pool", kb_bench_pool,
+	  "6. kpf_pool: short-request tail latency next to 1:1000 long ones" },
 };
 
 #define KB_NR_COMMANDS ARRAY_SIZE(kb_commands)
@@ -49,7 +51,7 @@ static void usage(FILE *f)
 	for (i = 0; i < KB_NR_COMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", kb_commands[i].name, kb_commands[i].what);
 	fprintf(f,
-		"  %-10s latency, overhead, arming, libcost, blocking\n"
+		"  %-10s latency, overhead, arming, libcost, blocking, pool\n"
 		"\n"
 		"options:\n"
 		"  --backend B     kmod, signal or all (default all: kmod is skipped\n"
@@ -208,6 +210,9 @@ int main(int argc, char **argv)
 	const char *mode;
 	int c, rc = 0;
 
+	/* the pool benchmark's server process (pool.c) */
+	if (argc > 1 && !strcmp(argv[1], "pool-server"))
+		return kb_pool_server(argc, argv);
 	kb_opt.backends = KB_BACKEND_KMOD | KB_BACKEND_SIGNAL;
 	kb_opt.samples = 10000;
 	kb_opt.delay_ns = 50 * NSEC_PER_USEC;

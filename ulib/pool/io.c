@@ -15,6 +15,7 @@
  * would return to its own launcher) the calls are the plain system calls.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
@@ -23,7 +24,6 @@
 #include "pool_internal.h"
 
 /* user_data of the worker's own requests (jobs are heap pointers) */
-#define KPF_IO_TAG_EVENTFD	1ull
 #define KPF_IO_TAG_CANCEL	2ull
 
 /**
@@ -138,9 +138,6 @@ void kpf_io_reap(struct kpf_pool_worker *w)
 	io_uring_for_each_cqe(&w->ring, head, cqe) {
 		n++;
 		switch (cqe->user_data) {
-		case KPF_IO_TAG_EVENTFD:
-			w->efd_armed = 0;
-			break;
 		case KPF_IO_TAG_CANCEL:
 			w->cancel_inflight = 0;
 			break;
@@ -158,20 +155,26 @@ void kpf_io_reap(struct kpf_pool_worker *w)
 /**
  * kpf_io_wait() - sleep until a completion or a wake-up arrives
  * @w: the calling worker, with w->sleeping set
+ *
+ * poll() on the ring and the eventfd rather than io_uring_enter() with
+ * GETEVENTS: tools such as valgrind know that poll() blocks (valgrind 3.19
+ * holds its thread lock across io_uring_enter() and deadlocks the pool).
  */
 void kpf_io_wait(struct kpf_pool_worker *w)
 {
-	struct io_uring_sqe *sqe;
+	struct pollfd pfd[2] = {
+		{ .fd = w->ring.ring_fd, .events = POLLIN },
+		{ .fd = w->efd, .events = POLLIN },
+	};
 
-	if (!w->efd_armed) {
-		sqe = kpf_io_sqe(w);
-		io_uring_prep_read(sqe, w->efd, &w->efd_buf,
-				   sizeof(w->efd_buf), 0);
-		io_uring_sqe_set_data64(sqe, KPF_IO_TAG_EVENTFD);
-		w->efd_armed = 1;
-	}
+	if (io_uring_sq_ready(&w->ring))
+		io_uring_submit(&w->ring);
+	if (io_uring_cq_ready(&w->ring))
+		return;
 	/* EINTR (a signal) only ends the wait early */
-	io_uring_submit_and_wait(&w->ring, 1);
+	if (poll(pfd, 2, -1) > 0 && (pfd[1].revents & POLLIN))
+		if (read(w->efd, &w->efd_buf, sizeof(w->efd_buf)) < 0)
+			return;
 }
 
 /**
@@ -191,7 +194,6 @@ void kpf_io_cancel_parked(struct kpf_pool_worker *w)
 	io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
 	io_uring_sqe_set_data64(sqe, KPF_IO_TAG_CANCEL);
 	w->cancel_inflight = 1;
-	/* the eventfd read is cancelled too */
 	io_uring_submit(&w->ring);
 }
 

@@ -96,9 +96,8 @@ struct kpf_pool_worker {
 	uint32_t sleeping;		/* waiting in the ring: wake by eventfd */
 	/* owned by the worker thread */
 	struct io_uring ring;
-	int efd;
+	int efd;			/* wake-ups for new work */
 	uint64_t efd_buf;
-	int efd_armed;
 	int cancel_inflight;
 	unsigned int parked;		/* jobs waiting for a completion */
 	struct kpf_pool_job *running;	/* atomic: for the watchdog */

@@ -9,8 +9,8 @@
  * empty task costs a few microseconds, of which the queue is a small part,
  * so a lock-free deque would not pay for its complexity here.
  *
- * Sleeping workers wait in io_uring_enter() on their ring, where an eventfd
- * read is always pending: kpf_worker_wake() writes the eventfd. The
+ * Sleeping workers poll() their ring and their eventfd (io.c):
+ * kpf_worker_wake() writes the eventfd. The
  * sleeping flag and the queue length form a Dekker pair (both sides store,
  * full fence, then load), so a wake-up is never lost.
  */
