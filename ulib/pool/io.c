@@ -21,6 +21,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
+#endif
+#ifndef VALGRIND_MAKE_MEM_DEFINED
+#define VALGRIND_MAKE_MEM_DEFINED(p, n)	((void)(p), (void)(n))
+#endif
+
 #include "pool_internal.h"
 
 /* user_data of the worker's own requests (jobs are heap pointers) */
@@ -115,6 +124,7 @@ void kpf_io_submit_job(struct kpf_pool_worker *w, struct kpf_pool_job *job)
 		break;
 	}
 	io_uring_sqe_set_data(sqe, job);
+	job->io_inflight = job->io_op;
 	job->io_op = KPF_POOL_IO_NONE;
 	w->parked++;
 	w->c.io_submitted++;
@@ -145,6 +155,19 @@ void kpf_io_reap(struct kpf_pool_worker *w)
 			job = io_uring_cqe_get_data(cqe);
 			/* ETIME is how a timeout completes: the sleep is done */
 			job->io_res = cqe->res == -ETIME ? 0 : cqe->res;
+			/* the kernel wrote it: tell valgrind (no-op otherwise) */
+			if (cqe->res > 0 &&
+			    (job->io_inflight == KPF_POOL_IO_READ ||
+			     job->io_inflight == KPF_POOL_IO_RECV))
+				VALGRIND_MAKE_MEM_DEFINED(job->io_buf, cqe->res);
+			if (cqe->res >= 0 &&
+			    job->io_inflight == KPF_POOL_IO_ACCEPT &&
+			    job->io_addrlenp) {
+				VALGRIND_MAKE_MEM_DEFINED(job->io_addrlenp,
+							  sizeof(socklen_t));
+				VALGRIND_MAKE_MEM_DEFINED(job->io_addr,
+							  *job->io_addrlenp);
+			}
 			w->parked--;
 			kpf_runq_push(w, job);
 		}

@@ -61,6 +61,7 @@ struct kpf_pool_job {
 	struct kpf_future *future;
 	/* the I/O request, filled in by the task before it pauses */
 	uint32_t io_op;			/* enum kpf_pool_io_op */
+	uint32_t io_inflight;		/* the op the ring is doing */
 	int io_fd;
 	int io_flags;
 	socklen_t io_addrlen;
