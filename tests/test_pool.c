@@ -459,7 +459,9 @@ TEST_F_TIMEOUT(pool, echo_1000_connections, 300)
 	socklen_t len = sizeof(echo_addr);
 	kpf_future **f = calloc(n + 1, sizeof(*f));
 
-	echo_ok = echo_bad = echo_errors = 0;
+	echo_ok = 0;
+	echo_bad = 0;
+	echo_errors = 0;
 	echo_listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ASSERT_LE(0, echo_listen_fd);
 	memset(&echo_addr, 0, sizeof(echo_addr));
@@ -534,7 +536,8 @@ TEST_F_TIMEOUT(pool, stealing_balances_skewed_load, 120)
 	kpf_future *f;
 	void *res;
 
-	ran_on[0] = ran_on[1] = 0;
+	ran_on[0] = 0;
+	ran_on[1] = 0;
 	/*
 	 * Not pinned: on a shared host a pinned worker can lose its CPU to
 	 * other processes for the whole run, and no pool can balance that.
@@ -608,7 +611,9 @@ TEST_F_TIMEOUT(pool, destroy_cancels_in_flight, 120)
 	struct kpf_pool_stats st = { .size = sizeof(st) };
 	uint64_t t0;
 
-	cleanups_run = spinners_started = sleepers_started = 0;
+	cleanups_run = 0;
+	spinners_started = 0;
+	sleepers_started = 0;
 	for (i = 0; i < N; i++) {
 		ASSERT_EQ(0, kpf_pool_submit(pool, cancel_sleeper,
 					     &cleaned[i], &f[i]));
