@@ -242,6 +242,8 @@ TEST_F(pool, submit_during_destroy)
 
 static int shorts_done;
 static int spinner_started;
+static int spinner_finished;
+static int spinner_finished_when_done;	/* seen by the 100th short */
 static uint64_t preempted_when_done;	/* pool preemptions at the 100th */
 static kpf_pool *fair_pool;
 
@@ -253,6 +255,7 @@ static void *spinner(void *arg)
 	while (__atomic_load_n(&shorts_done, __ATOMIC_ACQUIRE) < NR_SHORT &&
 	       now_ns() < limit)
 		;
+	__atomic_store_n(&spinner_finished, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -268,6 +271,8 @@ static void *short_task(void *arg)
 	    NR_SHORT) {
 		kpf_pool_stats(fair_pool, &st);
 		preempted_when_done = st.preemptions;
+		spinner_finished_when_done =
+			__atomic_load_n(&spinner_finished, __ATOMIC_ACQUIRE);
 	}
 	return NULL;
 }
@@ -280,6 +285,8 @@ static void run_fairness(struct __test_metadata *_metadata, uint64_t quantum,
 
 	shorts_done = 0;
 	spinner_started = 0;
+	spinner_finished = 0;
+	spinner_finished_when_done = -1;
 	preempted_when_done = UINT64_MAX;
 	fair_pool = make_pool(1, quantum);
 	ASSERT_EQ(0, kpf_pool_submit(fair_pool, spinner,
@@ -299,9 +306,10 @@ static void run_fairness(struct __test_metadata *_metadata, uint64_t quantum,
 /*
  * One worker, a task that spins until all 100 short tasks are done (at most
  * 20 s): a preempted spinner goes to the back of the queue, so the shorts
- * run after its first quantum. Counted in quanta, not in time: when the
- * last short finishes, the pool has preempted only a few times (the
- * spinner once; a short only if the host took its CPU for a quantum).
+ * run after its first quantum, while it still spins. Counted in quanta,
+ * not in time: when the last short finishes, the pool has preempted only
+ * a few times (the spinner once; a short only if the host took its CPU for
+ * a whole quantum - generous bound, the host is shared).
  */
 TEST_F_TIMEOUT(pool, fairness_preemptive, 120)
 {
@@ -310,8 +318,9 @@ TEST_F_TIMEOUT(pool, fairness_preemptive, 120)
 	run_fairness(_metadata, 1000000, 20000000000ull);
 	TH_LOG("pool preemptions when the 100th short task finished: %llu",
 	       (unsigned long long)preempted_when_done);
+	ASSERT_EQ(0, spinner_finished_when_done);
 	ASSERT_LE(1ull, preempted_when_done);
-	ASSERT_GE(10ull, preempted_when_done);
+	ASSERT_GE(30ull, preempted_when_done);
 }
 
 /*
@@ -322,6 +331,7 @@ TEST_F_TIMEOUT(pool, fairness_cooperative_starves, 120)
 {
 	run_fairness(_metadata, KPF_FOREVER, 200000000ull);
 	/* the 100th finished only after the spinner gave up */
+	ASSERT_EQ(1, spinner_finished_when_done);
 	ASSERT_EQ(0ull, preempted_when_done);
 }
 
@@ -519,11 +529,14 @@ static void *skewed_task(void *arg)
 	return NULL;
 }
 
+static int spawner_worker;
+
 /* submits every task from inside, so they all land on one worker */
 static void *spawner(void *arg)
 {
 	int i;
 
+	spawner_worker = kpf_pool_worker();
 	for (i = 0; i < NR_SKEWED; i++)
 		if (kpf_pool_submit(steal_pool, skewed_task, NULL, NULL))
 			return (void *)1;
@@ -553,12 +566,17 @@ TEST_F_TIMEOUT(pool, stealing_balances_skewed_load, 120)
 		usleep(1000);
 	ASSERT_EQ(0, kpf_pool_stats(steal_pool, &st));
 	ASSERT_EQ(0, kpf_pool_destroy(steal_pool, KPF_POOL_DRAIN));
-	TH_LOG("worker 0 ran %d, worker 1 ran %d, %llu steals", ran_on[0],
-	       ran_on[1], (unsigned long long)st.steals);
-	ASSERT_LT(0ull, st.steals);
-	/* both workers did a real share (generous: 10% each) */
-	ASSERT_LE(NR_SKEWED / 10, ran_on[0]);
-	ASSERT_LE(NR_SKEWED / 10, ran_on[1]);
+	TH_LOG("worker 0 started %d, worker 1 started %d, %llu steals; all were submitted to worker %d",
+	       ran_on[0], ran_on[1], (unsigned long long)st.steals,
+	       spawner_worker);
+	/*
+	 * Without stealing the other worker would start none of them. With
+	 * it, it starts a real share (generous: 10%; how much depends on how
+	 * much CPU the host gives each thread, so no more is asserted).
+	 */
+	ASSERT_TRUE(spawner_worker == 0 || spawner_worker == 1);
+	ASSERT_LE((uint64_t)NR_SKEWED / 10, st.steals);
+	ASSERT_LE(NR_SKEWED / 10, ran_on[1 - spawner_worker]);
 }
 
 /* ---- destroy with tasks in flight --------------------------------------- */
@@ -770,8 +788,8 @@ TEST_F_TIMEOUT(pool, watchdog_counts_stuck_worker, 60)
 	TH_LOG("preemptible: %llu stalls in all, %llu preemptions",
 	       (unsigned long long)st.watchdog_stalls,
 	       (unsigned long long)st.preemptions);
-	/* one more at most if the host took the CPU for 20 ms */
-	ASSERT_GE(2ull, st.watchdog_stalls);
+	/* a few more at most if the host took the CPU for 20 ms at a time */
+	ASSERT_GE(4ull, st.watchdog_stalls);
 	ASSERT_LT(10ull, st.preemptions);
 	ASSERT_EQ(0, kpf_pool_destroy(pool, KPF_POOL_DRAIN));
 }
