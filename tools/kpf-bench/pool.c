@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -395,9 +396,17 @@ int kb_bench_pool(void)
 	uint64_t run_ns = kb_opt.quick ? 300 * NSEC_PER_MSEC :
 			  2 * NSEC_PER_SEC;
 	struct kb_point p;
+	int prio, niced;
 	FILE *csv;
 	char var[64];
 
+	/*
+	 * On a shared host other processes would take the server's CPU and
+	 * measure the host, not the pool: raise client and server (which
+	 * inherits it) to nice -15 where permitted.
+	 */
+	prio = getpriority(PRIO_PROCESS, 0);
+	niced = !setpriority(PRIO_PROCESS, 0, -15);
 	kb_short_iters = kb_calibrate() * short_us;
 	if (kb_opt.backends & KB_BACKEND_KMOD)
 		cfgs[ncfg++] = (struct kb_pool_cfg){ "preemptive-kmod", "kmod",
@@ -414,8 +423,10 @@ int kb_bench_pool(void)
 	kb_section("6. pool: short-request latency with 1:1000 long requests (1 worker, %llu us short, quantum %llu us, open-loop Poisson over loopback TCP)",
 		   (unsigned long long)short_us,
 		   (unsigned long long)(quantum_ns / NSEC_PER_USEC));
-	kb_progress("pool: %llu burn iterations = %llu us", (unsigned long long)
-		    kb_short_iters, (unsigned long long)short_us);
+	kb_progress("pool: %llu burn iterations = %llu us; client and server at %s",
+		    (unsigned long long)kb_short_iters,
+		    (unsigned long long)short_us,
+		    niced ? "nice -15" : "the default priority");
 	csv = kb_csv_open("pool.csv",
 			  "long_frac,config,load,offered_rps,achieved_rps,short_p50_us,short_p99_us,short_p999_us,shorts,lost,switches,switches_no_syscall,preemptions,watchdog_stalls");
 	for (w = 0; w < ARRAY_SIZE(long_fracs); w++) {
@@ -459,6 +470,8 @@ int kb_bench_pool(void)
 		}
 	}
 	kb_csv_close(csv);
+	if (niced)
+		setpriority(PRIO_PROCESS, 0, prio);
 	return 0;
 }
 
