@@ -397,6 +397,7 @@ int kb_bench_pool(void)
 			  2 * NSEC_PER_SEC;
 	struct kb_point p;
 	int prio, niced;
+	double over_us;
 	FILE *csv;
 	char var[64];
 
@@ -423,6 +424,26 @@ int kb_bench_pool(void)
 	kb_section("6. pool: short-request latency with 1:1000 long requests (1 worker, %llu us short, quantum %llu us, open-loop Poisson over loopback TCP)",
 		   (unsigned long long)short_us,
 		   (unsigned long long)(quantum_ns / NSEC_PER_USEC));
+	/*
+	 * The server's own cost per request (I/O, a task launch, TCP) is not
+	 * small next to a 10 us request: measure the capacity for shorts
+	 * with a burst far above it, and count that cost into the service
+	 * time, so that "load" is the real utilisation of the worker.
+	 */
+	if (kb_pool_point(&cfgs[ncfg - 1], 0, 100000, run_ns / 2, &p) ||
+	    p.achieved_rps <= 0) {
+		kb_progress("pool: cannot measure the server's capacity");
+		if (niced)
+			setpriority(PRIO_PROCESS, 0, prio);
+		return 1;
+	}
+	over_us = 1e6 / p.achieved_rps - short_us;
+	if (over_us < 0)
+		over_us = 0;
+	kb_progress("pool: capacity %.0f short requests/s: %.1f us of server overhead per request",
+		    p.achieved_rps, over_us);
+	kb_result("pool", cfgs[ncfg - 1].name, "shorts-only", "capacity",
+		  p.achieved_rps, "1/s");
 	kb_progress("pool: %llu burn iterations = %llu us; client and server at %s",
 		    (unsigned long long)kb_short_iters,
 		    (unsigned long long)short_us,
@@ -431,9 +452,9 @@ int kb_bench_pool(void)
 			  "long_frac,config,load,offered_rps,achieved_rps,short_p50_us,short_p99_us,short_p999_us,shorts,lost,switches,switches_no_syscall,preemptions,watchdog_stalls");
 	for (w = 0; w < ARRAY_SIZE(long_fracs); w++) {
 		double mean_us = short_us * (1 - long_fracs[w]) +
-				 1000.0 * short_us * long_fracs[w];
+				 1000.0 * short_us * long_fracs[w] + over_us;
 
-		printf("\n  long fraction %.1f%% (mean service %.0f us)\n"
+		printf("\n  long fraction %.1f%% (mean service %.0f us with the overhead)\n"
 		       "  %-18s %5s %9s %9s %9s %9s %9s %8s\n",
 		       100 * long_fracs[w], mean_us, "config", "load",
 		       "offered/s", "done/s", "p50 us", "p99 us", "p99.9 us",
