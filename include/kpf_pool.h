@@ -115,7 +115,8 @@ int kpf_pool_create(kpf_pool **pool, const struct kpf_pool_config *cfg);
  * workers steal it), from elsewhere to the workers in turn.
  *
  * Return: 0, -EINVAL (NULL @pool or @fn), -ESHUTDOWN (kpf_pool_destroy()
- * has begun), -ENOMEM.
+ * has begun or is done: a destroyed pool's handle stays recognisable),
+ * -ENOMEM.
  */
 int kpf_pool_submit(kpf_pool *pool, void *(*fn)(void *), void *arg,
 		    kpf_future **future);
@@ -132,8 +133,12 @@ int kpf_pool_submit(kpf_pool *pool, void *(*fn)(void *), void *arg,
  * A task blocked forever in a raw system call blocks this call forever.
  * Futures stay valid after the pool is gone.
  *
- * Return: 0, -EINVAL (NULL @pool or unknown @mode), -EDEADLK (called from
- * one of the pool's own tasks; nothing is changed).
+ * A destroyed pool leaves a small tombstone (the handle, ~200 bytes) so
+ * that later calls on it fail cleanly.
+ *
+ * Return: 0, -EINVAL (NULL @pool, unknown @mode, a pool already destroyed
+ * or being destroyed by another thread), -EDEADLK (called from one of the
+ * pool's own tasks; nothing is changed).
  */
 int kpf_pool_destroy(kpf_pool *pool, int mode);
 
@@ -142,7 +147,8 @@ int kpf_pool_destroy(kpf_pool *pool, int mode);
  * @pool: the pool
  * @stats: filled in; @stats->size must be set
  *
- * Return: 0, -EINVAL (NULL argument, @stats->size too small).
+ * Return: 0, -EINVAL (NULL argument, @stats->size too small, a destroyed
+ * pool). Not to be called while another thread destroys the pool.
  */
 int kpf_pool_stats(kpf_pool *pool, struct kpf_pool_stats *stats);
 

@@ -205,6 +205,12 @@ TEST_F(pool, bad_input)
 	kpf_future_free(f);
 
 	ASSERT_EQ(0, kpf_pool_destroy(pool, KPF_POOL_DRAIN));
+
+	/* the handle of a destroyed pool: an error, not a use-after-free */
+	ASSERT_EQ(-ESHUTDOWN, kpf_pool_submit(pool, return_arg, NULL, &f));
+	ASSERT_EQ(-EINVAL, kpf_pool_destroy(pool, KPF_POOL_DRAIN));
+	st.size = sizeof(st);
+	ASSERT_EQ(-EINVAL, kpf_pool_stats(pool, &st));
 }
 
 /* a task that submits while the pool drains gets -ESHUTDOWN */

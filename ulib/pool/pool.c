@@ -5,6 +5,11 @@
  * Every library call made here from inside a pool task (malloc, a queue
  * lock, an eventfd write) runs with preemption deferred: a task stopped
  * while it holds a run-queue lock would deadlock its own worker.
+ *
+ * A destroyed pool leaves a tombstone: its small struct kpf_pool stays
+ * allocated (on a list, so leak checkers see it as reachable) with a dead
+ * magic, so a late kpf_pool_submit() on the handle gets -ESHUTDOWN instead
+ * of a use-after-free. Everything else of the pool is freed.
  */
 #include <errno.h>
 #include <sched.h>
@@ -13,6 +18,15 @@
 #include <unistd.h>
 
 #include "pool_internal.h"
+
+static pthread_mutex_t kpf_pool_dead_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kpf_pool *kpf_pool_dead;
+
+static int kpf_pool_alive(struct kpf_pool *pool)
+{
+	return __atomic_load_n(&pool->magic, __ATOMIC_ACQUIRE) ==
+	       KPF_POOL_MAGIC;
+}
 
 /* The calling worker if it belongs to @pool (read without migrating). */
 static struct kpf_pool_worker *kpf_pool_own_worker(struct kpf_pool *pool)
@@ -56,9 +70,12 @@ static int kpf_pool_config_copy(struct kpf_pool_config *c,
 	return 0;
 }
 
-/* Stop and free the first @started workers of @pool (their queues empty). */
+/*
+ * Stop and free the first @started workers of @pool (their queues empty);
+ * @tombstone: keep the struct as a tombstone instead of freeing it.
+ */
 static void kpf_pool_teardown(struct kpf_pool *pool, unsigned int started,
-			      unsigned int inited)
+			      unsigned int inited, int tombstone)
 {
 	unsigned int i;
 
@@ -73,6 +90,9 @@ static void kpf_pool_teardown(struct kpf_pool *pool, unsigned int started,
 		pthread_mutex_unlock(&pool->wd_lock);
 		pthread_join(pool->watchdog, NULL);
 	}
+	/* a submit that saw the pool alive may still wake a worker */
+	while (__atomic_load_n(&pool->callers, __ATOMIC_SEQ_CST))
+		sched_yield();
 	for (i = 0; i < inited; i++) {
 		kpf_io_worker_exit(&pool->workers[i]);
 		pthread_mutex_destroy(&pool->workers[i].lock);
@@ -80,7 +100,16 @@ static void kpf_pool_teardown(struct kpf_pool *pool, unsigned int started,
 	pthread_cond_destroy(&pool->wd_cond);
 	pthread_mutex_destroy(&pool->wd_lock);
 	free(pool->workers);
-	free(pool);
+	pool->workers = NULL;
+	if (!tombstone) {
+		free(pool);
+		return;
+	}
+	__atomic_store_n(&pool->magic, KPF_POOL_DEAD_MAGIC, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&kpf_pool_dead_lock);
+	pool->next_dead = kpf_pool_dead;
+	kpf_pool_dead = pool;
+	pthread_mutex_unlock(&kpf_pool_dead_lock);
 }
 
 /* The CPUs the process may run on, in order; returns how many. */
@@ -123,6 +152,7 @@ KPF_POOL_EXPORT int kpf_pool_create(kpf_pool **poolp,
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return -ENOMEM;
+	pool->magic = KPF_POOL_MAGIC;
 	pool->nworkers = cfg.workers ? cfg.workers : (ncpus ? ncpus : 1);
 	pool->flags = cfg.flags;
 	pool->quantum_ns = cfg.quantum_ns ? cfg.quantum_ns :
@@ -173,7 +203,7 @@ KPF_POOL_EXPORT int kpf_pool_create(kpf_pool **poolp,
 	*poolp = pool;
 	return 0;
 fail:
-	kpf_pool_teardown(pool, started, inited);
+	kpf_pool_teardown(pool, started, inited, 0);
 	return ret;
 }
 
@@ -185,6 +215,8 @@ static int kpf_pool_submit_locked(kpf_pool *pool, void *(*fn)(void *),
 	struct kpf_pool_job *job;
 	struct kpf_future *f = NULL;
 
+	if (__atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST))
+		return -ESHUTDOWN;
 	__atomic_add_fetch(&pool->outstanding, 1, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&pool->shutdown, __ATOMIC_SEQ_CST)) {
 		kpf_pool_outstanding_put(pool);
@@ -228,7 +260,13 @@ KPF_POOL_EXPORT int kpf_pool_submit(kpf_pool *pool, void *(*fn)(void *),
 		return -EINVAL;
 	if (in_task)
 		kpf_defer_begin();
-	ret = kpf_pool_submit_locked(pool, fn, arg, future);
+	/* destroy waits for callers to leave before it frees the workers */
+	__atomic_add_fetch(&pool->callers, 1, __ATOMIC_SEQ_CST);
+	if (kpf_pool_alive(pool))
+		ret = kpf_pool_submit_locked(pool, fn, arg, future);
+	else
+		ret = -ESHUTDOWN;
+	__atomic_sub_fetch(&pool->callers, 1, __ATOMIC_SEQ_CST);
 	if (in_task)
 		kpf_defer_end();
 	return ret;
@@ -241,12 +279,15 @@ KPF_POOL_EXPORT int kpf_pool_destroy(kpf_pool *pool, int mode)
 {
 	if (!pool || (mode != KPF_POOL_DRAIN && mode != KPF_POOL_CANCEL))
 		return -EINVAL;
+	if (!kpf_pool_alive(pool))
+		return -EINVAL;		/* already destroyed */
 	if (kpf_pool_own_worker(pool))
 		return -EDEADLK;
-	__atomic_store_n(&pool->shutdown, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&pool->shutdown, 1, __ATOMIC_SEQ_CST))
+		return -EINVAL;		/* another thread is destroying it */
 	if (mode == KPF_POOL_CANCEL)
 		__atomic_store_n(&pool->cancel, 1, __ATOMIC_SEQ_CST);
-	kpf_pool_teardown(pool, pool->nworkers, pool->nworkers);
+	kpf_pool_teardown(pool, pool->nworkers, pool->nworkers, 1);
 	return 0;
 }
 
@@ -257,7 +298,7 @@ KPF_POOL_EXPORT int kpf_pool_stats(kpf_pool *pool, struct kpf_pool_stats *s)
 {
 	unsigned int i;
 
-	if (!pool || !s || s->size < sizeof(*s))
+	if (!pool || !s || s->size < sizeof(*s) || !kpf_pool_alive(pool))
 		return -EINVAL;
 	memset(s, 0, sizeof(*s));
 	s->size = sizeof(*s);

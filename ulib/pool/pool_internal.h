@@ -110,7 +110,13 @@ struct kpf_pool_worker {
 	struct kpf_pool_counters c;
 } __attribute__((aligned(64)));
 
+#define KPF_POOL_MAGIC		0x6b70706cu	/* "kppl" */
+#define KPF_POOL_DEAD_MAGIC	0x64656164u	/* "dead" */
+
 struct kpf_pool {
+	uint32_t magic;			/* KPF_POOL_MAGIC until destroyed */
+	uint32_t callers;		/* submits in progress (destroy waits) */
+	struct kpf_pool *next_dead;	/* tombstone list */
 	unsigned int nworkers;
 	unsigned int flags;
 	uint64_t quantum_ns;
