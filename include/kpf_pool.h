@@ -72,6 +72,12 @@ struct kpf_pool_config {
  * @preemptions: tasks stopped because their quantum ran out.
  * @steals:	tasks an idle worker took from another worker's queue.
  * @io_submitted: requests submitted to the workers' io_urings.
+ * @failed:	tasks that could not be started (no memory for a stack,
+ *		nothing left that would free one); their futures report
+ *		-ENOMEM.
+ * @launch_retries: first launches that found no stack and were put back
+ *		to wait for running or parked tasks to end (thousands of
+ *		parked tasks run into vm.max_map_count).
  * @watchdog_stalls: times the watchdog found a worker stuck in one task
  *		for more than max(20 quanta, 20 ms) - a task blocked in a raw
  *		system call or deferring preemption for that long (in
@@ -87,6 +93,8 @@ struct kpf_pool_stats {
 	uint64_t steals;
 	uint64_t io_submitted;
 	uint64_t watchdog_stalls;
+	uint64_t failed;
+	uint64_t launch_retries;
 };
 
 /**
@@ -166,7 +174,7 @@ int kpf_pool_worker(void);
  * Inside a pool task the task yields to its worker while it waits.
  *
  * Return: 0 (it returned), -ECANCELED (cancelled by kpf_pool_destroy()),
- * -EINVAL (NULL).
+ * -ENOMEM (it could never be started), -EINVAL (NULL).
  */
 int kpf_future_wait(kpf_future *future);
 
@@ -174,7 +182,8 @@ int kpf_future_wait(kpf_future *future);
  * kpf_future_try() - whether a task has finished, without waiting
  * @future: its future
  *
- * Return: 0, -ECANCELED, -EAGAIN (still queued or running), -EINVAL.
+ * Return: 0, -ECANCELED, -ENOMEM, -EAGAIN (still queued or running),
+ * -EINVAL.
  */
 int kpf_future_try(kpf_future *future);
 

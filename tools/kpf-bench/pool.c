@@ -430,7 +430,8 @@ int kb_bench_pool(void)
 	 * with a burst far above it, and count that cost into the service
 	 * time, so that "load" is the real utilisation of the worker.
 	 */
-	if (kb_pool_point(&cfgs[ncfg - 1], 0, 100000, run_ns / 2, &p) ||
+	/* a bounded burst: every queued request may park a task (a stack) */
+	if (kb_pool_point(&cfgs[ncfg - 1], 0, 50000, run_ns / 10, &p) ||
 	    p.achieved_rps <= 0) {
 		kb_progress("pool: cannot measure the server's capacity");
 		if (niced)

@@ -35,7 +35,7 @@ struct kpf_future *kpf_future_new(void)
  * kpf_future_complete() - publish a task's result and drop the job's reference
  * @f: the future
  * @result: what the task returned
- * @how: KPF_FUTURE_DONE or KPF_FUTURE_CANCELLED
+ * @how: KPF_FUTURE_DONE, KPF_FUTURE_CANCELLED or KPF_FUTURE_FAILED
  */
 void kpf_future_complete(struct kpf_future *f, void *result, uint32_t how)
 {
@@ -54,6 +54,8 @@ static int kpf_future_status(uint32_t state)
 		return 0;
 	case KPF_FUTURE_CANCELLED:
 		return -ECANCELED;
+	case KPF_FUTURE_FAILED:
+		return -ENOMEM;
 	default:
 		return -EAGAIN;
 	}
@@ -85,7 +87,7 @@ KPF_POOL_EXPORT int kpf_future_wait(kpf_future *f)
 	}
 	for (;;) {
 		s = __atomic_load_n(&f->state, __ATOMIC_ACQUIRE);
-		if (s == KPF_FUTURE_DONE || s == KPF_FUTURE_CANCELLED)
+		if (s >= KPF_FUTURE_DONE)
 			return kpf_future_status(s);
 		if (s == KPF_FUTURE_PENDING &&
 		    !__atomic_compare_exchange_n(&f->state, &s,

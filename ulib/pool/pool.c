@@ -313,6 +313,8 @@ KPF_POOL_EXPORT int kpf_pool_stats(kpf_pool *pool, struct kpf_pool_stats *s)
 		KPF_SUM(preemptions);
 		KPF_SUM(steals);
 		KPF_SUM(io_submitted);
+		KPF_SUM(failed);
+		KPF_SUM(launch_retries);
 #undef KPF_SUM
 		s->watchdog_stalls += __atomic_load_n(&pool->workers[i].stalls,
 						      __ATOMIC_RELAXED);

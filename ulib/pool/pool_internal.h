@@ -44,6 +44,7 @@ enum kpf_future_state {
 	KPF_FUTURE_PENDING_WAITED,	/* someone sleeps on the futex */
 	KPF_FUTURE_DONE,
 	KPF_FUTURE_CANCELLED,
+	KPF_FUTURE_FAILED,		/* could not be started: -ENOMEM */
 };
 
 struct kpf_future {
@@ -82,6 +83,8 @@ struct kpf_pool_counters {
 	uint64_t preemptions;
 	uint64_t steals;
 	uint64_t io_submitted;
+	uint64_t failed;
+	uint64_t launch_retries;
 };
 
 struct kpf_pool_worker {

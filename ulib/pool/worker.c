@@ -7,7 +7,6 @@
  * sleeps in its ring until a completion or a wake-up arrives.
  */
 #include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "pool_internal.h"
@@ -37,7 +36,7 @@ void kpf_pool_outstanding_put(struct kpf_pool *pool)
  * kpf_pool_job_finish() - complete a job's future and free the job
  * @w: the worker (for its counters)
  * @job: the job; its task is finished or cancelled
- * @how: KPF_FUTURE_DONE or KPF_FUTURE_CANCELLED
+ * @how: KPF_FUTURE_DONE, KPF_FUTURE_CANCELLED or KPF_FUTURE_FAILED
  */
 void kpf_pool_job_finish(struct kpf_pool_worker *w, struct kpf_pool_job *job,
 			 uint32_t how)
@@ -46,6 +45,9 @@ void kpf_pool_job_finish(struct kpf_pool_worker *w, struct kpf_pool_job *job,
 
 	if (how == KPF_FUTURE_DONE)
 		__atomic_store_n(&w->c.completed, w->c.completed + 1,
+				 __ATOMIC_RELAXED);
+	else if (how == KPF_FUTURE_FAILED)
+		__atomic_store_n(&w->c.failed, w->c.failed + 1,
 				 __ATOMIC_RELAXED);
 	else
 		__atomic_store_n(&w->c.cancelled, w->c.cancelled + 1,
@@ -109,10 +111,18 @@ static void kpf_worker_run(struct kpf_pool_worker *w, struct kpf_pool_job *job)
 			kpf_io_submit_job(w, job);
 		else
 			kpf_runq_push(w, job);
+	} else if (w->parked || __atomic_load_n(&w->len, __ATOMIC_RELAXED)) {
+		/*
+		 * Only a first launch fails (-ENOMEM: no stack; with thousands
+		 * of tasks parked, mmap runs into vm.max_map_count). Parked and
+		 * queued tasks free stacks as they end: try again later.
+		 */
+		kpf_count(&w->c.launch_retries, 1);
+		kpf_runq_push(w, job);
 	} else {
-		/* only -ENOMEM for a first launch can get here */
-		fprintf(stderr, "kpf_pool: cannot run a task: error %d\n", ret);
-		abort();
+		/* nothing here will free a stack: fail the task */
+		job->result = NULL;
+		kpf_pool_job_finish(w, job, KPF_FUTURE_FAILED);
 	}
 }
 
