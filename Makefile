@@ -5,7 +5,8 @@
 #
 #   make                 kpf.ko for KDIR + libkpf (= make kmod ulib)
 #   make kmod KDIR=...   kpf.ko, built in build/kmod/<kernel release>/
-#   make ulib            libkpf.a / libkpf.so in build/ulib/
+#   make ulib            libkpf.a / libkpf.so in build/ulib/, libkpf_pool in
+#                        build/ulib/pool/
 #   make selftests       module selftests (static) in build/selftests/
 #   make tests           library tests: build/tests/native/, build/tests/static/
 #   make lint            checkpatch --strict, sparse (C=2), W=1; warnings fail
@@ -122,6 +123,7 @@ kmod-guest: debug-kernel
 
 ulib:
 	$(call submake,ulib,)
+	$(call submake,ulib/pool,ULIB_O=$(BUILD)/ulib)
 
 selftests: $(KSRC_STAMP)
 	$(call submake,selftests,)
@@ -184,6 +186,7 @@ vm: $(DEPS_STAMP)
 
 install: ulib
 	$(call submake,ulib,install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR))
+	$(call submake,ulib/pool,install ULIB_O=$(BUILD)/ulib PREFIX=$(PREFIX) DESTDIR=$(DESTDIR))
 
 load: kmod
 	insmod $(BUILD)/kmod/$$(uname -r)/kpf.ko

@@ -9,7 +9,8 @@
 # passed through; after each program a line "ok N name" / "not ok N name"
 # and at the end exactly "N passed, N failed". POSIX sh (busybox in the
 # guest). KPF_TEST_TIMEOUT (seconds, default 300) bounds each program;
-# KPF_VALGRIND=1 also runs test_cancel under valgrind if present.
+# KPF_VALGRIND=1 also runs test_cancel and test_pool under valgrind if
+# present.
 set -u
 
 dir=$1
@@ -58,6 +59,16 @@ if [ "${KPF_VALGRIND:-0}" = 1 ] && [ -x "$dir/test_cancel" ]; then
 	else
 		echo "# valgrind not installed: leak check skipped"
 	fi
+fi
+
+# the pool's leak check: cooperative pools, small counts (see test_pool.c)
+if [ "${KPF_VALGRIND:-0}" = 1 ] && [ -x "$dir/test_pool" ] &&
+	command -v valgrind >/dev/null 2>&1; then
+	run_one valgrind_test_pool env KPF_POOL_TEST_VALGRIND=1 \
+		KPF_POOL_TEST_SCALE=50 valgrind -q --leak-check=full \
+		--show-leak-kinds=definite,indirect,possible \
+		--errors-for-leak-kinds=definite,indirect,possible \
+		--error-exitcode=99 "$dir/test_pool"
 fi
 
 echo "$passed passed, $failed failed"

@@ -12,7 +12,7 @@
 #               2 vCPUs) with kpf.ko loaded, and the signal half also runs
 #               natively on this machine.
 #   --icount    deterministic guest (-icount shift=0, 1 vCPU, virtual time:
-#               1 ns = 1 instruction) for benchmarks 1-3 (make bench-icount)
+#               1 ns = 1 instruction) for benchmarks 1-3 and 6 (make bench-icount)
 #   --quick     smoke-test sizes (1000 samples, short runs); env QUICK=1
 #   --native    run natively even without /dev/kpf (signal rows only)
 #   --guest     run in the guest even if /dev/kpf exists here
@@ -89,7 +89,7 @@ native)
 guest)
 	[ -n "$stock_rel" ] || die "no /boot/vmlinuz-6.1.0-*-amd64 with headers (run tools/deps.sh)"
 	if [ -n "$icount" ]; then
-		say "mode: GUEST-ICOUNT - QEMU -icount shift=0, 1 vCPU, Debian kernel $stock_rel: deterministic virtual time, benchmarks 1-3"
+		say "mode: GUEST-ICOUNT - QEMU -icount shift=0, 1 vCPU, Debian kernel $stock_rel: deterministic virtual time, benchmarks 1-3 and 6"
 	else
 		say "mode: GUEST + NATIVE - /dev/kpf is not present here: kmod and signal run in a QEMU TCG guest (Debian kernel $stock_rel, 2 vCPUs, no KVM);"
 		say "      the signal benchmarks also run natively on this machine ($(uname -r)) for hardware reference numbers"
@@ -132,34 +132,31 @@ benchargs=()
 # shellcheck disable=SC2206
 [ -n "${KPF_BENCH_ARGS:-}" ] && benchargs+=($KPF_BENCH_ARGS)
 cmds=all
-[ -n "$icount" ] && cmds=latency,overhead,arming
+[ -n "$icount" ] && cmds=latency,overhead,arming,pool
 
 # --- the guest ---------------------------------------------------------------
 
-# show the guest's console without the file dump
+# show the guest's console without the file transfer
 console_filter() {
-	tr -d '\r' | grep --line-buffered -v -e '^KPFB|' -e '^KPFB-END' || true
+	tr -d '\r' | grep --line-buffered -v -e '^KPF-FILE' || true
 }
 
 run_guest() {
 	local log gcmd rc=0 where=guest-$gmode
-	# run.sh packs the binary's directory as /tests/<dir>/
+	# run.sh packs the binary's directory as /tests/<dir>/ and --fetch
+	# carries the result files back
 	gcmd="b=/tests/$(basename "$(dirname "$benchbin")")/kpf-bench; \
-\$b $cmds --out /tmp/kpf-bench --dump --where $where ${benchargs[*]}"
+\$b $cmds --out /tmp/kpf-bench --where $where ${benchargs[*]}"
 	say "guest: tools/guest/run.sh --kernel stock${icount:+ --icount} --extra $(dirname "$benchbin")"
 	log=$build/guest/stock${icount:+-icount}.log
+	rm -rf "${out:?}/$where"
 	"$top/tools/guest/run.sh" --kernel stock ${icount:+--icount} \
-		--extra "$(dirname "$benchbin")" --cmd "$gcmd" 2>&1 | console_filter || rc=$?
+		--extra "$(dirname "$benchbin")" --cmd "$gcmd" \
+		--fetch "/tmp/kpf-bench:$out/$where" 2>&1 | console_filter || rc=$?
 	[ -f "$log" ] || die "guest log $log missing"
 	cp "$log" "$out/$where.console.log"
-	mkdir -p "$out/$where"
-	tr -d '\r' <"$out/$where.console.log" | awk -F'|' -v dir="$out/$where" '
-		/^KPFB\|/ { f = dir "/" $2; line = substr($0, length($1) + length($2) + 3)
-			    print line > f; n++ }
-		END { exit n ? 0 : 1 }' ||
+	[ -n "$(ls -A "$out/$where" 2>/dev/null)" ] ||
 		die "the guest produced no results (console log: $out/$where.console.log)"
-	grep -q '^KPFB-END' "$out/$where.console.log" ||
-		say "warning: the guest's file dump is incomplete (console log: $out/$where.console.log)"
 	grc=$(tr -d '\r' <"$out/$where.console.log" | sed -n 's/^kpf-guest-done rc=\([0-9]*\)$/\1/p' | tail -n 1)
 	if [ "${grc:-1}" != 0 ]; then
 		say "warning: kpf-bench failed in the guest (status ${grc:-unknown}; 2 = kmod let an EINTR through)"

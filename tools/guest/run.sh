@@ -17,6 +17,9 @@
 #   --extra DIR      also pack the executables in DIR as /tests/<dir>/,
 #                    for --cmd (e.g. the benchmarks); in test mode they
 #                    run as tests like the others
+#   --fetch G:H      after --cmd, copy the files of guest directory G into
+#                    host directory H (carried over the serial console as
+#                    "KPF-FILE|<name>|<line>" lines)
 #   --timeout SECS   host-side limit for the whole run (default 1500,
 #                    env KPF_GUEST_TIMEOUT); KPF_TEST_TIMEOUT (default 300)
 #                    limits each test inside the guest
@@ -40,6 +43,7 @@ icount=0
 tests='*'
 cmd=
 shell=0
+fetch=
 timeout=${KPF_GUEST_TIMEOUT:-1500}
 module=
 extra=()
@@ -55,6 +59,7 @@ while [ $# -gt 0 ]; do
 	--shell) shell=1; shift ;;
 	--module) module=$2; shift 2 ;;
 	--extra) extra+=(--tests "$2"); shift 2 ;;
+	--fetch) fetch=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	-h|--help) sed -n '4,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) die "unknown argument $1 (see --help)" ;;
@@ -122,6 +127,7 @@ t0=$(date +%s.%N)
 	--dyntests "$build/tests/dynamic" "${extra[@]}" \
 	--env "KPF_KERNEL=$kernel" --env "KPF_GUEST_MODE=$mode" \
 	--env "KPF_TESTS=$tests" --env "KPF_CMD=$cmd" --env "KPF_SHELL=$shell" \
+	--env "KPF_FETCH=${fetch%%:*}" \
 	--env "KPF_TEST_TIMEOUT=${KPF_TEST_TIMEOUT:-300}" \
 	--env "KPF_FUZZ_SECONDS=${KPF_FUZZ_SECONDS:-}" \
 	--env "KPF_FUZZ_SEED=${KPF_FUZZ_SEED:-}"
@@ -152,6 +158,16 @@ t2=$(date +%s.%N)
 printf 'run.sh: %s guest ran %.1f s (QEMU exit status %d)\n' "$name" "$(echo "$t2 - $t1" | bc)" "$status" >&2
 
 cp "$runlog" "$log.$$" && mv "$log.$$" "$log"
+
+# --fetch: the files the guest printed after its command
+if [ -n "$fetch" ]; then
+	mkdir -p "${fetch#*:}"
+	tr -d '\r' <"$log" | awk -F'|' -v dir="${fetch#*:}" '
+		/^KPF-FILE\|/ { f = dir "/" $2
+			print substr($0, length($1) + length($2) + 3) > f }'
+	grep -q '^KPF-FILE-END' "$log" ||
+		echo "run.sh: warning: the guest's files are incomplete" >&2
+fi
 
 # --- judge the run -------------------------------------------------------------
 clean=$(tr -d '\r' <"$runlog")

@@ -6,7 +6,7 @@
  * timer_settime and setitimer. The timers are armed far in the future, so
  * nothing fires during the loops. System calls are timed one by one (the
  * mean clock read is subtracted); the store, far cheaper than a clock
- * read, is timed as a loop. Writes arming.csv and results.csv.
+ * read, is timed as a loop. Writes results.csv.
  */
 #include <errno.h>
 #include <signal.h>
@@ -190,7 +190,6 @@ int kb_bench_arming(void)
 	double base, clk;
 	unsigned int i;
 	char buf[32];
-	FILE *csv;
 	int err;
 
 	kb_nr_arm_rows = 0;
@@ -219,7 +218,6 @@ int kb_bench_arming(void)
 		   ops, clk);
 	printf("%-8s %-28s %12s   %s\n", "backend", "operation", "time/op",
 	       base ? "vs timer_settime arm" : "");
-	csv = kb_csv_open("arming.csv", "backend,operation,where,ns_per_op,ratio_vs_timer_settime_arm");
 	for (i = 0; i < kb_nr_arm_rows; i++) {
 		struct kb_arm_row *r = &kb_arm_rows[i];
 
@@ -232,10 +230,6 @@ int kb_bench_arming(void)
 		if (base)
 			kb_result("arming", r->backend, r->op, "ratio_vs_timer_settime_arm",
 				  r->ns / base, "ratio");
-		if (csv)
-			fprintf(csv, "%s,%s,%s,%.1f,%.4f\n", r->backend, r->op,
-				kb_opt.where, r->ns, base ? r->ns / base : 0);
 	}
-	kb_csv_close(csv);
 	return 0;
 }

@@ -163,5 +163,7 @@ int kb_bench_arming(void);
 int kb_bench_libcost(void);
 int kb_bench_libset(void);
 int kb_bench_blocking(void);
+int kb_bench_pool(void);
+int kb_pool_server(int argc, char **argv);
 
 #endif /* KPF_BENCH_H */

@@ -5,7 +5,7 @@
  * it; count the EINTR failures its code sees. Signals use SA_RESTART (the
  * best a signal-based runtime can do): nanosleep and epoll_wait still fail
  * with EINTR. kpf's upcalls never interrupt a system call: the upcall
- * arrives when it returns. Writes blocking.csv and results.csv.
+ * arrives when it returns. Writes results.csv.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -176,7 +176,6 @@ int kb_bench_blocking(void)
 	static const char *const name[2] = { "kmod", "signal" };
 	unsigned int b, s;
 	int err, rc = 0;
-	FILE *csv;
 
 	for (b = 0; b < 2; b++) {
 		if (!(kb_opt.backends & (b ? KB_BACKEND_SIGNAL : KB_BACKEND_KMOD)))
@@ -196,7 +195,6 @@ int kb_bench_blocking(void)
 		   (unsigned long long)(KB_BLK_QUANTUM_NS / NSEC_PER_USEC));
 	printf("%-8s %-11s %8s %12s %18s\n", "backend", "syscall", "calls",
 	       "EINTR", "timer deliveries");
-	csv = kb_csv_open("blocking.csv", "backend,syscall,where,calls,eintr,deliveries");
 	for (b = 0; b < 2; b++) {
 		if (!ran[b])
 			continue;
@@ -210,11 +208,6 @@ int kb_bench_blocking(void)
 				  res[b].calls[s], "count");
 			kb_result("blocking", name[b], kb_blk_name[s], "deliveries",
 				  res[b].events[s], "count");
-			if (csv)
-				fprintf(csv, "%s,%s,%s,%lu,%lu,%llu\n", name[b],
-					kb_blk_name[s], kb_opt.where, res[b].calls[s],
-					res[b].eintr[s],
-					(unsigned long long)res[b].events[s]);
 			if (b == 0 && res[b].eintr[s]) {
 				fprintf(stderr, "kpf-bench: FAIL: kmod let %lu EINTR through %s\n",
 					res[b].eintr[s], kb_blk_name[s]);
@@ -222,6 +215,5 @@ int kb_bench_blocking(void)
 			}
 		}
 	}
-	kb_csv_close(csv);
 	return rc;
 }

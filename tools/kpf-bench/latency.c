@@ -7,7 +7,7 @@
  *
  * The thread spins in user mode while it waits, so every variant
  * interrupts the same kind of code; the variants take turns in blocks of
- * KB_LAT_BLOCK samples, so host noise hits them alike. Writes latency.csv (summary),
+ * KB_LAT_BLOCK samples, so host noise hits them alike. Writes
  * latency_cdf.dat (gnuplot blocks, one per variant) and results.csv.
  */
 #include <errno.h>
@@ -467,8 +467,7 @@ static void kb_lat_print(const struct kb_lat_variant *v,
 }
 
 static void kb_lat_record(const struct kb_lat_variant *v,
-			  const struct kb_lat_run *r, const struct kb_dist *d,
-			  FILE *csv)
+			  const struct kb_lat_run *r, const struct kb_dist *d)
 {
 	static const char *const stage_name[] = {
 		"stage_expiry_to_irq_p50", "stage_irq_to_frame_p50",
@@ -486,13 +485,6 @@ static void kb_lat_record(const struct kb_lat_variant *v,
 	for (s = 0; !strcmp(v->backend, "kmod") && s < 3; s++)
 		kb_result("latency", v->backend, v->name, stage_name[s],
 			  r->stage_p50[s], "ns");
-	if (csv)
-		fprintf(csv, "%s,%s,%s,%lu,%llu,%llu,%llu,%llu,%llu,%llu,%.1f\n",
-			v->name, v->backend, kb_opt.where, d->n,
-			(unsigned long long)d->min, (unsigned long long)d->p50,
-			(unsigned long long)d->p90, (unsigned long long)d->p99,
-			(unsigned long long)d->p999, (unsigned long long)d->max,
-			d->mean);
 }
 
 /**
@@ -506,7 +498,7 @@ int kb_bench_latency(void)
 	struct kb_dist dist[KB_NR_LAT_VARIANTS];
 	const struct kb_dist *base = NULL;
 	bool want[KB_NR_LAT_VARIANTS];
-	FILE *csv, *cdf;
+	FILE *cdf;
 	unsigned int i;
 	char b[3][32];
 	int err;
@@ -536,14 +528,12 @@ int kb_bench_latency(void)
 	printf("%-20s %-7s %6s  %9s %9s %9s %9s %9s   %s\n", "variant", "backend",
 	       "n", "p50", "p90", "p99", "p99.9", "max",
 	       base ? "kmod/signal(timer_create) p50, p99" : "");
-	csv = kb_csv_open("latency.csv",
-			  "variant,backend,where,samples,min_ns,p50_ns,p90_ns,p99_ns,p999_ns,max_ns,mean_ns");
 	cdf = kb_csv_open("latency_cdf.dat", NULL);
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
 		if (!want[i])
 			continue;
 		kb_lat_print(&kb_lat_variants[i], &dist[i], base);
-		kb_lat_record(&kb_lat_variants[i], &runs[i], &dist[i], csv);
+		kb_lat_record(&kb_lat_variants[i], &runs[i], &dist[i]);
 		kb_lat_write_cdf(cdf, kb_lat_variants[i].name, runs[i].lat,
 				 runs[i].n);
 	}
@@ -567,7 +557,6 @@ int kb_bench_latency(void)
 		kb_result("latency", "kmod", kb_lat_variants[i].name,
 			  "p99_ratio_vs_signal", (double)dist[i].p99 / base->p99, "ratio");
 	}
-	kb_csv_close(csv);
 	kb_csv_close(cdf);
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
 		kb_lat_free(&runs[i]);

@@ -7,8 +7,7 @@
  *
  * libkpf runs in a child process per backend (its backend is chosen once
  * per process); the child sends its numbers back through a pipe. Without
- * libkpf at build time the kpf rows say so. Writes libcost.csv and
- * results.csv.
+ * libkpf at build time the kpf rows say so. Writes results.csv.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -134,7 +133,7 @@ static int kb_lc_kpf_child(const char *backend, double *ns)
 }
 
 static void kb_lc_row(const char *backend, const char *op, double ns,
-		      double ref, FILE *csv)
+		      double ref)
 {
 	char buf[32];
 
@@ -143,8 +142,6 @@ static void kb_lc_row(const char *backend, const char *op, double ns,
 		printf("   %8.3fx", ns / ref);
 	printf("\n");
 	kb_result("libcost", backend, op, "time_per_op", ns, "ns");
-	if (csv)
-		fprintf(csv, "%s,%s,%s,%.1f\n", backend, op, kb_opt.where, ns);
 }
 
 /**
@@ -159,7 +156,6 @@ int kb_bench_libcost(void)
 	static const char *const kpf_backend[2] = { "kmod", "signal" };
 	bool kpf_ok[2] = { false, false };
 	unsigned int b, i;
-	FILE *csv;
 
 	if (heavy > 500)
 		heavy = 500;
@@ -188,11 +184,10 @@ int kb_bench_libcost(void)
 		   KB_HAVE_LIBKPF ? "" : " (libkpf not built: baselines only)");
 	printf("%-8s %-44s %12s   %s\n", "backend", "operation", "time/op",
 	       "vs pthread_create+join");
-	csv = kb_csv_open("libcost.csv", "backend,operation,where,ns_per_op");
-	kb_lc_row("pthread", "pthread_create+join", base[0], base[0], csv);
-	kb_lc_row("fork", "fork+waitpid", base[1], base[0], csv);
+	kb_lc_row("pthread", "pthread_create+join", base[0], base[0]);
+	kb_lc_row("fork", "fork+waitpid", base[1], base[0]);
 	kb_lc_row("ucontext", "swapcontext round trip (2 switches)", base[2],
-		  base[0], csv);
+		  base[0]);
 	for (b = 0; b < 2; b++) {
 		if (!(kb_opt.backends & (b ? KB_BACKEND_SIGNAL : KB_BACKEND_KMOD)))
 			continue;
@@ -208,8 +203,7 @@ int kb_bench_libcost(void)
 		}
 		for (i = 0; i < KB_LC_KPF_NR; i++)
 			kb_lc_row(kpf_backend[b], kb_lc_kpf_ops[i], kpf[b][i],
-				  base[0], csv);
+				  base[0]);
 	}
-	kb_csv_close(csv);
 	return 0;
 }

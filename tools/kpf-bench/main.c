@@ -6,7 +6,6 @@
  *
  * See usage() and Documentation/benchmarks.md.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -36,6 +35,8 @@ static const struct kb_command kb_commands[] = {
 	  "5. EINTR seen by nanosleep/epoll_wait/read under preemption" },
 	{ "libset", kb_bench_libset,
 	  "6. libsets: stub vs PLT call, switch cost, time/memory per copy" },
+	{ "pool", kb_bench_pool,
+	  "7. kpf_pool: short-request tail latency next to 1:1000 long ones" },
 };
 
 #define KB_NR_COMMANDS ARRAY_SIZE(kb_commands)
@@ -51,7 +52,7 @@ static void usage(FILE *f)
 	for (i = 0; i < KB_NR_COMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", kb_commands[i].name, kb_commands[i].what);
 	fprintf(f,
-		"  %-10s latency, overhead, arming, libcost, blocking, libset\n"
+		"  %-10s latency, overhead, arming, libcost, blocking, libset, pool\n"
 		"\n"
 		"options:\n"
 		"  --backend B     kmod, signal or all (default all: kmod is skipped\n"
@@ -64,8 +65,6 @@ static void usage(FILE *f)
 		"  --ops N         operations per cost measurement (default 20000)\n"
 		"  --quick         smoke-test sizes (1000 samples, short runs)\n"
 		"  --out DIR       write CSV files into DIR (created if missing)\n"
-		"  --dump          print the files of --out to stdout, each line as\n"
-		"                  'KPFB|<file>|<line>' (to carry them out of a VM)\n"
 		"  --where LABEL   where this runs, printed with every table (default:\n"
 		"                  guest-$KPF_GUEST_MODE in the kpf guest, else native)\n"
 		"  -h, --help      this text\n",
@@ -91,38 +90,6 @@ static bool kb_parse_ulong(const char *s, unsigned long min, unsigned long max,
 		return false;
 	*v = strtoul(s, &end, 10);
 	return !errno && !*end && *v >= min && *v <= max;
-}
-
-static int kb_dump_out_dir(void)
-{
-	struct dirent **names;
-	char path[4096], line[4096];
-	int n, i;
-	FILE *f;
-
-	n = scandir(kb_opt.out_dir, &names, NULL, alphasort);
-	if (n < 0) {
-		perror(kb_opt.out_dir);
-		return 1;
-	}
-	for (i = 0; i < n; i++) {
-		if (names[i]->d_name[0] != '.') {
-			snprintf(path, sizeof(path), "%s/%s", kb_opt.out_dir,
-				 names[i]->d_name);
-			f = fopen(path, "r");
-			while (f && fgets(line, sizeof(line), f)) {
-				line[strcspn(line, "\n")] = 0;
-				printf("KPFB|%s|%s\n", names[i]->d_name, line);
-			}
-			if (f)
-				fclose(f);
-		}
-		free(names[i]);
-	}
-	free(names);
-	printf("KPFB-END\n");
-	fflush(stdout);
-	return 0;
 }
 
 /* which benchmarks @list names; 0 if it names an unknown one */
@@ -198,18 +165,20 @@ int main(int argc, char **argv)
 		{ "ops", required_argument, NULL, 'o' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "out", required_argument, NULL, 'O' },
-		{ "dump", no_argument, NULL, 'D' },
 		{ "where", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	bool dump = false, samples_set = false, run_set = false, ops_set = false;
+	bool samples_set = false, run_set = false, ops_set = false;
 	unsigned long v;
 	unsigned int mask, i;
 	char where[64], clk[32];
 	const char *mode;
 	int c, rc = 0;
 
+	/* the pool benchmark's server process (pool.c) */
+	if (argc > 1 && !strcmp(argv[1], "pool-server"))
+		return kb_pool_server(argc, argv);
 	kb_opt.backends = KB_BACKEND_KMOD | KB_BACKEND_SIGNAL;
 	kb_opt.samples = 10000;
 	kb_opt.delay_ns = 50 * NSEC_PER_USEC;
@@ -278,9 +247,6 @@ int main(int argc, char **argv)
 		case 'O':
 			kb_opt.out_dir = optarg;
 			break;
-		case 'D':
-			dump = true;
-			break;
 		case 'w':
 			kb_opt.where = optarg;
 			break;
@@ -300,8 +266,6 @@ int main(int argc, char **argv)
 	mask = kb_parse_commands(argv[optind]);
 	if (!mask)
 		return kb_bad_usage("unknown command '%s'", argv[optind]);
-	if (dump && !kb_opt.out_dir)
-		return kb_bad_usage("%s", "--dump needs --out DIR");
 	if (kb_opt.quick) {
 		if (!samples_set)
 			kb_opt.samples = 1000;
@@ -331,7 +295,5 @@ int main(int argc, char **argv)
 			rc = c;
 	}
 	kb_results_close();
-	if (dump && kb_dump_out_dir())
-		rc = 1;
 	return rc;
 }

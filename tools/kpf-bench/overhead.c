@@ -14,7 +14,7 @@
  * the overhead of a round is the extra time the same work takes,
  * (throughput without timer / throughput with it - 1) * 100 %, against
  * the "none" run of the same round, and the median round is reported.
- * Writes overhead.csv, overhead.dat (for the plot) and results.csv.
+ * Writes overhead.dat (for the plot) and results.csv.
  */
 #include <errno.h>
 #include <signal.h>
@@ -155,7 +155,7 @@ int kb_bench_overhead(void)
 	};
 	struct kb_ov_sample s;
 	unsigned int q, b, r;
-	FILE *csv, *dat;
+	FILE *dat;
 	char buf[32];
 	int err;
 
@@ -216,8 +216,6 @@ int kb_bench_overhead(void)
 	if (want[KB_OV_KMOD])
 		printf("  %s", "kmod/irq-only per delivery");
 	printf("\n");
-	csv = kb_csv_open("overhead.csv",
-			  "quantum_us,backend,where,overhead_pct,deliveries_per_s,ns_per_delivery,throughput_chunks_per_s");
 	dat = kb_csv_open("overhead.dat", NULL);
 	if (dat)
 		fprintf(dat, "# %s: quantum_us kmod_overhead_pct signal_overhead_pct (-1: not run)\n",
@@ -268,12 +266,6 @@ int kb_bench_overhead(void)
 				  "ratio");
 		}
 		printf("\n");
-		for (b = 0; csv && b < KB_OV_NR; b++)
-			if (want[b])
-				fprintf(csv, "%llu,%s,%s,%.3f,%.1f,%.1f,%.1f\n",
-					(unsigned long long)kb_quanta_us[q],
-					kb_ov_name[b], kb_opt.where, ov[q][b],
-					rate[q][b], per_ev[q][b], thr[q][b]);
 		if (dat)
 			fprintf(dat, "%llu %.3f %.3f\n",
 				(unsigned long long)kb_quanta_us[q],
@@ -291,7 +283,6 @@ int kb_bench_overhead(void)
 	printf("  (throughput without a timer: %.0f loop chunks/s of %d LCG rounds; overhead: the median of %u rounds of %llu ms per backend)\n",
 	       thr[0][KB_OV_NONE], KB_WORK_CHUNK, reps,
 	       (unsigned long long)(kb_opt.run_ns / NSEC_PER_MSEC));
-	kb_csv_close(csv);
 	kb_csv_close(dat);
 	return 0;
 }

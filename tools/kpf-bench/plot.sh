@@ -7,6 +7,9 @@
 # guest-icount):
 #   latency-cdf-<where>.png  CDF of every latency variant, log x
 #   overhead-<where>.png     overhead % against the quantum, log-log
+#   pool-<where>.png         short-request p99.9 against offered load, one
+#                            line per pool configuration, one panel per
+#                            long-request fraction
 # Without gnuplot it says so and writes nothing (the CSV files remain).
 set -euo pipefail
 
@@ -83,6 +86,35 @@ for sub in "$dir"/*/; do
 		pos(v) = v > 0 ? v : 1/0
 		plot $(IFS=,; echo "${lines[*]}")
 		GP
+		echo "plot.sh: $out"
+	fi
+
+	pool=$sub/pool.csv
+	if [ -s "$pool" ]; then
+		out=$dir/pool-$where.png
+		fracs=$(awk -F, 'NR > 1 { print $1 }' "$pool" | sort -u)
+		nf=$(echo "$fracs" | wc -l)
+		{
+			echo "set terminal ${term/960,600/960,$((420 * nf))}"
+			echo "set termoption noenhanced"
+			echo "set output '$out'"
+			echo "set datafile separator ','"
+			echo "set multiplot layout $nf,1 title \"kpf-bench pool: short-request p99.9 latency vs offered load (open loop, 1 worker)\\n$label\""
+			echo "set xlabel 'offered load'"
+			echo "set ylabel 'short p99.9 [us] (log)'"
+			echo "set logscale y"
+			echo "set grid xtics ytics"
+			echo "set key top left box opaque"
+			for f in $fracs; do
+				echo "set title 'long fraction $(awk -v f="$f" 'BEGIN { printf "%g%%", 100 * f }'), short:long 1:1000'"
+				plots=()
+				for c in $(awk -F, 'NR > 1 { print $2 }' "$pool" | awk '!s[$0]++'); do
+					plots+=("'$pool' using (\$1 == $f && strcol(2) eq '$c' ? \$3 : 1/0):8 with linespoints lw 2 title '$c'")
+				done
+				echo "plot $(IFS=,; echo "${plots[*]}")"
+			done
+			echo "unset multiplot"
+		} | gnuplot
 		echo "plot.sh: $out"
 	fi
 done

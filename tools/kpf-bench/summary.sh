@@ -113,5 +113,15 @@ END {
 			printf "   %-13s %-7s %-11s %8d %10d\n", w, be, va, val["blocking", w, be, va, "calls"], val["blocking", w, be, va, "eintr"]
 		}
 	}
+	if (n["pool"]) printf "\n6. pool: short-request p99.9 at each load (pool.csv has p50/p99 too)\n"
+	if (n["pool"]) printf "   %-13s %-18s %-26s %12s\n", "where", "config", "workload", "p99.9"
+	for (i = 1; i <= n["where"]; i++) {
+		w = order["where", i]
+		for (j = 1; j <= n["pool"]; j++) {
+			split(order["pool", j], k, SUBSEP); va = k[1]; be = k[2]
+			if (!(("pool", w, be, va, "short_p999") in val)) continue
+			printf "   %-13s %-18s %-26s %9.0f us\n", w, be, va, val["pool", w, be, va, "short_p999"]
+		}
+	}
 	printf "====================================================================================\n"
 }' $files
