@@ -29,11 +29,16 @@ double defertest_mixed(int a, double x, struct defertest_big big, long b,
 	       g * 8;
 }
 
-/* a long call into this library that calls back into the program */
+/*
+ * A long call into this library that calls back into the program at its
+ * start, cb(-1), and at its end, cb(v).
+ */
 long defertest_spin(unsigned long n, long (*cb)(long), long v)
 {
 	volatile uint64_t x = 1;
 
+	if (cb)
+		cb(-1);
 	while (n--)
 		x = x * 6364136223846793005ull + 1;
 	return cb ? cb(v) : (long)x;
