@@ -94,7 +94,7 @@ TEST(bad_config)
 	bad.signal = 1;
 	EXPECT_EQ(-EINVAL, kpf_init(&bad));
 	bad.signal = 0;
-	bad.flags = 1;
+	bad.flags = 1u << 31;	/* not a KPF_CONFIG_* flag */
 	EXPECT_EQ(-EINVAL, kpf_init(&bad));
 	EXPECT_EQ(0, kpf_init(NULL));
 	EXPECT_EQ(0, kpf_init(NULL));

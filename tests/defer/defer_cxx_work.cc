@@ -20,8 +20,10 @@ extern "C" void cxx_task(void *p)
 {
 	cxx_arg *a = static_cast<cxx_arg *>(p);
 	std::vector<int> v(10, 1);
-	kpf_stats s;
+	kpf_stats s{};
 	uint64_t before;
+
+	s.size = sizeof(s);
 
 	for (unsigned int i = 0; i < a->rounds; i++) {
 		try {

@@ -28,7 +28,7 @@
 
 static struct kpf_stats stats_now(void)
 {
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 
 	kpf_thread_stats(&s);
 	return s;

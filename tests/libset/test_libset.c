@@ -131,7 +131,7 @@ FIXTURE_TEARDOWN(heavy)
 TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 {
 	struct run_result r;
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	uint64_t first_wave;
 	int copies, want_copies;
 
@@ -238,7 +238,7 @@ static void endless_parse(void *arg)
 TEST(copy_reuse_and_reload)
 {
 	struct probe a = { 0 }, b = { 0 }, c = { 0 };
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	kpf_task *t;
 	int tries = 0;
 
@@ -321,14 +321,16 @@ TEST(task_moves_threads_with_its_copy)
 {
 	struct until_stopped u = { .text = "a task that moves between threads" };
 	struct mover m = { 0 };
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	pthread_t th;
 	int tries = 0;
 
 	u.want = nr_expected(u.text, ROUNDS);
 	ASSERT_EQ(0, kpf_libset_declare(LIB));
-	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&m.task, parse_until_stopped, &u,
-					    BUDGET_NS));
+	/* it moves to another thread: it must be launched as migrating */
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch_flags(&m.task, parse_until_stopped,
+						  &u, BUDGET_NS,
+						  KPF_LAUNCH_MIGRATE));
 	/* until it was stopped inside its copy, half-way through a parse */
 	for (;;) {
 		kpf_thread_stats(&s);
@@ -447,7 +449,7 @@ static void vsum_first(void *arg)
 TEST(arguments_through_every_path)
 {
 	struct arg_probe a = { 0 }, b = { 0 }, c = { 0 };
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	kpf_task *t, *hold1, *hold2;
 
 	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "2", 1));

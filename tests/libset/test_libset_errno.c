@@ -51,7 +51,7 @@ TEST(copy_sees_lock_as_busy)
 	char dir[] = "/tmp/kpf-libset-errno-XXXXXX", path[64];
 	struct query launcher = { .rc = -1 }, task = { .rc = -1 };
 	int to_child[2], from_child[2];
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	sqlite3 *db;
 	kpf_task *t;
 	pid_t pid;

@@ -197,7 +197,7 @@ static void watchdog_arm(unsigned int seconds)
 
 TEST_F_TIMEOUT(sq, sqlite_libsets, WATCHDOG_S + 30)
 {
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	struct sq_run r;
 
 	watchdog_arm(WATCHDOG_S);
@@ -221,7 +221,7 @@ TEST_F_TIMEOUT(sq, sqlite_libsets, WATCHDOG_S + 30)
 
 TEST_F_TIMEOUT(sq, sqlite_deferred, WATCHDOG_S + 30)
 {
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	struct sq_run r;
 
 	watchdog_arm(WATCHDOG_S);
@@ -272,7 +272,7 @@ static void sq_endless(void *arg)
 TEST_F_TIMEOUT(sq, sqlite_cancelled_copy_is_reset, WATCHDOG_S + 30)
 {
 	struct sq_task w = { .idx = 7 };
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	int round, tries;
 	kpf_task *t;
 

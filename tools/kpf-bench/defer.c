@@ -278,7 +278,7 @@ static void bench_overshoot(const char *variant, enum work work)
 	unsigned int n = quick ? 500 : 5000, i, got = 0, dropped = 0;
 	uint64_t *over = calloc(n, sizeof(*over)), t0, t1;
 	struct loop l = { .work = work };
-	struct kpf_stats s;
+	struct kpf_stats s = { .size = sizeof(s) };
 	long sw;
 	kpf_task *t;
 	int r;

@@ -75,7 +75,8 @@ static inline void kpf_count(uint64_t *c, uint64_t add)
 static void kpf_worker_run(struct kpf_pool_worker *w, struct kpf_pool_job *job)
 {
 	struct kpf_pool *pool = w->pool;
-	struct kpf_stats before, after;
+	struct kpf_stats before = { .size = sizeof(before) };
+	struct kpf_stats after = { .size = sizeof(after) };
 	int ret;
 
 	if (__atomic_load_n(&pool->cancel, __ATOMIC_RELAXED)) {
@@ -91,8 +92,9 @@ static void kpf_worker_run(struct kpf_pool_worker *w, struct kpf_pool_job *job)
 	__atomic_store_n(&w->running, job, __ATOMIC_RELAXED);
 	kpf_pool_running = job;
 	if (!job->task)
-		ret = kpf_launch(&job->task, kpf_pool_task_main, job,
-				 pool->quantum_ns);
+		/* idle workers steal stopped tasks: they must migrate */
+		ret = kpf_launch_flags(&job->task, kpf_pool_task_main, job,
+				       pool->quantum_ns, KPF_LAUNCH_MIGRATE);
 	else
 		ret = kpf_resume(job->task, pool->quantum_ns);
 	kpf_pool_running = NULL;
