@@ -140,11 +140,16 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now,
 	return KPF_FIRED_QUEUED;
 }
 
-/* Move the timer to @next (at least min_distance_ns away) and restart. */
+/*
+ * Move the timer to @next (at least min_distance_ns away) and restart.
+ * A user-written deadline beyond KTIME_MAX means "never" for hrtimers too:
+ * as a ktime_t it would be negative, already expired, and the restart
+ * would run this callback again forever in hardirq.
+ */
 static enum hrtimer_restart kpf_timer_move(struct kpf_ctx *ctx, u64 now,
 					   u64 next)
 {
-	next = max(next, now + ctx->min_distance_ns);
+	next = min_t(u64, max(next, now + ctx->min_distance_ns), KTIME_MAX);
 	hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
 	WRITE_ONCE(ctx->area->armed_ns, next);
 	kpf_area_add(&ctx->area->rearms, 1);
