@@ -314,9 +314,10 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 	if (arm->flags & ~KPF_ARM_FLAGS || arm->reserved[0] ||
 	    arm->reserved[1])
 		return -EINVAL;
-	if (arm->value_ns > KTIME_MAX || arm->period_ns > KTIME_MAX)
+	if (arm->value_ns > KTIME_MAX)
 		return -EINVAL;
-	if (periodic ? arm->period_ns < min_ns : arm->period_ns)
+	if (periodic ? arm->period_ns < min_ns ||
+		       arm->period_ns > KPF_MAX_PERIOD_NS : arm->period_ns)
 		return -EINVAL;
 	if (arm->flags & KPF_ARM_ABSOLUTE) {
 		/* 0 means "no deadline" in the area: not a time. */
@@ -334,15 +335,28 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 /*
  * The first expiry may not be closer than @earliest. A periodic timer
  * keeps its grid (first + k * period), as POSIX timers do, by skipping
- * whole periods; a one-shot simply moves.
+ * whole periods; a one-shot simply moves. -EINVAL if that is beyond
+ * KTIME_MAX: as a ktime_t it would be negative, i.e. already expired.
  */
-static u64 kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest)
+static int kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest,
+			 u64 *expiry)
 {
-	if (first >= earliest)
-		return first;
-	if (arm->flags & KPF_ARM_PERIODIC)
-		return first + roundup(earliest - first, arm->period_ns);
-	return earliest;
+	u64 skip;
+
+	if (first >= earliest) {
+		*expiry = first;
+		return 0;
+	}
+	if (!(arm->flags & KPF_ARM_PERIODIC)) {
+		*expiry = min_t(u64, earliest, KTIME_MAX);
+		return 0;
+	}
+	/* Both are below 2^63: neither the sum nor the product wraps. */
+	skip = roundup(earliest - first, arm->period_ns);
+	if (skip > KTIME_MAX - first)
+		return -EINVAL;
+	*expiry = first + skip;
+	return 0;
 }
 
 /**
@@ -371,7 +385,9 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	ret = kpf_arm_expiry(&arm, now, min_ns, &deadline);
 	if (ret)
 		return ret;
-	expiry = kpf_arm_clamp(&arm, deadline, now + min_ns);
+	ret = kpf_arm_clamp(&arm, deadline, now + min_ns, &expiry);
+	if (ret)
+		return ret;
 	area = ctx->area;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);

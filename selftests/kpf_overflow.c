@@ -3,7 +3,8 @@
  * Expiries beyond KTIME_MAX. As a ktime_t, a time of 2^63 ns or more is
  * negative: an hrtimer restarted there is already expired and its callback
  * runs again at once, forever, in hardirq (one CPU lost, then the guest).
- * A user-written deadline above INT64_MAX must therefore mean "never".
+ * A user-written deadline above INT64_MAX must therefore mean "never", and
+ * an ARM whose periodic first expiry lands there must fail with EINVAL.
  */
 #define _GNU_SOURCE
 #include "kselftest_harness.h"
@@ -74,6 +75,34 @@ TEST_F(overflow, deadline_beyond_int64_max_is_never)
 	ASSERT_EQ(0, kpf_test_arm(&self->c, 0, NSEC_PER_MSEC, 0));
 	ASSERT_EQ(0, kpf_test_wait_delivered(&self->c, 1, WAIT_NS));
 	EXPECT_EQ(1, READ_ONCE(a->fires));
+}
+
+TEST_F(overflow, periodic_first_expiry_bounded)
+{
+	struct kpf_area *a = self->c.area;
+	uint64_t now;
+
+	KPF_REQUIRE_DEVICE();
+	/* Deferred expiries must not turn into deliveries meanwhile. */
+	WRITE_ONCE(a->in_upcall, KPF_UPCALL_ACTIVE);
+	/* value 1 ns is below the minimum: moved by one whole period. */
+	EXPECT_EQ(-EINVAL, kpf_test_arm(&self->c, KPF_ARM_PERIODIC, 1,
+					INT64_MAX));
+	EXPECT_EQ(-EINVAL, kpf_test_arm(&self->c, KPF_ARM_PERIODIC, 1,
+					KPF_MAX_PERIOD_NS + 1));
+	EXPECT_EQ(-EINVAL, kpf_test_arm(&self->c, KPF_ARM_PERIODIC, 0,
+					KPF_MAX_PERIOD_NS + 1));
+	EXPECT_EQ(0, READ_ONCE(a->armed_ns));
+	/* The longest period is accepted, and its first expiry is sane. */
+	now = kpf_now_ns();
+	ASSERT_EQ(0, kpf_test_arm(&self->c, KPF_ARM_PERIODIC, 1,
+				  KPF_MAX_PERIOD_NS));
+	EXPECT_GE(READ_ONCE(a->armed_ns), now + KPF_MAX_PERIOD_NS);
+	EXPECT_LE(READ_ONCE(a->armed_ns),
+		  kpf_now_ns() + KPF_MAX_PERIOD_NS + NSEC_PER_SEC);
+	kpf_spin_ns(20 * NSEC_PER_MSEC);
+	EXPECT_EQ(0, READ_ONCE(a->fires));
+	ASSERT_EQ(0, kpf_test_disarm(&self->c));
 }
 
 TEST_HARNESS_MAIN
