@@ -56,6 +56,7 @@ struct kpf_user;
  * @retry:	a delivery found no final frame; the timer retries it.
  * @retries:	consecutive retries, for the backoff.
  * @retry_expiry: intended expiry of the delivery being retried (ns).
+ * @busy_expiries: consecutive periodic expiries that found in_upcall set.
  * @min_distance_ns: shortest distance from now the callback may re-arm to.
  * @gen:	bumped by DISARM/UNREGISTER to drop queued deliveries.
  * @work_queued: @work is on the owner's task_work list.
@@ -87,6 +88,7 @@ struct kpf_ctx {
 	bool retry;
 	unsigned int retries;
 	u64 retry_expiry;
+	unsigned int busy_expiries;
 	u64 min_distance_ns;
 	u32 gen;
 	bool work_queued;

@@ -27,11 +27,13 @@
  * set the expiry becomes the pending flag, which user space acts on when
  * it drops the count or leaves the upcall. A periodic expiry deferred by
  * the defer count stops the timer until the owner's next KPF_IOC_ARM: a
- * thread that keeps deferring gets no interrupts for nothing. (One that
- * finds in_upcall set does not: the owner's upcall entry is running and
- * will clear it.) Otherwise a task_work is queued on the owner
- * (TWA_RESUME: it never interrupts a blocking system call), holding a
- * reference on the context and the module, and kpf_deliver.c takes over.
+ * thread that keeps deferring gets no interrupts for nothing. One that
+ * finds in_upcall set keeps the period, since the owner's upcall entry
+ * is running and will clear it, but backs off exponentially (up to one
+ * expiry per KPF_BUSY_MAX_NS) while in_upcall stays set. Otherwise a
+ * task_work is queued on the owner (TWA_RESUME: it never interrupts a
+ * blocking system call), holding a reference on the context and the
+ * module, and kpf_deliver.c takes over.
  * When it finds no final frame it hands the expiry back (@retry) and the
  * timer tries again after a backoff that doubles up to KPF_RETRY_MAX_NS.
  *
@@ -45,6 +47,7 @@
  */
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
+#include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/task_work.h>
@@ -56,6 +59,8 @@
 #define KPF_RETRY_MAX_NS	(1000 * NSEC_PER_USEC)
 /* cmpxchg attempts on the user-written deadline before trying later. */
 #define KPF_DEADLINE_TRIES	4
+/* Longest gap a periodic timer backs off to while in_upcall stays set. */
+#define KPF_BUSY_MAX_NS		NSEC_PER_SEC
 
 static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
 {
@@ -67,8 +72,9 @@ static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
 
 /* What became of a due expiry. */
 enum kpf_fired {
-	KPF_FIRED_DONE,		/* delivered in hardirq, or deferred */
+	KPF_FIRED_DONE,		/* delivered in hardirq */
 	KPF_FIRED_DEFERRED,	/* deferred by the defer count */
+	KPF_FIRED_BUSY,		/* deferred: the frame is in use (in_upcall) */
 	KPF_FIRED_QUEUED,	/* delivery queued as task_work */
 	KPF_FIRED_GONE,		/* owner gone: stop */
 };
@@ -105,7 +111,7 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now,
 
 	if (defer || in_upcall != KPF_UPCALL_IDLE) {
 		kpf_defer(ctx, defer, in_upcall);
-		return defer ? KPF_FIRED_DEFERRED : KPF_FIRED_DONE;
+		return defer ? KPF_FIRED_DEFERRED : KPF_FIRED_BUSY;
 	}
 	/* The previous delivery has not reached user mode yet. */
 	if (ctx->work_queued) {
@@ -183,11 +189,38 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 	return kpf_timer_move(ctx, now, now);
 }
 
+/*
+ * The frame is still in use: the owner's entry is running and will act on
+ * pending when it leaves, so a short overlap keeps the period. But an
+ * in_upcall that stays set (an entry that never returns, or a thread that
+ * set it on purpose and sleeps) must not cost an interrupt per period:
+ * each consecutive busy expiry doubles the gap to the next one, in whole
+ * periods (the grid is kept), up to KPF_BUSY_MAX_NS.
+ */
+static void kpf_periodic_busy(struct kpf_ctx *ctx)
+{
+	u64 periods = 1ULL << min(ctx->busy_expiries, 30U);
+
+	ctx->busy_expiries++;
+	if (ctx->period_ns < KPF_BUSY_MAX_NS)
+		periods = min_t(u64, periods,
+				div64_u64(KPF_BUSY_MAX_NS, ctx->period_ns));
+	else
+		periods = 1;
+	/* The timer is already one period past now. */
+	hrtimer_add_expires_ns(&ctx->timer, (periods - 1) * ctx->period_ns);
+}
+
 /* Whether a periodic timer goes on after an expiry was handled. */
 static enum hrtimer_restart kpf_periodic_next(struct kpf_ctx *ctx,
 					      enum kpf_fired fired)
 {
+	if (fired != KPF_FIRED_BUSY)
+		ctx->busy_expiries = 0;
 	switch (fired) {
+	case KPF_FIRED_BUSY:
+		kpf_periodic_busy(ctx);
+		fallthrough;
 	case KPF_FIRED_DONE:
 		ctx->paused = false;
 		WRITE_ONCE(ctx->area->armed_ns,
@@ -395,6 +428,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	ctx->periodic = arm.flags & KPF_ARM_PERIODIC;
 	ctx->period_ns = arm.period_ns;
 	ctx->paused = false;
+	ctx->busy_expiries = 0;
 	if (!ctx->periodic)
 		WRITE_ONCE(area->deadline_ns, deadline);
 	/* A delivery waiting for a final frame is not delayed by ARM. */
@@ -479,6 +513,7 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 	ctx->paused = false;
 	ctx->retry = false;
 	ctx->retries = 0;
+	ctx->busy_expiries = 0;
 	ctx->gen++;
 	if (ctx->area) {
 		WRITE_ONCE(ctx->area->deadline_ns, 0);
