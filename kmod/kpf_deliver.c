@@ -344,10 +344,17 @@ static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u32 gen,
 		return KPF_DELIVER_DROPPED;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-	if (kpf_work_current(ctx, gen))
+	if (kpf_work_current(ctx, gen)) {
 		kpf_upcall(ctx, regs, ip, expiry, irq);
-	else
+	} else {
+		/*
+		 * Stopped meanwhile, but rseq_cs is already cleared: the
+		 * kernel would no longer abort the section, so do it here,
+		 * as rseq_ip_fixup() would have.
+		 */
+		regs->ip = ip;
 		ret = KPF_DELIVER_STALE;
+	}
 unlock:
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 	return ret;
