@@ -349,8 +349,10 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 		return -EINVAL;
 	if (arm->value_ns > KTIME_MAX)
 		return -EINVAL;
-	if (periodic ? arm->period_ns < min_ns ||
-		       arm->period_ns > KPF_MAX_PERIOD_NS : arm->period_ns)
+	if (!periodic && arm->period_ns)
+		return -EINVAL;
+	if (periodic && (arm->period_ns < min_ns ||
+			 arm->period_ns > KPF_MAX_PERIOD_NS))
 		return -EINVAL;
 	if (arm->flags & KPF_ARM_ABSOLUTE) {
 		/* 0 means "no deadline" in the area: not a time. */
