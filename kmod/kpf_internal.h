@@ -49,6 +49,8 @@ struct kpf_user;
  * @entry:	user address of the upcall entry.
  * @stack_top:	user rsp for the entry: 16-byte aligned top minus 8.
  * @sys_nice:	the owner had CAP_SYS_NICE at registration.
+ * @armed:	set by ARM, cleared by stop: a callback that waited for
+ *		timer_lock while the timer was stopped does nothing.
  * @periodic:	the timer is periodic; otherwise the area deadline rules.
  * @period_ns:	period when @periodic.
  * @paused:	periodic timer stopped until the queued delivery runs.
@@ -81,6 +83,7 @@ struct kpf_ctx {
 	u64 stack_top;
 	bool sys_nice;
 
+	bool armed;
 	bool periodic;
 	u64 period_ns;
 	bool paused;

@@ -304,8 +304,13 @@ static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 	u64 now;
 
 	raw_spin_lock(&ctx->timer_lock);
-	/* ARM on another CPU re-queued the timer while we waited: it wins. */
-	if (hrtimer_is_queued(timer) || !ctx->area || ctx->gone)
+	/*
+	 * ARM on another CPU re-queued the timer while we waited: it wins.
+	 * DISARM, UNREGISTER or close ran while we waited: the timer is
+	 * stopped, whatever another thread stored in deadline_ns since.
+	 */
+	if (hrtimer_is_queued(timer) || !ctx->area || ctx->gone ||
+	    !ctx->armed)
 		goto out;
 	now = ktime_to_ns(hrtimer_cb_get_time(timer));
 	if (kpf_owner_gone(ctx)) {
@@ -427,6 +432,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->min_distance_ns = min_ns;
+	ctx->armed = true;
 	ctx->periodic = arm.flags & KPF_ARM_PERIODIC;
 	ctx->period_ns = arm.period_ns;
 	ctx->paused = false;
@@ -511,6 +517,7 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	ctx->armed = false;
 	ctx->periodic = false;
 	ctx->paused = false;
 	ctx->retry = false;
