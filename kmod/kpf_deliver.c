@@ -49,10 +49,14 @@
 #include <linux/uprobes.h>
 #include <asm/irq_regs.h>
 #include <asm/syscall.h>
+#include <asm/unistd.h>
 #include <asm/processor-flags.h>
 
 #include "kpf_internal.h"
 #include "kpf_trace.h"
+
+/* The x86-64 syscall instruction, 0f 05, as a little-endian u16. */
+#define KPF_INSN_SYSCALL	0x050f
 
 /*
  * A debugger single-steps the thread, or a uprobe executes its
@@ -123,6 +127,28 @@ static int kpf_rseq_abort(unsigned long *ip)
 #endif
 
 /*
+ * Is the thread about to enter restart_syscall? After the signal code
+ * rewound a call that returned -ERESTART_RESTARTBLOCK, rax holds
+ * __NR_restart_syscall, rip the syscall instruction, and the rest of the
+ * call lives in current->restart_block. An upcall saved there would run
+ * user code first, which may reuse restart_block (any signal handler's
+ * sigreturn resets it), and the resumed call would then fail with EINTR.
+ * The instruction check keeps a call that merely returned 219 final.
+ * Safe in hardirq; an unreadable rip counts as a restart (a retry).
+ */
+static bool kpf_restart_pending(const struct pt_regs *regs)
+{
+	u16 insn;
+
+	if (regs->ax != __NR_restart_syscall)
+		return false;
+	if (copy_from_user_nofault(&insn, (const void __user *)regs->ip,
+				   sizeof(insn)))
+		return true;
+	return insn == KPF_INSN_SYSCALL;
+}
+
+/*
  * What entry_SYSCALL_64 stores in pt_regs->ax until the call returns: the
  * "no such system call" errno, 38 on x86.
  */
@@ -141,6 +167,7 @@ static int kpf_rseq_abort(unsigned long *ip)
  *   entry stop), -ERESTART* before the restart fixup. A call that really
  *   returned that errno only costs a retry too: the next timer interrupt in
  *   user mode delivers on the fast path.
+ * - Not about to enter restart_syscall (kpf_restart_pending()).
  * - Not single-stepped (the trap flag would leak into the frame and the
  *   step would land in the entry) and no uprobe step in flight.
  */
@@ -158,7 +185,7 @@ static bool kpf_frame_final(struct pt_regs *regs)
 			return false;
 		}
 	}
-	return !kpf_stepping(regs);
+	return !kpf_restart_pending(regs) && !kpf_stepping(regs);
 }
 
 static void kpf_frame_save(struct kpf_frame *frame, const struct pt_regs *regs,
@@ -253,7 +280,7 @@ bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 
 	if (!regs || current != ctx->task || !user_mode(regs) ||
 	    !user_64bit_mode(regs) || current->mm != ctx->mm ||
-	    kpf_stepping(regs) || kpf_rseq_busy())
+	    kpf_stepping(regs) || kpf_rseq_busy() || kpf_restart_pending(regs))
 		return false;
 	kpf_upcall(ctx, regs, instruction_pointer(regs), expiry, irq);
 	kpf_stat_inc(KPF_STAT_DELIVERED_IRQ);
@@ -344,10 +371,17 @@ static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u32 gen,
 		return KPF_DELIVER_DROPPED;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-	if (kpf_work_current(ctx, gen))
+	if (kpf_work_current(ctx, gen)) {
 		kpf_upcall(ctx, regs, ip, expiry, irq);
-	else
+	} else {
+		/*
+		 * Stopped meanwhile, but rseq_cs is already cleared: the
+		 * kernel would no longer abort the section, so do it here,
+		 * as rseq_ip_fixup() would have.
+		 */
+		regs->ip = ip;
 		ret = KPF_DELIVER_STALE;
+	}
 unlock:
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 	return ret;

@@ -49,6 +49,8 @@ struct kpf_user;
  * @entry:	user address of the upcall entry.
  * @stack_top:	user rsp for the entry: 16-byte aligned top minus 8.
  * @sys_nice:	the owner had CAP_SYS_NICE at registration.
+ * @armed:	set by ARM, cleared by stop: a callback that waited for
+ *		timer_lock while the timer was stopped does nothing.
  * @periodic:	the timer is periodic; otherwise the area deadline rules.
  * @period_ns:	period when @periodic.
  * @paused:	periodic timer stopped until the queued delivery runs.
@@ -56,6 +58,7 @@ struct kpf_user;
  * @retry:	a delivery found no final frame; the timer retries it.
  * @retries:	consecutive retries, for the backoff.
  * @retry_expiry: intended expiry of the delivery being retried (ns).
+ * @busy_expiries: consecutive periodic expiries that found in_upcall set.
  * @min_distance_ns: shortest distance from now the callback may re-arm to.
  * @gen:	bumped by DISARM/UNREGISTER to drop queued deliveries.
  * @work_queued: @work is on the owner's task_work list.
@@ -80,6 +83,7 @@ struct kpf_ctx {
 	u64 stack_top;
 	bool sys_nice;
 
+	bool armed;
 	bool periodic;
 	u64 period_ns;
 	bool paused;
@@ -87,6 +91,7 @@ struct kpf_ctx {
 	bool retry;
 	unsigned int retries;
 	u64 retry_expiry;
+	unsigned int busy_expiries;
 	u64 min_distance_ns;
 	u32 gen;
 	bool work_queued;

@@ -124,10 +124,15 @@ unpin:
 	return ret;
 }
 
+/*
+ * The kernel wrote the area through its own mapping, which leaves no dirty
+ * bit in the user PTE: mark the page dirty, or a shmem page could be
+ * reclaimed without its last counters and frame.
+ */
 static void kpf_unpin_area(struct mm_struct *mm, struct page *page)
 {
 	account_locked_vm(mm, 1, false);
-	unpin_user_page(page);
+	unpin_user_pages_dirty_lock(&page, 1, true);
 }
 
 /**

@@ -27,11 +27,13 @@
  * set the expiry becomes the pending flag, which user space acts on when
  * it drops the count or leaves the upcall. A periodic expiry deferred by
  * the defer count stops the timer until the owner's next KPF_IOC_ARM: a
- * thread that keeps deferring gets no interrupts for nothing. (One that
- * finds in_upcall set does not: the owner's upcall entry is running and
- * will clear it.) Otherwise a task_work is queued on the owner
- * (TWA_RESUME: it never interrupts a blocking system call), holding a
- * reference on the context and the module, and kpf_deliver.c takes over.
+ * thread that keeps deferring gets no interrupts for nothing. One that
+ * finds in_upcall set keeps the period, since the owner's upcall entry
+ * is running and will clear it, but backs off exponentially (up to one
+ * expiry per KPF_BUSY_MAX_NS) while in_upcall stays set. Otherwise a
+ * task_work is queued on the owner (TWA_RESUME: it never interrupts a
+ * blocking system call), holding a reference on the context and the
+ * module, and kpf_deliver.c takes over.
  * When it finds no final frame it hands the expiry back (@retry) and the
  * timer tries again after a backoff that doubles up to KPF_RETRY_MAX_NS.
  *
@@ -45,6 +47,7 @@
  */
 #include <linux/hrtimer.h>
 #include <linux/ktime.h>
+#include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/task_work.h>
@@ -56,6 +59,8 @@
 #define KPF_RETRY_MAX_NS	(1000 * NSEC_PER_USEC)
 /* cmpxchg attempts on the user-written deadline before trying later. */
 #define KPF_DEADLINE_TRIES	4
+/* Longest gap a periodic timer backs off to while in_upcall stays set. */
+#define KPF_BUSY_MAX_NS		NSEC_PER_SEC
 
 static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
 {
@@ -67,8 +72,9 @@ static void kpf_defer(struct kpf_ctx *ctx, u32 defer, u32 in_upcall)
 
 /* What became of a due expiry. */
 enum kpf_fired {
-	KPF_FIRED_DONE,		/* delivered in hardirq, or deferred */
+	KPF_FIRED_DONE,		/* delivered in hardirq */
 	KPF_FIRED_DEFERRED,	/* deferred by the defer count */
+	KPF_FIRED_BUSY,		/* deferred: the frame is in use (in_upcall) */
 	KPF_FIRED_QUEUED,	/* delivery queued as task_work */
 	KPF_FIRED_GONE,		/* owner gone: stop */
 };
@@ -105,7 +111,7 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now,
 
 	if (defer || in_upcall != KPF_UPCALL_IDLE) {
 		kpf_defer(ctx, defer, in_upcall);
-		return defer ? KPF_FIRED_DEFERRED : KPF_FIRED_DONE;
+		return defer ? KPF_FIRED_DEFERRED : KPF_FIRED_BUSY;
 	}
 	/* The previous delivery has not reached user mode yet. */
 	if (ctx->work_queued) {
@@ -140,11 +146,16 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now,
 	return KPF_FIRED_QUEUED;
 }
 
-/* Move the timer to @next (at least min_distance_ns away) and restart. */
+/*
+ * Move the timer to @next (at least min_distance_ns away) and restart.
+ * A user-written deadline beyond KTIME_MAX means "never" for hrtimers too:
+ * as a ktime_t it would be negative, already expired, and the restart
+ * would run this callback again forever in hardirq.
+ */
 static enum hrtimer_restart kpf_timer_move(struct kpf_ctx *ctx, u64 now,
 					   u64 next)
 {
-	next = max(next, now + ctx->min_distance_ns);
+	next = min_t(u64, max(next, now + ctx->min_distance_ns), KTIME_MAX);
 	hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
 	WRITE_ONCE(ctx->area->armed_ns, next);
 	kpf_area_add(&ctx->area->rearms, 1);
@@ -178,11 +189,38 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 	return kpf_timer_move(ctx, now, now);
 }
 
+/*
+ * The frame is still in use: the owner's entry is running and will act on
+ * pending when it leaves, so a short overlap keeps the period. But an
+ * in_upcall that stays set (an entry that never returns, or a thread that
+ * set it on purpose and sleeps) must not cost an interrupt per period:
+ * each consecutive busy expiry doubles the gap to the next one, in whole
+ * periods (the grid is kept), up to KPF_BUSY_MAX_NS.
+ */
+static void kpf_periodic_busy(struct kpf_ctx *ctx)
+{
+	u64 periods = 1ULL << min(ctx->busy_expiries, 30U);
+
+	ctx->busy_expiries++;
+	if (ctx->period_ns < KPF_BUSY_MAX_NS)
+		periods = min_t(u64, periods,
+				div64_u64(KPF_BUSY_MAX_NS, ctx->period_ns));
+	else
+		periods = 1;
+	/* The timer is already one period past now. */
+	hrtimer_add_expires_ns(&ctx->timer, (periods - 1) * ctx->period_ns);
+}
+
 /* Whether a periodic timer goes on after an expiry was handled. */
 static enum hrtimer_restart kpf_periodic_next(struct kpf_ctx *ctx,
 					      enum kpf_fired fired)
 {
+	if (fired != KPF_FIRED_BUSY)
+		ctx->busy_expiries = 0;
 	switch (fired) {
+	case KPF_FIRED_BUSY:
+		kpf_periodic_busy(ctx);
+		fallthrough;
 	case KPF_FIRED_DONE:
 		ctx->paused = false;
 		WRITE_ONCE(ctx->area->armed_ns,
@@ -266,8 +304,13 @@ static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 	u64 now;
 
 	raw_spin_lock(&ctx->timer_lock);
-	/* ARM on another CPU re-queued the timer while we waited: it wins. */
-	if (hrtimer_is_queued(timer) || !ctx->area || ctx->gone)
+	/*
+	 * ARM on another CPU re-queued the timer while we waited: it wins.
+	 * DISARM, UNREGISTER or close ran while we waited: the timer is
+	 * stopped, whatever another thread stored in deadline_ns since.
+	 */
+	if (hrtimer_is_queued(timer) || !ctx->area || ctx->gone ||
+	    !ctx->armed)
 		goto out;
 	now = ktime_to_ns(hrtimer_cb_get_time(timer));
 	if (kpf_owner_gone(ctx)) {
@@ -309,9 +352,12 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 	if (arm->flags & ~KPF_ARM_FLAGS || arm->reserved[0] ||
 	    arm->reserved[1])
 		return -EINVAL;
-	if (arm->value_ns > KTIME_MAX || arm->period_ns > KTIME_MAX)
+	if (arm->value_ns > KTIME_MAX)
 		return -EINVAL;
-	if (periodic ? arm->period_ns < min_ns : arm->period_ns)
+	if (!periodic && arm->period_ns)
+		return -EINVAL;
+	if (periodic && (arm->period_ns < min_ns ||
+			 arm->period_ns > KPF_MAX_PERIOD_NS))
 		return -EINVAL;
 	if (arm->flags & KPF_ARM_ABSOLUTE) {
 		/* 0 means "no deadline" in the area: not a time. */
@@ -329,15 +375,28 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 /*
  * The first expiry may not be closer than @earliest. A periodic timer
  * keeps its grid (first + k * period), as POSIX timers do, by skipping
- * whole periods; a one-shot simply moves.
+ * whole periods; a one-shot simply moves. -EINVAL if that is beyond
+ * KTIME_MAX: as a ktime_t it would be negative, i.e. already expired.
  */
-static u64 kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest)
+static int kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest,
+			 u64 *expiry)
 {
-	if (first >= earliest)
-		return first;
-	if (arm->flags & KPF_ARM_PERIODIC)
-		return first + roundup(earliest - first, arm->period_ns);
-	return earliest;
+	u64 skip;
+
+	if (first >= earliest) {
+		*expiry = first;
+		return 0;
+	}
+	if (!(arm->flags & KPF_ARM_PERIODIC)) {
+		*expiry = min_t(u64, earliest, KTIME_MAX);
+		return 0;
+	}
+	/* Both are below 2^63: neither the sum nor the product wraps. */
+	skip = roundup(earliest - first, arm->period_ns);
+	if (skip > KTIME_MAX - first)
+		return -EINVAL;
+	*expiry = first + skip;
+	return 0;
 }
 
 /**
@@ -366,14 +425,18 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	ret = kpf_arm_expiry(&arm, now, min_ns, &deadline);
 	if (ret)
 		return ret;
-	expiry = kpf_arm_clamp(&arm, deadline, now + min_ns);
+	ret = kpf_arm_clamp(&arm, deadline, now + min_ns, &expiry);
+	if (ret)
+		return ret;
 	area = ctx->area;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->min_distance_ns = min_ns;
+	ctx->armed = true;
 	ctx->periodic = arm.flags & KPF_ARM_PERIODIC;
 	ctx->period_ns = arm.period_ns;
 	ctx->paused = false;
+	ctx->busy_expiries = 0;
 	if (!ctx->periodic)
 		WRITE_ONCE(area->deadline_ns, deadline);
 	/* A delivery waiting for a final frame is not delayed by ARM. */
@@ -454,10 +517,12 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	ctx->armed = false;
 	ctx->periodic = false;
 	ctx->paused = false;
 	ctx->retry = false;
 	ctx->retries = 0;
+	ctx->busy_expiries = 0;
 	ctx->gen++;
 	if (ctx->area) {
 		WRITE_ONCE(ctx->area->deadline_ns, 0);

@@ -158,4 +158,42 @@ TEST_F(defer, periodic_toggle_no_loss)
 	EXPECT_EQ(0, kpf_test_reg_mismatch);
 }
 
+/*
+ * in_upcall set and left set while the owner sleeps (a thread with many
+ * contexts could do this to each): the periodic timer must not keep
+ * interrupting once per period. It backs off to about one expiry per
+ * second; the next ARM returns to the period.
+ */
+TEST_F(defer, periodic_in_upcall_stays_set)
+{
+	const uint64_t period = 20 * NSEC_PER_USEC;
+	struct kpf_area *a = self->c.area;
+	uint64_t fires;
+
+	KPF_REQUIRE_DEVICE();
+	WRITE_ONCE(a->in_upcall, KPF_UPCALL_ACTIVE);
+	ASSERT_EQ(0, kpf_test_arm(&self->c, KPF_ARM_PERIODIC, 0, period));
+	ASSERT_EQ(0, wait_fires(a, 1));
+	/* Sleep: nothing the owner does acknowledges an expiry. */
+	usleep(1000 * 1000);
+	fires = READ_ONCE(a->fires);
+	kpf_log("1 s with in_upcall set, period %llu us: fires %llu deferred %llu armed_ns %llu\n",
+		(unsigned long long)(period / NSEC_PER_USEC),
+		(unsigned long long)fires, READ_ONCE(a->deferred),
+		READ_ONCE(a->armed_ns));
+	/* 50,000 periods; doubling gaps from 20 us reach 1 s in 16 steps. */
+	EXPECT_LE(fires, 40);
+	EXPECT_EQ(fires, READ_ONCE(a->deferred));
+	EXPECT_EQ(0, READ_ONCE(a->delivered));
+	EXPECT_EQ(1, READ_ONCE(a->pending));
+
+	/* Leaving the upcall and acting on pending: the period is back. */
+	WRITE_ONCE(a->in_upcall, KPF_UPCALL_IDLE);
+	WRITE_ONCE(a->pending, 0);
+	ASSERT_EQ(0, kpf_test_arm(&self->c, KPF_ARM_PERIODIC, 0, period));
+	ASSERT_EQ(0, kpf_test_wait_delivered(&self->c, 3, WAIT_NS));
+	ASSERT_EQ(0, kpf_test_disarm(&self->c));
+	EXPECT_EQ(0, kpf_test_reg_mismatch);
+}
+
 TEST_HARNESS_MAIN

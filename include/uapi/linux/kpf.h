@@ -175,6 +175,8 @@ struct kpf_register {
 #define KPF_ARM_ABSOLUTE	(1U << 0)	/* @value_ns is CLOCK_MONOTONIC time */
 #define KPF_ARM_PERIODIC	(1U << 1)	/* expire every @period_ns */
 #define KPF_ARM_FLAGS		(KPF_ARM_ABSOLUTE | KPF_ARM_PERIODIC)
+/* Longest period KPF_ARM_PERIODIC accepts: one hour. */
+#define KPF_MAX_PERIOD_NS	(3600ULL * 1000000000ULL)
 
 /**
  * struct kpf_arm - argument of KPF_IOC_ARM
@@ -183,7 +185,8 @@ struct kpf_register {
  * @value_ns:	first expiry: nanoseconds from now, or CLOCK_MONOTONIC time
  *		with KPF_ARM_ABSOLUTE. One-shot: also written to the area's
  *		deadline_ns. Periodic: 0 means one period from now.
- * @period_ns:	with KPF_ARM_PERIODIC the period, else must be 0.
+ * @period_ns:	with KPF_ARM_PERIODIC the period (at most
+ *		KPF_MAX_PERIOD_NS), else must be 0.
  * @reserved:	must be 0.
  */
 struct kpf_arm {
