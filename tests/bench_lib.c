@@ -20,14 +20,7 @@
 #include <unistd.h>
 
 #include <kpf.h>
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
+#include "clock.h"
 
 static int csv;
 static long scale = 1;

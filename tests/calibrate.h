@@ -7,17 +7,9 @@
 #define KPF_CALIBRATE_H
 
 #include <stdint.h>
-#include <time.h>
 
+#include "clock.h"
 #include "torture.h"
-
-static inline uint64_t cal_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* Fastest of 5 runs of the torture loop: close to its CPU time. */
 static inline uint64_t torture_min_ns(uint64_t iters, int mode)
@@ -28,9 +20,9 @@ static inline uint64_t torture_min_ns(uint64_t iters, int mode)
 
 	for (i = 0; i < 5; i++) {
 		torture_init(&st, 1);
-		t0 = cal_now_ns();
+		t0 = now_ns();
 		torture_run(&st, iters, mode);
-		d = cal_now_ns() - t0;
+		d = now_ns() - t0;
 		if (d < best)
 			best = d;
 	}

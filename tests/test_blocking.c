@@ -14,6 +14,7 @@
 
 #include <kpf.h>
 #include "kselftest_harness.h"
+#include "clock.h"
 
 struct blocker {
 	int fd;
@@ -22,14 +23,6 @@ struct blocker {
 	char buf[8];
 	uint64_t slept_ns;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void blocking_task(void *arg)
 {

@@ -11,14 +11,7 @@
 
 #include <kpf.h>
 #include "kselftest_harness.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
+#include "clock.h"
 
 static void spin_for(uint64_t ns)
 {

@@ -16,16 +16,9 @@
 
 #include <kpf.h>
 #include "kselftest_harness.h"
+#include "clock.h"
 
 #define MS	1000000ull
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void quick_task(void *arg)
 {

@@ -38,13 +38,13 @@ static struct result *results;
 static void chunk_task(void *arg)
 {
 	struct result *res = arg;
-	uint64_t end = cal_now_ns() + GIVE_UP_NS;
+	uint64_t end = now_ns() + GIVE_UP_NS;
 
 	do {
 		torture_run(&res->st, iters, mode);
 		res->chunks++;
 	} while (!res->preempts && res->chunks < MAX_CHUNKS &&
-		 cal_now_ns() < end);
+		 now_ns() < end);
 }
 
 static void *many_thread(void *arg)

@@ -17,16 +17,9 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "torture.h"
+#include "clock.h"
 
 #define DEPTH	8
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static int mode;
 static uint64_t torture_iters;

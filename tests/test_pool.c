@@ -26,14 +26,7 @@
 #include <kpf.h>
 #include <kpf_pool.h>
 #include "kselftest_harness.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
+#include "clock.h"
 
 static unsigned int scaled(unsigned int n)
 {

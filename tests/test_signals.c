@@ -20,16 +20,9 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "stderr_capture.h"
+#include "clock.h"
 
 #define MS	1000000ull
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* Which backend kpf_init() will choose (without initializing it). */
 static int signal_backend(void)

@@ -18,17 +18,10 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "child.h"
+#include "clock.h"
 
 #define MS	1000000ull
 #define WORKERS	1000
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static int count_mappings(void)
 {

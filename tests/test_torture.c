@@ -18,20 +18,13 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "torture.h"
+#include "clock.h"
 
 struct job {
 	struct torture_state st;
 	uint64_t iters;
 	int mode;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static void job_fn(void *arg)
 {
