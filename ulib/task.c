@@ -598,9 +598,18 @@ void kpf_upcall(struct kpf_area *area)
 		kpf_task_leave(self, t, KPF_TASK_STOPPED);
 		kpf_ctx_load(&t->caller_ctx, self);
 	}
+	/*
+	 * Off the task's stack, just above where its launcher waits: the
+	 * launcher runs again. Not while the thread is in a deferred
+	 * library, though: pthread_exit() in a task unwinds to the thread's
+	 * start in libc on that stack, and the thread then exits there (its
+	 * key destructor frees the task); an expiry in that window is
+	 * retried like any other in library code.
+	 */
 	if (!in_task && !self->busy && rsp > t->caller_ctx.rsp &&
 	    rsp - t->caller_ctx.rsp < KPF_LAUNCHER_REACH &&
-	    !(rsp >= self->altstack_lo && rsp <= self->altstack_hi))
+	    !(rsp >= self->altstack_lo && rsp <= self->altstack_hi) &&
+	    !kpf_defer_in_text(area->frame.rip))
 		kpf_die("the running task %p was left by longjmp() or a stack switch: its launcher runs again (at rip %#llx) while the library counts the task as running; not supported",
 			(void *)t, (unsigned long long)area->frame.rip);
 	if (in_task && !in_library) {
