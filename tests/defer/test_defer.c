@@ -594,7 +594,11 @@ TEST(dlopen_in_a_task)
 					     rand_between, &lsum, &resumes));
 	ASSERT_EQ(0, a.err);
 	ASSERT_GT(a.sum, 0UL);
-	ASSERT_GT(resumes, 10UL);
+	/*
+	 * The work is many budgets long on any machine: it was stopped and
+	 * the launcher ran between (how often depends on the host's speed).
+	 */
+	ASSERT_GT(resumes, 0UL);
 	/* its rand/malloc/free slots now go through stubs */
 	if (kpf_defer_auto_slots())
 		ASSERT_GE(a.slots_after, a.slots_before + 3);
