@@ -25,12 +25,15 @@
  * A static program has no GOT: only kpf_defer_begin/end apply there.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "got.h"
@@ -241,6 +244,93 @@ int kpf_defer_frames_in_library(uint64_t rsp, uint64_t mark)
 		if (kpf_defer_in_text(*p))
 			return 1;
 	return 0;
+}
+
+/*
+ * Read @len bytes at @addr of this process without faulting on a wrong
+ * guess (-EFAULT instead): process_vm_readv() on ourselves, as raw
+ * system calls so errno (the task's, see task_state.c) is left alone.
+ */
+static int kpf_peek(void *buf, uint64_t addr, size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)(uintptr_t)addr, len };
+	long pid, r;
+
+	__asm__ __volatile__("syscall" : "=a"(pid) : "0"((long)SYS_getpid)
+			     : "rcx", "r11", "memory");
+	{
+		register long r10 __asm__("r10") = (long)&remote;
+		register long r8 __asm__("r8") = 1;
+		register long r9 __asm__("r9") = 0;
+
+		__asm__ __volatile__("syscall"
+				     : "=a"(r)
+				     : "0"((long)SYS_process_vm_readv),
+				       "D"(pid), "S"(&local), "d"(1L),
+				       "r"(r10), "r"(r8), "r"(r9)
+				     : "rcx", "r11", "memory");
+	}
+	return r == (long)len ? 0 : -EFAULT;
+}
+
+/* Whether the GOT slot at @slot holds a deferral stub. */
+static int kpf_slot_is_stub(uint64_t slot)
+{
+	uint64_t v;
+
+	return !kpf_peek(&v, slot, sizeof(v)) && kpf_defer_in_stub(v);
+}
+
+/**
+ * kpf_defer_call_site_deferred() - whether the call that pushed the return
+ *	address @ret calls a deferral stub, whatever runs below it
+ * @ret: the mark's return address
+ *
+ * A deferred library may tail-call a callback (return cb(v): the library's
+ * frame is gone and the callback runs directly below the mark, with no
+ * library address in between). kpf_defer_frames_in_library() cannot tell
+ * that from user code called again from the site of an earlier deferred
+ * call that has returned (review finding 1). The call instruction can: a
+ * direct call through a PLT entry (call rel32; endbr64, bnd, jmp *GOT) or
+ * a -fno-plt call through a GOT slot (call *disp32(%rip)) whose slot holds
+ * a stub enters the deferred library every time it runs, so anything
+ * below its live mark is inside that call. A call through a register or
+ * to a user function (which itself tail-called the library) says nothing:
+ * 0, and the scan decides.
+ *
+ * Only called when the scan found no library frame (a rare path): the
+ * guesses are read with kpf_peek() and cannot fault.
+ *
+ * Return: 1 if the call site always enters a deferred library, else 0.
+ */
+int kpf_defer_call_site_deferred(uint64_t ret)
+{
+	unsigned char c[6], p[11];
+	int32_t d;
+	uint64_t plt, at;
+
+	if (kpf_peek(c, ret - 6, sizeof(c)))
+		return 0;
+	if (c[0] == 0xff && c[1] == 0x15) {	/* call *disp32(%rip) */
+		memcpy(&d, c + 2, 4);
+		return kpf_slot_is_stub(ret + d);
+	}
+	if (c[1] != 0xe8)			/* call rel32 */
+		return 0;
+	memcpy(&d, c + 2, 4);
+	plt = ret + d;
+	if (kpf_peek(p, plt, sizeof(p)))
+		return 0;
+	at = 0;
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		at = 4;				/* endbr64 */
+	if (p[at] == 0xf2)
+		at++;				/* bnd */
+	if (at + 6 > sizeof(p) || p[at] != 0xff || p[at + 1] != 0x25)
+		return 0;			/* jmp *disp32(%rip) */
+	memcpy(&d, p + at + 2, 4);
+	return kpf_slot_is_stub(plt + at + 6 + d);
 }
 
 static size_t kpf_stub_hash(uintptr_t t, size_t cap)

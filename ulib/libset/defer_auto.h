@@ -15,6 +15,7 @@ KPF_HIDDEN void kpf_defer_stub_preempt(void);
 KPF_HIDDEN void *kpf_defer_stub(void *target);
 KPF_HIDDEN int kpf_defer_in_text(uint64_t addr);
 KPF_HIDDEN int kpf_defer_frames_in_library(uint64_t rsp, uint64_t mark);
+KPF_HIDDEN int kpf_defer_call_site_deferred(uint64_t ret);
 extern uintptr_t kpf_defer_stub_lo KPF_HIDDEN;
 extern uintptr_t kpf_defer_stub_hi KPF_HIDDEN;
 
@@ -115,8 +116,13 @@ static inline int kpf_defer_mark_inside(const struct kpf_thread *self,
 		return 0;
 	if (*(const uint64_t *)(uintptr_t)mark != self->defer_mark_ret)
 		return 0;
-	/* user code: a callback, or after a tail call (see defer_auto.c) */
-	return kpf_defer_in_text(rip) || kpf_defer_frames_in_library(rsp, mark);
+	/*
+	 * user code: a callback (maybe tail-called by the library), or
+	 * after a tail call into the library (see defer_auto.c)
+	 */
+	return kpf_defer_in_text(rip) ||
+	       kpf_defer_frames_in_library(rsp, mark) ||
+	       kpf_defer_call_site_deferred(self->defer_mark_ret);
 }
 
 /**
