@@ -24,7 +24,7 @@
 #                        debug kernel (FUZZ_SEED=... replays a run)
 #
 # Guest knobs: KERNELS="stock stock-icount debug", TESTS='glob', ICOUNT=1,
-# KPF_TEST_TIMEOUT=300 (per test), KPF_GUEST_TIMEOUT=1500 (per boot).
+# KPF_TEST_TIMEOUT=300 (per test), KPF_GUEST_TIMEOUT=2700 (per boot).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := all

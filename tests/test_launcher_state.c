@@ -224,8 +224,12 @@ static void outer_task(void *arg)
 {
 	struct seen *s = arg;
 	kpf_task *t;
+	int r;
 
-	kpf_launch(&t, inner_task, NULL, KPF_FOREVER);
+	/* the outer budget also stops the inner task: finish it first */
+	for (r = kpf_launch(&t, inner_task, NULL, KPF_FOREVER);
+	     r == KPF_PREEMPTED; r = kpf_resume(t, KPF_FOREVER))
+		;
 	s->usr1_in_task = blocked(SIGUSR2);	/* shared with the inner */
 	spin(30 * MS);
 	s->usr2_at_end = blocked(SIGUSR2);

@@ -20,7 +20,7 @@
 #   --fetch G:H      after --cmd, copy the files of guest directory G into
 #                    host directory H (carried over the serial console as
 #                    "KPF-FILE|<name>|<line>" lines)
-#   --timeout SECS   host-side limit for the whole run (default 1500,
+#   --timeout SECS   host-side limit for the whole run (default 2700,
 #                    env KPF_GUEST_TIMEOUT); KPF_TEST_TIMEOUT (default 300)
 #                    limits each test inside the guest
 #
@@ -44,7 +44,7 @@ tests='*'
 cmd=
 shell=0
 fetch=
-timeout=${KPF_GUEST_TIMEOUT:-1500}
+timeout=${KPF_GUEST_TIMEOUT:-2700}
 module=
 extra=()
 
