@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,9 +50,20 @@ static void *worker(void *arg)
 	return NULL;	/* not reached */
 }
 
+/*
+ * 1,000 threads that each register a kpf context took longer than the
+ * harness's 30 s on the debug kernel (KASAN) in the guest: 100 there.
+ */
+static int nr_workers(void)
+{
+	const char *k = getenv("KPF_KERNEL");
+
+	return k && !strcmp(k, "debug") ? WORKERS / 10 : WORKERS;
+}
+
 TEST(pthread_exit_frees_the_stack)
 {
-	int before, after, i;
+	int before, after, i, workers = nr_workers();
 	pthread_t th;
 	void *ret;
 
@@ -60,16 +72,16 @@ TEST(pthread_exit_frees_the_stack)
 	ASSERT_EQ(0, pthread_join(th, &ret));
 	ASSERT_EQ(7L, (long)ret);
 	before = count_mappings();
-	for (i = 0; i < WORKERS; i++) {
+	for (i = 0; i < workers; i++) {
 		ASSERT_EQ(0, pthread_create(&th, NULL, worker, (void *)(long)i));
 		ASSERT_EQ(0, pthread_join(th, &ret));
 		ASSERT_EQ(i, (long)ret);
 	}
 	after = count_mappings();
-	TH_LOG("mappings before %d, after %d workers %d", before, WORKERS,
+	TH_LOG("mappings before %d, after %d workers %d", before, workers,
 	       after);
 	/* a leak costs 2 per worker; a few pooled stacks are fine */
-	EXPECT_LT(after - before, WORKERS / 10);
+	EXPECT_LT(after - before, workers / 10);
 }
 
 static void at_exit_report(void)
