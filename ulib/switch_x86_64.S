@@ -107,7 +107,6 @@ kpf_ctx_load:
 	KPF_XRSTOR %rcx
 	movq	KPF_CTX_RSP(%r8), %rsp
 	movl	$0, KPF_THREAD_BUSY(%r9)
-.Lpop_frame:
 	KPF_FRAME_POP
 	.cfi_endproc
 	.size	kpf_ctx_load, . - kpf_ctx_load
@@ -121,7 +120,15 @@ kpf_ctx_load:
  * rsp has left the upcall stack, so a new upcall cannot overwrite the
  * stack we run on; if an expiry was deferred meanwhile (pending), the
  * same frame goes through the upcall again.
+ *
+ * In kpf_critical_text: once in_upcall is released, a new expiry can
+ * interrupt this code on the task's stack, and the frame it is about to
+ * return to may be inside libc (a leaf call such as malloc has no stub
+ * and no mark: only its rip said "library"). Stopping the task here would
+ * stop it inside that call, holding whatever lock it holds; an expiry
+ * here is retried instead, like one in library code.
  */
+	.section kpf_critical_text, "ax", @progbits
 	.globl	kpf_frame_return
 	.hidden	kpf_frame_return
 	.type	kpf_frame_return, @function
@@ -136,14 +143,16 @@ kpf_frame_return:
 	xorl	%eax, %eax
 	xchgl	%eax, KPF_AREA_IN_UPCALL(%r9)
 	cmpl	$0, KPF_AREA_PENDING(%r9)
-	je	.Lpop_frame
-	movl	$0, KPF_AREA_PENDING(%r9)
+	jne	1f
+	KPF_FRAME_POP			/* its own copy, in this section */
+1:	movl	$0, KPF_AREA_PENDING(%r9)
 	movl	$KPF_UPCALL_ACTIVE, KPF_AREA_IN_UPCALL(%r9)
 	movq	%r9, %rdi
 	movq	KPF_THREAD_UPCALL_TOP(%r9), %rsp
 	jmp	kpf_upcall_entry
 	.cfi_endproc
 	.size	kpf_frame_return, . - kpf_frame_return
+	.text
 
 /*
  * kpf_upcall_entry: where preemption lands, on the upcall stack, with

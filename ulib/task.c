@@ -584,8 +584,14 @@ void kpf_upcall(struct kpf_area *area)
 		  !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
 		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text) &&
 		  !kpf_defer_in_stub(area->frame.rip);
-	in_library = in_task && kpf_defer_mark_inside(self, t, rsp,
-							area->frame.rip);
+	/*
+	 * In a deferred library: its code itself (a leaf function such as
+	 * malloc is called without a stub, defer_leaf.c), or user code below
+	 * a live mark (a callback).
+	 */
+	in_library = in_task && (kpf_defer_in_text(area->frame.rip) ||
+				 kpf_defer_mark_inside(self, t, rsp,
+						       area->frame.rip));
 	if (in_task && !in_library && !area->defer) {
 		memcpy(t->ctx.xsave, self->xsave_scratch, kpf_xsave_size);
 		t->ctx.frame = area->frame;

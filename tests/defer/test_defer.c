@@ -25,6 +25,20 @@
 
 #define BUDGET_NS	20000
 #define ALARM_S		60
+/* the allocation tests: CPU-bound, 10-40 s on a loaded 2-CPU host */
+#define HEAVY_S		280
+
+FIXTURE(heavy) {
+	int unused;
+};
+
+FIXTURE_SETUP(heavy)
+{
+}
+
+FIXTURE_TEARDOWN(heavy)
+{
+}
 
 static struct kpf_stats stats_now(void)
 {
@@ -86,12 +100,12 @@ static unsigned long alloc_expected(unsigned int iters)
 	return sum;
 }
 
-TEST(malloc_task_and_launcher)
+TEST_F_TIMEOUT(heavy, malloc_task_and_launcher, HEAVY_S + 10)
 {
 	struct alloc_arg a = { .iters = defer_test_n(60000) };
 	unsigned long resumes;
 
-	alarm(ALARM_S);
+	alarm(HEAVY_S);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(alloc_task, &a, BUDGET_NS,
 					     alloc_between, NULL, &resumes));
 	ASSERT_EQ(alloc_expected(a.iters), a.check);
@@ -114,13 +128,13 @@ static void *other_thread_allocs(void *unused)
 	return NULL;
 }
 
-TEST(malloc_with_a_second_thread)
+TEST_F_TIMEOUT(heavy, malloc_with_a_second_thread, HEAVY_S + 10)
 {
 	struct alloc_arg a = { .iters = defer_test_n(60000) };
 	unsigned long resumes;
 	pthread_t th;
 
-	alarm(ALARM_S);
+	alarm(HEAVY_S);
 	ASSERT_EQ(0, pthread_create(&th, NULL, other_thread_allocs, NULL));
 	ASSERT_EQ(KPF_DONE, defer_test_drive(alloc_task, &a, BUDGET_NS,
 					     alloc_between, NULL, &resumes));

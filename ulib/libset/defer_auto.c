@@ -485,6 +485,7 @@ static int kpf_stub_prepare(void)
 
 	if (done)
 		return 0;
+	kpf_defer_leaf_lookup();
 	err = kpf_stub_tls_offset(&kpf_da.tls_off);
 	if (!err)
 		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
@@ -543,16 +544,22 @@ static void *kpf_stub_for(uintptr_t target)
  * For callers outside this file that rewrite GOTs the walker cannot see
  * (libsets: a copy's calls into the base libc). Works whether or not
  * automatic deferral is enabled: the mark is checked by kpf_upcall()
- * regardless.
+ * regardless. A leaf function of libc (defer_leaf.c) is its own "stub":
+ * its code range is registered for kpf_defer_in_text() instead.
  *
- * Return: the stub, or NULL if out of memory.
+ * Return: the stub (or @target itself), or NULL if out of memory.
  */
 void *kpf_defer_stub(void *target)
 {
 	void *stub;
 
 	pthread_mutex_lock(&kpf_da.lock);
-	stub = kpf_stub_for((uintptr_t)target);
+	if (!kpf_stub_prepare() && kpf_defer_is_leaf((uintptr_t)target)) {
+		kpf_stub_target_ranges((uintptr_t)target);
+		stub = target;
+	} else {
+		stub = kpf_stub_for((uintptr_t)target);
+	}
 	pthread_mutex_unlock(&kpf_da.lock);
 	return stub;
 }
@@ -566,7 +573,8 @@ static int kpf_defer_slot(const struct kpf_got_object *obj,
 	void *target = kpf_got_slot_target(obj, slot);
 	void *stub;
 
-	if (!target || !kpf_defer_in_ranges((uintptr_t)target))
+	if (!target || !kpf_defer_in_ranges((uintptr_t)target) ||
+	    kpf_defer_is_leaf((uintptr_t)target))
 		return 0;
 	/* the loaders: our wrappers, themselves called deferred */
 	if (target == (void *)kpf_real_dlopen)
