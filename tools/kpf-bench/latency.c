@@ -25,21 +25,19 @@
 
 /**
  * struct kb_lat_run - one variant's state and samples
- * @k:		kmod variants: the context
- * @timer:	signal-timer_create: the timer
+ * @t:		the timer (setitimer: unused)
  * @lat:	latencies in ns, warm-up excluded
  * @stage:	kmod variants: per-sample stage times (expiry->irq,
  *		irq->frame written, frame->handler)
  * @n:		samples in @lat
  * @cap:	room in @lat and @stage
  * @warm:	samples still to be thrown away
- * @dropped:	kmod-deadline: samples whose provisional expiry came first
+ * @dropped:	samples left out (see the variant)
  * @stage_p50:	p50 of @stage, in ns
  * @note:	what else to know (overruns, dropped samples)
  */
 struct kb_lat_run {
-	struct kpf_raw k;
-	timer_t timer;
+	struct kb_timer t;
 	uint64_t *lat;
 	uint64_t *stage[3];
 	unsigned long n, cap, warm, dropped;
@@ -52,17 +50,13 @@ struct kb_lat_run {
  * @name:	variant name in tables and files
  * @backend:	kmod or signal
  * @what:	one line for the progress output
- * @setup:	create the timer (0 or -errno)
  * @block:	collect @m more samples (0 or -errno)
- * @teardown:	release the timer, fill in @note
  */
 struct kb_lat_variant {
 	const char *name;
 	const char *backend;
 	const char *what;
-	int (*setup)(struct kb_lat_run *r);
 	int (*block)(struct kb_lat_run *r, unsigned long m);
-	void (*teardown)(struct kb_lat_run *r);
 };
 
 /* wait until the handler has run @n times in all; false on timeout */
@@ -105,29 +99,11 @@ static void kb_lat_add(struct kb_lat_run *r, uint64_t ev, uint64_t intended,
 	r->n++;
 }
 
-static int kb_lat_kmod_setup(struct kb_lat_run *r)
-{
-	int err = kb_kmod_open(&r->k);
-
-	if (err)
-		fprintf(stderr, "kpf-bench: %s: %s\n", KPF_DEVICE_PATH,
-			strerror(-err));
-	return err;
-}
-
-static void kb_lat_kmod_teardown(struct kb_lat_run *r)
-{
-	kb_kmod_disarm(&r->k);
-	kb_kmod_close(&r->k);
-}
-
 /*
- * One-shot samples: @arm(r, t) asks for an event at absolute time t =
- * now + delay, then we wait for it. @kmod says which clock stamped it.
+ * One-shot samples: KPF_IOC_ARM or timer_settime for an event at absolute
+ * time t = now + delay, every sample; then we wait for it.
  */
-static int kb_lat_oneshots(struct kb_lat_run *r, unsigned long m,
-			   int (*arm)(struct kb_lat_run *r, uint64_t t),
-			   bool kmod)
+static int kb_lat_oneshot(struct kb_lat_run *r, unsigned long m)
 {
 	uint64_t ev, t;
 	unsigned long i;
@@ -136,25 +112,14 @@ static int kb_lat_oneshots(struct kb_lat_run *r, unsigned long m,
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
 		t = kb_now_ns() + kb_opt.delay_ns;
-		err = arm(r, t);
+		err = kb_timer_arm(&r->t, t, 0);
 		if (err)
 			return err;
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
-		kb_lat_add(r, ev, t, kmod);
+		kb_lat_add(r, ev, t, r->t.kmod);
 	}
 	return 0;
-}
-
-static int kb_lat_kmod_arm(struct kb_lat_run *r, uint64_t t)
-{
-	return kb_kmod_arm_abs(&r->k, t);
-}
-
-/* kmod one-shot: KPF_IOC_ARM at now + delay, every sample */
-static int kb_lat_kmod_oneshot(struct kb_lat_run *r, unsigned long m)
-{
-	return kb_lat_oneshots(r, m, kb_lat_kmod_arm, true);
 }
 
 /* kmod periodic: one KPF_IOC_ARM per block; the kernel's intended expiries */
@@ -163,23 +128,15 @@ static int kb_lat_kmod_periodic(struct kb_lat_run *r, unsigned long m)
 	uint64_t ev = kb_log_count(), i;
 	int err;
 
-	err = kb_kmod_arm_periodic(&r->k, kb_opt.period_ns);
+	err = kb_timer_arm(&r->t, 0, kb_opt.period_ns);
 	if (err)
 		return err;
 	if (!kb_wait_count(ev + m, m * kb_opt.period_ns * 20 + KB_LAT_TIMEOUT_NS))
 		err = -ETIMEDOUT;
-	kb_kmod_disarm(&r->k);
+	kb_timer_disarm(&r->t);
 	for (i = ev; !err && i < ev + m; i++)
 		kb_lat_add(r, i, kb_log.expiry_ns[i], true);
 	return err;
-}
-
-static void kb_lat_kmod_periodic_teardown(struct kb_lat_run *r)
-{
-	snprintf(r->note, sizeof(r->note), "period %llu us, %llu overruns",
-		 (unsigned long long)(kb_opt.period_ns / NSEC_PER_USEC),
-		 (unsigned long long)READ_ONCE(r->k.area->overruns));
-	kb_lat_kmod_teardown(r);
 }
 
 /*
@@ -198,11 +155,11 @@ static int kb_lat_kmod_deadline(struct kb_lat_run *r, unsigned long m)
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
 		t = kb_now_ns();
-		err = kb_kmod_arm_abs(&r->k, t + kb_opt.delay_ns);
+		err = kb_timer_arm(&r->t, t + kb_opt.delay_ns, 0);
 		if (err)
 			return err;
 		t += 2 * kb_opt.delay_ns;
-		moved = kb_kmod_set_deadline(&r->k, t);
+		moved = kpf_raw_set_deadline(r->t.k.area, t);
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
 		if (moved)
@@ -211,45 +168,6 @@ static int kb_lat_kmod_deadline(struct kb_lat_run *r, unsigned long m)
 			r->dropped++;	/* the provisional expiry came first */
 	}
 	return 0;
-}
-
-static void kb_lat_kmod_deadline_teardown(struct kb_lat_run *r)
-{
-	snprintf(r->note, sizeof(r->note),
-		 "%llu kernel rearms; %lu samples dropped (the ioctl took longer than the provisional %llu us)",
-		 (unsigned long long)READ_ONCE(r->k.area->rearms), r->dropped,
-		 (unsigned long long)(kb_opt.delay_ns / NSEC_PER_USEC));
-	kb_lat_kmod_teardown(r);
-}
-
-static int kb_lat_sig_timer_setup(struct kb_lat_run *r)
-{
-	int err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
-
-	return err ? err : kb_sig_timer_create(&r->timer, KB_SIGNO_TIMER);
-}
-
-static int kb_lat_sig_timer_arm(struct kb_lat_run *r, uint64_t t)
-{
-	return kb_sig_timer_arm_abs(r->timer, t, 0);
-}
-
-/* signal: timer_create(SIGEV_THREAD_ID), one-shot TIMER_ABSTIME */
-static int kb_lat_sig_timer(struct kb_lat_run *r, unsigned long m)
-{
-	return kb_lat_oneshots(r, m, kb_lat_sig_timer_arm, false);
-}
-
-static void kb_lat_sig_timer_teardown(struct kb_lat_run *r)
-{
-	timer_delete(r->timer);
-	kb_sig_restore(KB_SIGNO_TIMER);
-}
-
-static int kb_lat_setitimer_setup(struct kb_lat_run *r)
-{
-	(void)r;
-	return kb_sig_install(SIGALRM, kb_sig_log_handler, true);
 }
 
 /*
@@ -284,47 +202,53 @@ static int kb_lat_setitimer(struct kb_lat_run *r, unsigned long m)
 	return 0;
 }
 
-static void kb_lat_setitimer_teardown(struct kb_lat_run *r)
-{
-	if (r->dropped)
-		snprintf(r->note, sizeof(r->note),
-			 "%lu samples dropped (SIGALRM arrived before setitimer returned)",
-			 r->dropped);
-	kb_sig_restore(SIGALRM);
-}
-
 static const struct kb_lat_variant kb_lat_variants[] = {
 	{ "kmod-oneshot", "kmod", "one-shot, KPF_IOC_ARM per sample",
-	  kb_lat_kmod_setup, kb_lat_kmod_oneshot, kb_lat_kmod_teardown },
+	  kb_lat_oneshot },
 	{ "kmod-periodic", "kmod", "periodic, one KPF_IOC_ARM per block",
-	  kb_lat_kmod_setup, kb_lat_kmod_periodic,
-	  kb_lat_kmod_periodic_teardown },
+	  kb_lat_kmod_periodic },
 	{ "kmod-deadline", "kmod",
 	  "ARM at +delay, deadline stored at +2*delay, timer moves itself",
-	  kb_lat_kmod_setup, kb_lat_kmod_deadline,
-	  kb_lat_kmod_deadline_teardown },
+	  kb_lat_kmod_deadline },
 	{ "signal-timer_create", "signal",
 	  "timer_create(SIGEV_THREAD_ID)+timer_settime per sample",
-	  kb_lat_sig_timer_setup, kb_lat_sig_timer, kb_lat_sig_timer_teardown },
+	  kb_lat_oneshot },
 	{ "signal-setitimer", "signal", "setitimer(ITIMER_REAL)/SIGALRM per sample",
-	  kb_lat_setitimer_setup, kb_lat_setitimer, kb_lat_setitimer_teardown },
+	  kb_lat_setitimer },
 };
 
 #define KB_NR_LAT_VARIANTS ARRAY_SIZE(kb_lat_variants)
 
-static int kb_cmp_u64(const void *a, const void *b)
+static int kb_lat_setup(const struct kb_lat_variant *v, struct kb_lat_run *r)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
+	if (v->block == kb_lat_setitimer)
+		return kb_sig_install(SIGALRM);
+	return kb_timer_open(&r->t, !strcmp(v->backend, "kmod"));
 }
 
-static double kb_p50(uint64_t *v, unsigned long n)
+/* release the timer; note what else there is to know */
+static void kb_lat_teardown(const struct kb_lat_variant *v,
+			    struct kb_lat_run *r)
 {
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof(*v), kb_cmp_u64);
-	return (double)v[n / 2];
+	unsigned long long us = kb_opt.delay_ns / NSEC_PER_USEC;
+
+	if (v->block == kb_lat_kmod_periodic)
+		snprintf(r->note, sizeof(r->note), "period %llu us, %llu overruns",
+			 (unsigned long long)(kb_opt.period_ns / NSEC_PER_USEC),
+			 (unsigned long long)READ_ONCE(r->t.k.area->overruns));
+	else if (v->block == kb_lat_kmod_deadline)
+		snprintf(r->note, sizeof(r->note),
+			 "%llu kernel rearms; %lu samples dropped (the ioctl took longer than the provisional %llu us)",
+			 (unsigned long long)READ_ONCE(r->t.k.area->rearms),
+			 r->dropped, us);
+	else if (r->dropped)
+		snprintf(r->note, sizeof(r->note),
+			 "%lu samples dropped (SIGALRM arrived before setitimer returned)",
+			 r->dropped);
+	if (v->block == kb_lat_setitimer)
+		signal(SIGALRM, SIG_DFL);
+	else
+		kb_timer_close(&r->t);
 }
 
 static int kb_lat_alloc(struct kb_lat_run *r, unsigned long cap)
@@ -332,7 +256,6 @@ static int kb_lat_alloc(struct kb_lat_run *r, unsigned long cap)
 	int s;
 
 	memset(r, 0, sizeof(*r));
-	r->k.fd = -1;
 	r->cap = cap;
 	r->lat = calloc(cap, sizeof(*r->lat));
 	for (s = 0; s < 3; s++)
@@ -372,7 +295,7 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 		if (kb_lat_alloc(&runs[i], kb_opt.samples))
 			return -ENOMEM;
 		runs[i].warm = warm;
-		err = kb_lat_variants[i].setup(&runs[i]);
+		err = kb_lat_setup(&kb_lat_variants[i], &runs[i]);
 		if (err) {
 			fprintf(stderr, "kpf-bench: latency %s: %s\n",
 				kb_lat_variants[i].name, strerror(-err));
@@ -408,12 +331,15 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
 		if (!want[i])
 			continue;
-		kb_lat_variants[i].teardown(&runs[i]);
+		kb_lat_teardown(&kb_lat_variants[i], &runs[i]);
 		if (!strcmp(kb_lat_variants[i].backend, "kmod")) {
+			struct kb_dist d;
 			int s;
 
-			for (s = 0; s < 3; s++)
-				runs[i].stage_p50[s] = kb_p50(runs[i].stage[s], runs[i].n);
+			for (s = 0; s < 3; s++) {
+				kb_dist_compute(runs[i].stage[s], runs[i].n, &d);
+				runs[i].stage_p50[s] = d.p50;
+			}
 		}
 	}
 	kb_log_free();

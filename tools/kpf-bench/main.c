@@ -7,10 +7,12 @@
  * See usage() and Documentation/benchmarks.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -137,9 +139,10 @@ static int kb_check_kmod(void)
 
 	if (!(kb_opt.backends & KB_BACKEND_KMOD))
 		return 0;
-	err = kb_kmod_available();
-	if (!err)
-		return 0;
+	err = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (err >= 0)
+		return close(err);
+	err = -errno;
 	if (kb_opt.kmod_forced) {
 		fprintf(stderr,
 			"kpf-bench: --backend kmod: cannot open %s: %s\n"
@@ -281,7 +284,7 @@ int main(int argc, char **argv)
 
 	if (kb_check_kmod())
 		return 1;
-	kb_clock_init();
+	kb_upcall_clock_init();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	kb_progress("backends: %s%s; times are CLOCK_MONOTONIC on %s (clocksource %s)",
 		    kb_opt.backends & KB_BACKEND_KMOD ? "kmod " : "",

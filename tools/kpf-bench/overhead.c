@@ -64,71 +64,50 @@ struct kb_ov_sample {
 
 static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 {
-	uint64_t chunks = 0, x = 1, t0, t1, end;
-	struct kpf_raw k;
-	timer_t timer;
+	uint64_t chunks = 0, x = 1, t0, t1 = 0, end;
+	struct kb_timer t;
 	int err = 0;
 
 	kb_log_reset();
 	memset(s, 0, sizeof(*s));
-	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
-		err = kb_kmod_open(&k);
-		/* irq-only: every expiry is deferred in hardirq, none delivered */
-		if (!err && backend == KB_OV_IRQ)
-			WRITE_ONCE(k.area->in_upcall, KPF_UPCALL_ACTIVE);
-	} else if (backend == KB_OV_SIGNAL) {
-		err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
-		if (!err)
-			err = kb_sig_timer_create(&timer, KB_SIGNO_TIMER);
+	if (backend != KB_OV_NONE) {
+		err = kb_timer_open(&t, backend != KB_OV_SIGNAL);
+		if (err)
+			return err;
 	}
-	if (err)
-		return err;
+	/* irq-only: every expiry is deferred in hardirq, none delivered */
+	if (backend == KB_OV_IRQ)
+		WRITE_ONCE(t.k.area->in_upcall, KPF_UPCALL_ACTIVE);
 
 	/*
 	 * A timer faster than its delivery may starve the loop, and even the
 	 * arming call's return to user mode: the handler stops it past
 	 * stop_ns, which must therefore be set before the timer starts.
 	 */
-	kb_log.stop_fd = backend == KB_OV_KMOD ? k.fd : -1;
-	kb_log.stop_timer = backend == KB_OV_SIGNAL ? timer : 0;
+	kb_log.stop_fd = backend == KB_OV_KMOD ? t.k.fd : -1;
+	kb_log.stop_timer = backend == KB_OV_SIGNAL ? t.timer : 0;
 	kb_log.stopped = 0;
 	t0 = kb_now_ns();
 	end = t0 + kb_opt.run_ns;
 	__atomic_store_n(&kb_log.stop_ns, end + kb_opt.run_ns, __ATOMIC_SEQ_CST);
-	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ)
-		err = kb_kmod_arm_periodic(&k, quantum_ns);
-	else if (backend == KB_OV_SIGNAL)
-		err = kb_sig_timer_arm_abs(timer, t0 + quantum_ns, quantum_ns);
-	if (err) {
-		__atomic_store_n(&kb_log.stop_ns, 0, __ATOMIC_SEQ_CST);
-		if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
-			kb_kmod_close(&k);
-		} else if (backend == KB_OV_SIGNAL) {
-			timer_delete(timer);
-			kb_sig_restore(KB_SIGNO_TIMER);
-		}
-		return err;
-	}
-	do {
+	if (backend != KB_OV_NONE)
+		err = kb_timer_arm(&t, t0 + quantum_ns, quantum_ns);
+	while (!err) {
 		x = kb_work_chunk(x);
 		chunks++;
 		t1 = kb_now_ns();
-	} while (t1 < end);
+		if (t1 >= end)
+			break;
+	}
 	kb_work_sink = x;
 	__atomic_store_n(&kb_log.stop_ns, 0, __ATOMIC_SEQ_CST);
-	if (kb_log.stopped)
-		s->starved = true;
-
-	s->events = kb_log_count();
-	if (backend == KB_OV_IRQ)
-		s->events = READ_ONCE(k.area->deferred);
-	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
-		kb_kmod_disarm(&k);
-		kb_kmod_close(&k);
-	} else if (backend == KB_OV_SIGNAL) {
-		timer_delete(timer);
-		kb_sig_restore(KB_SIGNO_TIMER);
-	}
+	s->starved = kb_log.stopped;
+	s->events = backend == KB_OV_IRQ ? READ_ONCE(t.k.area->deferred) :
+		    kb_log_count();
+	if (backend != KB_OV_NONE)
+		kb_timer_close(&t);
+	if (err)
+		return err;
 	s->elapsed_ns = t1 - t0;
 	s->chunks_per_s = chunks * 1e9 / (double)(t1 - t0);
 	return 0;
