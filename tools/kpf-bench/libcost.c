@@ -5,8 +5,8 @@
  * backend, next to what users would reach for otherwise:
  * pthread_create+join, fork+wait and a swapcontext round trip.
  *
- * libkpf runs in a child process per backend (its backend is chosen once
- * per process); the child sends its numbers back through a pipe. Without
+ * libkpf runs in a child process per backend (kb_in_child(): its backend
+ * is chosen once per process). Without
  * libkpf at build time the kpf rows say so. Writes results.csv.
  */
 #include <errno.h>
@@ -18,11 +18,12 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "child.h"
 #include "libcost.h"
 
 #if !KB_HAVE_LIBKPF
 /* built without libkpf: its rows say "libkpf not built" */
-int kb_libcost_kpf(const char *backend, double *ns)
+int kb_libcost_kpf(const void *backend, double *ns)
 {
 	(void)backend;
 	(void)ns;
@@ -92,46 +93,6 @@ static double kb_lc_swapcontext(unsigned long n)
 	return (double)(kb_now_ns() - t0) / n;
 }
 
-/* run kb_libcost_kpf() for @backend in a child; 0, or -errno */
-static int kb_lc_kpf_child(const char *backend, double *ns)
-{
-	ssize_t got = 0, r;
-	int fds[2], status;
-	pid_t pid;
-
-	if (pipe(fds))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (!pid) {
-		double out[KB_LC_KPF_NR];
-		int err;
-
-		close(fds[0]);
-		memset(out, 0, sizeof(out));
-		err = kb_libcost_kpf(backend, out);
-		if (!err && write(fds[1], out, sizeof(out)) != sizeof(out))
-			err = -EIO;
-		_exit(err ? 1 : 0);
-	}
-	close(fds[1]);
-	while (got < (ssize_t)(KB_LC_KPF_NR * sizeof(double))) {
-		r = read(fds[0], (char *)ns + got,
-			 KB_LC_KPF_NR * sizeof(double) - got);
-		if (r <= 0)
-			break;
-		got += r;
-	}
-	close(fds[0]);
-	waitpid(pid, &status, 0);
-	if (got != (ssize_t)(KB_LC_KPF_NR * sizeof(double)) ||
-	    !WIFEXITED(status) || WEXITSTATUS(status))
-		return -EIO;
-	return 0;
-}
-
 static void kb_lc_row(const char *backend, const char *op, double ns,
 		      double ref)
 {
@@ -172,7 +133,8 @@ int kb_bench_libcost(void)
 		if (!(kb_opt.backends & (b ? KB_BACKEND_SIGNAL : KB_BACKEND_KMOD)))
 			continue;
 		kb_progress("libcost libkpf %s: %lu x each operation", kpf_backend[b], n);
-		if (kb_lc_kpf_child(kpf_backend[b], kpf[b])) {
+		if (kb_in_child(kb_libcost_kpf, kpf_backend[b], kpf[b],
+				KB_LC_KPF_NR)) {
 			fprintf(stderr, "kpf-bench: libcost: libkpf %s backend failed\n",
 				kpf_backend[b]);
 			continue;

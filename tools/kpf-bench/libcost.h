@@ -28,6 +28,6 @@ static const char *const kb_lc_kpf_ops[KB_LC_KPF_NR] __attribute__((unused)) = {
 	"launch + pause + kpf_cancel",
 };
 
-int kb_libcost_kpf(const char *backend, double *ns);
+int kb_libcost_kpf(const void *backend, double *ns);
 
 #endif /* KPF_BENCH_LIBCOST_H */

@@ -48,13 +48,14 @@ static void kb_lc_spinner(void *arg)
 
 /**
  * kb_libcost_kpf() - time libkpf's operations with one backend
- * @backend: "kmod" or "signal"
+ * @arg: the backend, "kmod" or "signal"
  * @ns: receives KB_LC_KPF_NR times per operation, in ns
  *
  * Return: 0 or -errno.
  */
-int kb_libcost_kpf(const char *backend, double *ns)
+int kb_libcost_kpf(const void *arg, double *ns)
 {
+	const char *backend = arg;
 	struct kpf_config cfg = { .size = sizeof(cfg) };
 	unsigned long n = kb_opt.ops, few = n / 10 ? n / 10 : 1, i;
 	struct kpf_stats st0 = { .size = sizeof(st0) };
