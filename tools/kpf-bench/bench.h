@@ -152,7 +152,6 @@ double kb_median(double *v, unsigned int n);
 
 /* results.c: CSV files in --out and the progress lines */
 FILE *kb_csv_open(const char *name, const char *header);
-void kb_csv_close(FILE *f);
 void kb_result(const char *bench, const char *backend, const char *variant,
 	       const char *metric, double value, const char *unit);
 void kb_results_close(void);

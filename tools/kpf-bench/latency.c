@@ -251,27 +251,6 @@ static void kb_lat_teardown(const struct kb_lat_variant *v,
 		kb_timer_close(&r->t);
 }
 
-static int kb_lat_alloc(struct kb_lat_run *r, unsigned long cap)
-{
-	int s;
-
-	memset(r, 0, sizeof(*r));
-	r->cap = cap;
-	r->lat = calloc(cap, sizeof(*r->lat));
-	for (s = 0; s < 3; s++)
-		r->stage[s] = calloc(cap, sizeof(*r->stage[s]));
-	return r->lat && r->stage[0] && r->stage[1] && r->stage[2] ? 0 : -ENOMEM;
-}
-
-static void kb_lat_free(struct kb_lat_run *r)
-{
-	int s;
-
-	free(r->lat);
-	for (s = 0; s < 3; s++)
-		free(r->stage[s]);
-}
-
 /*
  * Collect every selected variant's samples in interleaved blocks, so that
  * a slow phase of the host (TCG, other load) hits all variants alike.
@@ -281,7 +260,7 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	unsigned long block = KB_LAT_BLOCK, warm = KB_LAT_BLOCK, done, m;
 	uint64_t t0 = kb_now_ns(), events;
 	unsigned int i, nr = 0;
-	int err = 0;
+	int s, err = 0;
 
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
 		nr += want[i];
@@ -292,8 +271,13 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
 		if (!want[i])
 			continue;
-		if (kb_lat_alloc(&runs[i], kb_opt.samples))
+		/* the latencies, then the three stages */
+		runs[i].lat = calloc(4 * kb_opt.samples, sizeof(uint64_t));
+		if (!runs[i].lat)
 			return -ENOMEM;
+		for (s = 0; s < 3; s++)
+			runs[i].stage[s] = runs[i].lat + (s + 1) * kb_opt.samples;
+		runs[i].cap = kb_opt.samples;
 		runs[i].warm = warm;
 		err = kb_lat_setup(&kb_lat_variants[i], &runs[i]);
 		if (err) {
@@ -334,7 +318,6 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 		kb_lat_teardown(&kb_lat_variants[i], &runs[i]);
 		if (!strcmp(kb_lat_variants[i].backend, "kmod")) {
 			struct kb_dist d;
-			int s;
 
 			for (s = 0; s < 3; s++) {
 				kb_dist_compute(runs[i].stage[s], runs[i].n, &d);
@@ -439,7 +422,7 @@ int kb_bench_latency(void)
 	err = kb_lat_collect(want, runs);
 	if (err) {
 		for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
-			kb_lat_free(&runs[i]);
+			free(runs[i].lat);
 		return 1;
 	}
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
@@ -483,8 +466,9 @@ int kb_bench_latency(void)
 		kb_result("latency", "kmod", kb_lat_variants[i].name,
 			  "p99_ratio_vs_signal", (double)dist[i].p99 / base->p99, "ratio");
 	}
-	kb_csv_close(cdf);
+	if (cdf)
+		fclose(cdf);
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
-		kb_lat_free(&runs[i]);
+		free(runs[i].lat);
 	return 0;
 }

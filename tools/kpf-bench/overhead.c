@@ -262,6 +262,7 @@ int kb_bench_overhead(void)
 	printf("  (throughput without a timer: %.0f loop chunks/s of %d LCG rounds; overhead: the median of %u rounds of %llu ms per backend)\n",
 	       thr[0][KB_OV_NONE], KB_WORK_CHUNK, reps,
 	       (unsigned long long)(kb_opt.run_ns / NSEC_PER_MSEC));
-	kb_csv_close(dat);
+	if (dat)
+		fclose(dat);
 	return 0;
 }

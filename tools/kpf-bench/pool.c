@@ -491,7 +491,8 @@ int kb_bench_pool(void)
 			}
 		}
 	}
-	kb_csv_close(csv);
+	if (csv)
+		fclose(csv);
 	if (niced)
 		setpriority(PRIO_PROCESS, 0, prio);
 	return 0;
