@@ -169,6 +169,7 @@ int kb_bench_overhead(void)
 				 * the loop also hardly ran.
 				 */
 				starved[q][b] |= s.starved && reps_ov[b][r] > 1000;
+				any_starved |= starved[q][b];
 			}
 		}
 		for (b = 0; b < KB_OV_NR; b++) {
@@ -251,10 +252,6 @@ int kb_bench_overhead(void)
 				want[KB_OV_KMOD] ? ov[q][KB_OV_KMOD] : -1,
 				want[KB_OV_SIGNAL] ? ov[q][KB_OV_SIGNAL] : -1);
 	}
-	for (q = 0; q < KB_NR_QUANTA; q++)
-		for (b = 0; b < KB_OV_NR; b++)
-			if (starved[q][b])
-				any_starved = true;
 	if (any_starved)
 		printf("  starved: the loop could hardly run, deliveries took all the time; the handler\n"
 		       "  stopped the timer after %llu ms (the overhead of such a run is a lower bound)\n",
