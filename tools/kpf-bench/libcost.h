@@ -22,7 +22,7 @@ enum {
 
 static const char *const kb_lc_kpf_ops[KB_LC_KPF_NR] __attribute__((unused)) = {
 	"kpf_launch of an empty function (DONE)",
-	"same with a 1 ms budget (arm, and disarm on return)",
+	"same with a 1 ms budget (arm; disarm on return)",
 	"kpf_pause + kpf_resume round trip",
 	"launch + preempt + resume (budget excluded)",
 	"launch + pause + kpf_cancel",
