@@ -331,32 +331,22 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 }
 
 /*
- * The CDF of sorted @v as one gnuplot data block: KB_CDF_POINTS evenly
- * spaced quantiles, then every one of the last KB_CDF_TAIL samples.
+ * The CDF of sorted @v as one gnuplot data block: about KB_CDF_POINTS
+ * evenly spaced quantiles, then every one of the last KB_CDF_TAIL samples.
  */
 static void kb_lat_write_cdf(FILE *f, const char *name, const uint64_t *v,
 			     unsigned long n)
 {
-	unsigned long i, k, last = 0;
-	bool any = false;
+	unsigned long i, step = n / KB_CDF_POINTS ? n / KB_CDF_POINTS : 1;
 
 	if (!f || !n)
 		return;
 	fprintf(f, "# %s (%s): latency_ns fraction\n", name, kb_opt.where);
-	for (k = 0; k <= KB_CDF_POINTS; k++) {
-		i = (unsigned long)((double)k * (n - 1) / KB_CDF_POINTS);
-		if (any && i <= last)
-			continue;
-		fprintf(f, "%llu %.6f\n", (unsigned long long)(v[i] ? v[i] : 1),
-			(double)(i + 1) / n);
-		last = i;
-		any = true;
-		if (i + KB_CDF_TAIL >= n)
-			break;
-	}
-	for (i = last + 1; i < n; i++)
-		fprintf(f, "%llu %.6f\n", (unsigned long long)(v[i] ? v[i] : 1),
-			(double)(i + 1) / n);
+	for (i = 0; i < n; i++)
+		if (i % step == 0 || i + KB_CDF_TAIL >= n)
+			fprintf(f, "%llu %.6f\n",
+				(unsigned long long)(v[i] ? v[i] : 1),
+				(double)(i + 1) / n);
 	fprintf(f, "\n\n");
 }
 
@@ -376,7 +366,8 @@ static void kb_lat_print(const struct kb_lat_variant *v,
 }
 
 static void kb_lat_record(const struct kb_lat_variant *v,
-			  const struct kb_lat_run *r, const struct kb_dist *d)
+			  const struct kb_lat_run *r, const struct kb_dist *d,
+			  const struct kb_dist *base)
 {
 	static const char *const stage_name[] = {
 		"stage_expiry_to_irq_p50", "stage_irq_to_frame_p50",
@@ -391,9 +382,17 @@ static void kb_lat_record(const struct kb_lat_variant *v,
 	kb_result("latency", v->backend, v->name, "p99.9", d->p999, "ns");
 	kb_result("latency", v->backend, v->name, "max", d->max, "ns");
 	kb_result("latency", v->backend, v->name, "mean", d->mean, "ns");
-	for (s = 0; !strcmp(v->backend, "kmod") && s < 3; s++)
+	if (strcmp(v->backend, "kmod"))
+		return;
+	for (s = 0; s < 3; s++)
 		kb_result("latency", v->backend, v->name, stage_name[s],
 			  r->stage_p50[s], "ns");
+	if (!base)
+		return;
+	kb_result("latency", "kmod", v->name, "p50_ratio_vs_signal",
+		  (double)d->p50 / base->p50, "ratio");
+	kb_result("latency", "kmod", v->name, "p99_ratio_vs_signal",
+		  (double)d->p99 / base->p99, "ratio");
 }
 
 /**
@@ -442,7 +441,7 @@ int kb_bench_latency(void)
 		if (!want[i])
 			continue;
 		kb_lat_print(&kb_lat_variants[i], &dist[i], base);
-		kb_lat_record(&kb_lat_variants[i], &runs[i], &dist[i]);
+		kb_lat_record(&kb_lat_variants[i], &runs[i], &dist[i], base);
 		kb_lat_write_cdf(cdf, kb_lat_variants[i].name, runs[i].lat,
 				 runs[i].n);
 	}
@@ -457,14 +456,6 @@ int kb_bench_latency(void)
 			       kb_fmt_ns(b[2], 32, runs[i].stage_p50[2]));
 		if (runs[i].note[0])
 			printf("  %s: %s\n", kb_lat_variants[i].name, runs[i].note);
-	}
-	for (i = 0; base && i < KB_NR_LAT_VARIANTS; i++) {
-		if (!want[i] || strcmp(kb_lat_variants[i].backend, "kmod"))
-			continue;
-		kb_result("latency", "kmod", kb_lat_variants[i].name,
-			  "p50_ratio_vs_signal", (double)dist[i].p50 / base->p50, "ratio");
-		kb_result("latency", "kmod", kb_lat_variants[i].name,
-			  "p99_ratio_vs_signal", (double)dist[i].p99 / base->p99, "ratio");
 	}
 	if (cdf)
 		fclose(cdf);
