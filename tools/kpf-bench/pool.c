@@ -499,6 +499,8 @@ int kb_bench_pool(void)
 
 int kb_pool_server(int argc, char **argv)
 {
+	(void)argc;
+	(void)argv;
 	return 2;
 }
 
