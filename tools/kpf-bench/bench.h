@@ -36,8 +36,6 @@
  * @backends:	KB_BACKEND_* bits to run
  * @kmod_forced: --backend kmod was given: a missing /dev/kpf is an error
  * @samples:	latency samples per variant
- * @delay_ns:	one-shot distance from "now" to the intended expiry
- * @period_ns:	period of the periodic latency variant
  * @run_ns:	duration of each throughput measurement (overhead)
  * @ops:	operations per cost measurement (arming, library costs)
  * @quick:	smoke-test sizes
@@ -48,8 +46,6 @@ struct kb_options {
 	unsigned int backends;
 	bool kmod_forced;
 	unsigned long samples;
-	uint64_t delay_ns;
-	uint64_t period_ns;
 	uint64_t run_ns;
 	unsigned long ops;
 	bool quick;

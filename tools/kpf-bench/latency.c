@@ -19,6 +19,8 @@
 #include "bench.h"
 
 #define KB_LAT_TIMEOUT_NS	(2 * NSEC_PER_SEC)
+#define KB_LAT_DELAY_NS		(50 * NSEC_PER_USEC)	/* one-shots: now + this */
+#define KB_LAT_PERIOD_NS	(100 * NSEC_PER_USEC)	/* the periodic variant */
 #define KB_CDF_POINTS		1000
 #define KB_CDF_TAIL		100
 #define KB_LAT_BLOCK		100
@@ -111,7 +113,7 @@ static int kb_lat_oneshot(struct kb_lat_run *r, unsigned long m)
 
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
-		t = kb_now_ns() + kb_opt.delay_ns;
+		t = kb_now_ns() + KB_LAT_DELAY_NS;
 		err = kb_timer_arm(&r->t, t, 0);
 		if (err)
 			return err;
@@ -128,10 +130,10 @@ static int kb_lat_kmod_periodic(struct kb_lat_run *r, unsigned long m)
 	uint64_t ev = kb_log_count(), i;
 	int err;
 
-	err = kb_timer_arm(&r->t, 0, kb_opt.period_ns);
+	err = kb_timer_arm(&r->t, 0, KB_LAT_PERIOD_NS);
 	if (err)
 		return err;
-	if (!kb_wait_count(ev + m, m * kb_opt.period_ns * 20 + KB_LAT_TIMEOUT_NS))
+	if (!kb_wait_count(ev + m, m * KB_LAT_PERIOD_NS * 20 + KB_LAT_TIMEOUT_NS))
 		err = -ETIMEDOUT;
 	kb_timer_disarm(&r->t);
 	for (i = ev; !err && i < ev + m; i++)
@@ -155,10 +157,10 @@ static int kb_lat_kmod_deadline(struct kb_lat_run *r, unsigned long m)
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
 		t = kb_now_ns();
-		err = kb_timer_arm(&r->t, t + kb_opt.delay_ns, 0);
+		err = kb_timer_arm(&r->t, t + KB_LAT_DELAY_NS, 0);
 		if (err)
 			return err;
-		t += 2 * kb_opt.delay_ns;
+		t += 2 * KB_LAT_DELAY_NS;
 		moved = kpf_raw_set_deadline(r->t.k.area, t);
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
@@ -185,12 +187,12 @@ static int kb_lat_setitimer(struct kb_lat_run *r, unsigned long m)
 	bool early;
 
 	memset(&itv, 0, sizeof(itv));
-	itv.it_value.tv_usec = (long)(kb_opt.delay_ns / NSEC_PER_USEC);
+	itv.it_value.tv_usec = (long)(KB_LAT_DELAY_NS / NSEC_PER_USEC);
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
 		if (setitimer(ITIMER_REAL, &itv, NULL))
 			return -errno;
-		t = kb_now_ns() + kb_opt.delay_ns;
+		t = kb_now_ns() + KB_LAT_DELAY_NS;
 		early = kb_log_count() > ev;
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
@@ -230,11 +232,11 @@ static int kb_lat_setup(const struct kb_lat_variant *v, struct kb_lat_run *r)
 static void kb_lat_teardown(const struct kb_lat_variant *v,
 			    struct kb_lat_run *r)
 {
-	unsigned long long us = kb_opt.delay_ns / NSEC_PER_USEC;
+	unsigned long long us = KB_LAT_DELAY_NS / NSEC_PER_USEC;
 
 	if (v->block == kb_lat_kmod_periodic)
 		snprintf(r->note, sizeof(r->note), "period %llu us, %llu overruns",
-			 (unsigned long long)(kb_opt.period_ns / NSEC_PER_USEC),
+			 (unsigned long long)(KB_LAT_PERIOD_NS / NSEC_PER_USEC),
 			 (unsigned long long)READ_ONCE(r->t.k.area->overruns));
 	else if (v->block == kb_lat_kmod_deadline)
 		snprintf(r->note, sizeof(r->note),
@@ -288,8 +290,8 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	}
 	kb_progress("latency: %lu samples (+%lu warm-up) for each of %u variants, interleaved in blocks of %lu; one-shots %llu us ahead, period %llu us",
 		    kb_opt.samples, warm, nr, block,
-		    (unsigned long long)(kb_opt.delay_ns / NSEC_PER_USEC),
-		    (unsigned long long)(kb_opt.period_ns / NSEC_PER_USEC));
+		    (unsigned long long)(KB_LAT_DELAY_NS / NSEC_PER_USEC),
+		    (unsigned long long)(KB_LAT_PERIOD_NS / NSEC_PER_USEC));
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
 		if (want[i])
 			kb_progress("latency   %-20s %s", kb_lat_variants[i].name,
