@@ -67,94 +67,12 @@ static double kb_per_op(uint64_t sum, unsigned long ops, double clk)
 	return v > 0 ? v : 0;
 }
 
-static int kb_arm_kmod(unsigned long ops, double clk)
+/* setitimer(ITIMER_REAL) arm + disarm, far in the future */
+static int kb_arm_setitimer(unsigned long ops, double clk)
 {
-	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0, store;
-	unsigned long i, slow = 0;
-	struct kpf_raw k;
-	int err;
-
-	err = kb_kmod_open(&k);
-	if (err)
-		return err;
-	far = kb_now_ns() + KB_FAR_NS;
-	for (i = 0; i < ops && !err; i++) {
-		t0 = kb_now_ns();
-		err = kb_kmod_arm_abs(&k, far + i);
-		t1 = kb_now_ns();
-		if (!err)
-			err = kb_kmod_disarm(&k);
-		t2 = kb_now_ns();
-		arm += t1 - t0;
-		disarm += t2 - t1;
-	}
-	/* moving a queued timer to an earlier time needs the ioctl too */
-	if (!err)
-		err = kb_kmod_arm_abs(&k, far + KB_FAR_NS);
-	for (i = 0; i < ops && !err; i++) {
-		t0 = kb_now_ns();
-		err = kb_kmod_arm_abs(&k, far + KB_FAR_NS - i - 1);
-		rearm += kb_now_ns() - t0;
-	}
-
-	/* queued for "far": every later deadline is a plain store */
-	if (!err)
-		err = kb_kmod_arm_abs(&k, far);
-	t0 = kb_now_ns();
-	for (i = 0; i < ops && !err; i++)
-		if (!kb_kmod_set_deadline(&k, far + KB_FAR_NS + i))
-			slow++;
-	store = kb_now_ns() - t0;
-	kb_kmod_disarm(&k);
-	kb_kmod_close(&k);
-	if (err)
-		return err;
-	if (slow)
-		fprintf(stderr, "kpf-bench: arming: %lu deadline stores needed an ioctl\n",
-			slow);
-	kb_arm_add("kmod", "ioctl ARM (idle timer)", kb_per_op(arm, ops, clk));
-	kb_arm_add("kmod", "ioctl DISARM", kb_per_op(disarm, ops, clk));
-	kb_arm_add("kmod", "ioctl ARM (move queued)", kb_per_op(rearm, ops, clk));
-	kb_arm_add("kmod", "area deadline store", (double)store / ops);
-	return 0;
-}
-
-static int kb_arm_signal(unsigned long ops, double clk)
-{
-	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0;
-	uint64_t it_arm = 0, it_disarm = 0;
 	struct itimerval on, off;
+	uint64_t t0, t1, t2, arm = 0, disarm = 0;
 	unsigned long i;
-	timer_t timer;
-	int err;
-
-	err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
-	if (!err)
-		err = kb_sig_timer_create(&timer, KB_SIGNO_TIMER);
-	if (err)
-		return err;
-	far = kb_now_ns() + KB_FAR_NS;
-	for (i = 0; i < ops && !err; i++) {
-		t0 = kb_now_ns();
-		err = kb_sig_timer_arm_abs(timer, far + i, 0);
-		t1 = kb_now_ns();
-		if (!err)
-			err = kb_sig_timer_disarm(timer);
-		t2 = kb_now_ns();
-		arm += t1 - t0;
-		disarm += t2 - t1;
-	}
-	if (!err)
-		err = kb_sig_timer_arm_abs(timer, far + KB_FAR_NS, 0);
-	for (i = 0; i < ops && !err; i++) {
-		t0 = kb_now_ns();
-		err = kb_sig_timer_arm_abs(timer, far + KB_FAR_NS - i - 1, 0);
-		rearm += kb_now_ns() - t0;
-	}
-	timer_delete(timer);
-	kb_sig_restore(KB_SIGNO_TIMER);
-	if (err)
-		return err;
 
 	memset(&on, 0, sizeof(on));
 	memset(&off, 0, sizeof(off));
@@ -167,16 +85,71 @@ static int kb_arm_signal(unsigned long ops, double clk)
 		if (setitimer(ITIMER_REAL, &off, NULL))
 			return -errno;
 		t2 = kb_now_ns();
-		it_arm += t1 - t0;
-		it_disarm += t2 - t1;
+		arm += t1 - t0;
+		disarm += t2 - t1;
+	}
+	kb_arm_add("signal", "setitimer arm", kb_per_op(arm, ops, clk));
+	kb_arm_add("signal", "setitimer disarm", kb_per_op(disarm, ops, clk));
+	return 0;
+}
+
+/* KPF_IOC_ARM/DISARM and the deadline store, or timer_settime */
+static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
+{
+	static const char *const op[2][3] = {
+		{ "timer_settime arm (idle)", "timer_settime disarm",
+		  "timer_settime (move queued)" },
+		{ "ioctl ARM (idle timer)", "ioctl DISARM", "ioctl ARM (move queued)" },
+	};
+	const char *be = kmod ? "kmod" : "signal";
+	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0, store;
+	unsigned long i, slow = 0;
+	struct kb_timer t;
+	int err;
+
+	err = kb_timer_open(&t, kmod);
+	if (err)
+		return err;
+	far = kb_now_ns() + KB_FAR_NS;
+	for (i = 0; i < ops && !err; i++) {
+		t0 = kb_now_ns();
+		err = kb_timer_arm(&t, far + i, 0);
+		t1 = kb_now_ns();
+		if (!err)
+			err = kb_timer_disarm(&t);
+		t2 = kb_now_ns();
+		arm += t1 - t0;
+		disarm += t2 - t1;
+	}
+	/* moving a queued timer to an earlier time needs the system call */
+	if (!err)
+		err = kb_timer_arm(&t, far + KB_FAR_NS, 0);
+	for (i = 0; i < ops && !err; i++) {
+		t0 = kb_now_ns();
+		err = kb_timer_arm(&t, far + KB_FAR_NS - i - 1, 0);
+		rearm += kb_now_ns() - t0;
 	}
 
-	kb_arm_add("signal", "timer_settime arm (idle)", kb_per_op(arm, ops, clk));
-	kb_arm_add("signal", "timer_settime disarm", kb_per_op(disarm, ops, clk));
-	kb_arm_add("signal", "timer_settime (move queued)", kb_per_op(rearm, ops, clk));
-	kb_arm_add("signal", "setitimer arm", kb_per_op(it_arm, ops, clk));
-	kb_arm_add("signal", "setitimer disarm", kb_per_op(it_disarm, ops, clk));
-	return 0;
+	/* kmod, queued for "far": every later deadline is a plain store */
+	if (!err && kmod)
+		err = kb_timer_arm(&t, far, 0);
+	t0 = kb_now_ns();
+	for (i = 0; i < ops && !err && kmod; i++)
+		if (!kpf_raw_set_deadline(t.k.area, far + KB_FAR_NS + i))
+			slow++;
+	store = kb_now_ns() - t0;
+	kb_timer_close(&t);
+	if (err)
+		return err;
+	if (slow)
+		fprintf(stderr, "kpf-bench: arming: %lu deadline stores needed an ioctl\n",
+			slow);
+	kb_arm_add(be, op[kmod][0], kb_per_op(arm, ops, clk));
+	kb_arm_add(be, op[kmod][1], kb_per_op(disarm, ops, clk));
+	kb_arm_add(be, op[kmod][2], kb_per_op(rearm, ops, clk));
+	if (kmod)
+		kb_arm_add(be, "area deadline store", (double)store / ops);
+	return kmod ? 0 : kb_arm_setitimer(ops, clk);
 }
 
 /**
@@ -197,7 +170,7 @@ int kb_bench_arming(void)
 	if (kb_opt.backends & KB_BACKEND_KMOD) {
 		kb_progress("arming kmod: %lu x ARM+DISARM, ARM moving a queued timer, deadline store",
 			    ops);
-		err = kb_arm_kmod(ops, clk);
+		err = kb_arm_timer(true, ops, clk);
 		if (err) {
 			fprintf(stderr, "kpf-bench: arming kmod: %s\n", strerror(-err));
 			return 1;
@@ -206,7 +179,7 @@ int kb_bench_arming(void)
 	if (kb_opt.backends & KB_BACKEND_SIGNAL) {
 		kb_progress("arming signal: %lu x timer_settime arm+disarm, move, setitimer arm+disarm",
 			    ops);
-		err = kb_arm_signal(ops, clk);
+		err = kb_arm_timer(false, ops, clk);
 		if (err) {
 			fprintf(stderr, "kpf-bench: arming signal: %s\n", strerror(-err));
 			return 1;

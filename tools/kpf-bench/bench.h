@@ -2,13 +2,14 @@
 /*
  * kpf-bench: kpf's kernel upcalls against signal timers, in one run.
  *
- * Shared declarations: options, clocks, the /dev/kpf context with its
- * upcall entry, signal timers, statistics and the result files. Every
+ * Shared declarations: options, clocks, the timers (a /dev/kpf context
+ * with its upcall entry, or a POSIX timer), statistics and result files. Every
  * benchmark is one file with one kb_bench_*() entry point.
  */
 #ifndef KPF_BENCH_H
 #define KPF_BENCH_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,8 +36,6 @@
  * @backends:	KB_BACKEND_* bits to run
  * @kmod_forced: --backend kmod was given: a missing /dev/kpf is an error
  * @samples:	latency samples per variant
- * @delay_ns:	one-shot distance from "now" to the intended expiry
- * @period_ns:	period of the periodic latency variant
  * @run_ns:	duration of each throughput measurement (overhead)
  * @ops:	operations per cost measurement (arming, library costs)
  * @quick:	smoke-test sizes
@@ -47,8 +46,6 @@ struct kb_options {
 	unsigned int backends;
 	bool kmod_forced;
 	unsigned long samples;
-	uint64_t delay_ns;
-	uint64_t period_ns;
 	uint64_t run_ns;
 	unsigned long ops;
 	bool quick;
@@ -58,10 +55,8 @@ struct kb_options {
 
 extern struct kb_options kb_opt;
 
-/* clock.c */
-uint64_t kb_now_ns(void);
-void kb_clock_init(void);
-void kb_spin_until(uint64_t t_ns);
+/* CLOCK_MONOTONIC, the clock of the kernel's hrtimers and of kpf */
+#define kb_now_ns()	kpf_raw_now_ns()
 
 /* upcall_clock.c: callable from the upcall entry (no FPU/SSE use) */
 uint64_t kb_upcall_now_ns(void);
@@ -76,7 +71,6 @@ void kb_upcall_clock_init(void);
  *		written by the benchmark before arming)
  * @irq_ns:	kmod: when the timer interrupt ran
  * @deliver_ns:	kmod: when the frame was written
- * @eintr_probe: blocking benchmark: set by the handler, read by the loop
  * @stop_ns:	if non-zero, a handler running after this time stops its
  *		timer (so a timer faster than its own delivery cannot starve
  *		the benchmark forever): kmod by KPF_IOC_DISARM on @stop_fd,
@@ -94,7 +88,6 @@ struct kb_log {
 	uint64_t *expiry_ns;
 	uint64_t *irq_ns;
 	uint64_t *deliver_ns;
-	uint64_t eintr_probe;
 	uint64_t stop_ns;
 	int stop_fd;
 	timer_t stop_timer;
@@ -103,35 +96,41 @@ struct kb_log {
 
 extern struct kb_log kb_log;
 
-int kb_log_alloc(uint64_t cap);
-void kb_log_reset(void);
-void kb_log_free(void);
-uint64_t kb_log_count(void);
-
-/* kmod.c: one /dev/kpf context of the calling thread */
-/* a raw context: struct kpf_raw of tools/include/kpf_raw.h */
-
-int kb_kmod_available(void);
-int kb_kmod_open(struct kpf_raw *k);
-void kb_kmod_close(struct kpf_raw *k);
-int kb_kmod_arm_abs(struct kpf_raw *k, uint64_t when_ns);
-int kb_kmod_arm_periodic(struct kpf_raw *k, uint64_t period_ns);
-int kb_kmod_disarm(struct kpf_raw *k);
-bool kb_kmod_set_deadline(struct kpf_raw *k, uint64_t when_ns);
+static inline uint64_t kb_log_count(void)
+{
+	return __atomic_load_n(&kb_log.count, __ATOMIC_ACQUIRE);
+}
 
 /* upcall_entry.S and upcall_hook.c */
 void kb_upcall_entry(void);
 void kb_upcall_hook(struct kpf_area *area);
 
-/* sigtimer.c: POSIX timers and setitimer delivering signals */
+/**
+ * struct kb_timer - a timer of one thread that records into kb_log
+ * @kmod:	a /dev/kpf context (@k) rather than a POSIX timer (@timer)
+ * @k:		kmod: the context
+ * @timer:	signal: the timer, sending KB_SIGNO_TIMER
+ */
+struct kb_timer {
+	bool kmod;
+	struct kpf_raw k;
+	timer_t timer;
+};
+
 #define KB_SIGNO_TIMER	(SIGRTMIN + 1)
 
-int kb_sig_install(int signo, void (*handler)(int), bool restart);
-void kb_sig_restore(int signo);
-int kb_sig_timer_create(timer_t *timer, int signo);
+/* timer.c */
+int kb_log_alloc(uint64_t cap);
+void kb_log_reset(void);
+void kb_log_free(void);
+void kb_sig_log_handler(int signo);
+int kb_sig_install(int signo);
 int kb_sig_timer_arm_abs(timer_t timer, uint64_t when_ns, uint64_t period_ns);
 int kb_sig_timer_disarm(timer_t timer);
-void kb_sig_log_handler(int signo);
+int kb_timer_open(struct kb_timer *t, bool kmod);
+int kb_timer_arm(struct kb_timer *t, uint64_t when_ns, uint64_t period_ns);
+int kb_timer_disarm(struct kb_timer *t);
+void kb_timer_close(struct kb_timer *t);
 
 /* stats.c */
 /**
@@ -149,7 +148,6 @@ double kb_median(double *v, unsigned int n);
 
 /* results.c: CSV files in --out and the progress lines */
 FILE *kb_csv_open(const char *name, const char *header);
-void kb_csv_close(FILE *f);
 void kb_result(const char *bench, const char *backend, const char *variant,
 	       const char *metric, double value, const char *unit);
 void kb_results_close(void);

@@ -132,34 +132,18 @@ static int kb_blk_loops(unsigned long n, struct kb_blk_result *res)
 
 static int kb_blk_run(bool kmod, unsigned long n, struct kb_blk_result *res)
 {
-	struct kpf_raw k;
-	timer_t timer;
+	struct kb_timer t;
 	int err;
 
 	memset(res, 0, sizeof(*res));
 	kb_log_reset();
-	if (kmod) {
-		err = kb_kmod_open(&k);
-		if (!err)
-			err = kb_kmod_arm_periodic(&k, KB_BLK_QUANTUM_NS);
-	} else {
-		err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
-		if (!err)
-			err = kb_sig_timer_create(&timer, KB_SIGNO_TIMER);
-		if (!err)
-			err = kb_sig_timer_arm_abs(timer, kb_now_ns() + KB_BLK_QUANTUM_NS,
-						   KB_BLK_QUANTUM_NS);
-	}
+	err = kb_timer_open(&t, kmod);
 	if (err)
 		return err;
-	err = kb_blk_loops(n, res);
-	if (kmod) {
-		kb_kmod_disarm(&k);
-		kb_kmod_close(&k);
-	} else {
-		timer_delete(timer);
-		kb_sig_restore(KB_SIGNO_TIMER);
-	}
+	err = kb_timer_arm(&t, kb_now_ns() + KB_BLK_QUANTUM_NS, KB_BLK_QUANTUM_NS);
+	if (!err)
+		err = kb_blk_loops(n, res);
+	kb_timer_close(&t);
 	return err;
 }
 

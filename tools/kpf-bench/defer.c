@@ -29,23 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <kpf.h>
 
+#include "child.h"
+#include "kpf_raw.h"
+
 static int quick;
 static FILE *csv;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static volatile uint64_t sink;
 
 static void compute(unsigned long n)
@@ -70,91 +61,45 @@ static void row(const char *bench, const char *variant, const char *metric,
 	fflush(stdout);
 }
 
-/* ---- 1. per-call cost ---- */
+/* ---- 1. and 2.: per-call cost, malloc-heavy code ---- */
+
+/* one window of work; returns how many operations it did */
+typedef unsigned long (*window_fn)(unsigned long w);
+
+#define WINDOW 10000
 
 static const char *volatile one = "x";
 
-struct calls {
-	unsigned long n;
-	double ns;
-};
-
-/*
- * The host is shared: the best of many 10,000-call windows is what a call
- * costs when nothing else interferes.
- */
-#define WINDOW 10000
-
-static void calls_task(void *p)
+static unsigned long strlen_window(unsigned long w)
 {
-	struct calls *c = p;
-	unsigned long i, w, sum = 0;
-	uint64_t t0, dt, best = UINT64_MAX;
+	unsigned long i, sum = 0;
 
-	for (w = 0; w < c->n / WINDOW; w++) {
-		t0 = now_ns();
-		for (i = 0; i < WINDOW; i++)
-			sum += strlen(one);
-		dt = now_ns() - t0;
-		if (dt < best)
-			best = dt;
-	}
-	c->ns = (double)best / WINDOW;
-	sink += sum;
+	for (i = 0; i < WINDOW; i++)
+		sum += strlen(one);
+	sink += sum + w;
+	return WINDOW;
 }
 
-static void bench_stub(const char *variant)
+static unsigned long malloc_window(unsigned long w)
 {
-	struct calls c = { .n = quick ? 2000000 : 50000000 };
-	kpf_task *t;
-
-	if (kpf_launch(&t, calls_task, &c, KPF_FOREVER) != KPF_DONE)
-		exit(1);
-	row("stub", variant, "ns/call", c.ns, "ns");
-}
-
-/* ---- 2. malloc-heavy ---- */
-
-static void malloc_task(void *p)
-{
-	struct calls *c = p;
-	unsigned long i, w;
-	uint64_t t0, dt, best = UINT64_MAX;
-	void *live[256] = { 0 };
+	static void *live[256];
+	unsigned long i;
 	unsigned int j;
 
-	for (w = 0; w < c->n / WINDOW; w++) {
-		t0 = now_ns();
-		for (i = w * WINDOW; i < (w + 1) * WINDOW; i++) {
-			j = (unsigned int)(i * 2654435761u) & 255;
-			free(live[j]);
-			live[j] = malloc(16 + (i * 37) % 1024);
-			if (!live[j])
-				abort();
-			*(char *)live[j] = 1;
-		}
-		dt = now_ns() - t0;
-		if (dt < best)
-			best = dt;
-	}
-	for (j = 0; j < 256; j++)
+	for (i = w * WINDOW; i < (w + 1) * WINDOW; i++) {
+		j = (unsigned int)(i * 2654435761u) & 255;
 		free(live[j]);
-	c->ns = (double)best / WINDOW;
-}
-
-static void bench_malloc(const char *variant)
-{
-	struct calls c = { .n = quick ? 1000000 : 20000000 };
-	kpf_task *t;
-
-	if (kpf_launch(&t, malloc_task, &c, KPF_FOREVER) != KPF_DONE)
-		exit(1);
-	row("malloc", variant, "ns/malloc+free", c.ns, "ns");
+		live[j] = malloc(16 + (i * 37) % 1024);
+		if (!live[j])
+			abort();
+		*(char *)live[j] = 1;
+	}
+	return WINDOW;
 }
 
 /*
- * 2b. binary-trees (the benchmark-game program): allocation-bound, but
- * the nodes are also filled and walked, like real code that allocates.
+ * binary-trees (the benchmark-game program): allocation-bound, but the
+ * nodes are also filled and walked, like real code that allocates.
  */
 struct node {
 	struct node *l, *r;
@@ -171,7 +116,7 @@ static struct node *tree_make(int depth)
 	return n;
 }
 
-static long tree_check(const struct node *n)
+static unsigned long tree_check(const struct node *n)
 {
 	return 1 + (n->l ? tree_check(n->l) + tree_check(n->r) : 0);
 }
@@ -185,33 +130,40 @@ static void tree_free(struct node *n)
 	free(n);
 }
 
-static void trees_task(void *p)
+static unsigned long trees_window(unsigned long w)
 {
-	struct calls *c = p;
+	struct node *t = tree_make(14);
+	unsigned long nodes = tree_check(t);
+
+	(void)w;
+	tree_free(t);
+	return nodes;
+}
+
+struct windows {
+	window_fn fn;
+	unsigned long n;
+	double ns;
+};
+
+/*
+ * The host is shared: the best of many windows is what an operation
+ * costs when nothing else interferes.
+ */
+static void windows_task(void *p)
+{
+	struct windows *c = p;
 	uint64_t t0, dt, best = UINT64_MAX;
-	unsigned long w, nodes = 0;
-	struct node *t;
+	unsigned long w, ops = 1;
 
 	for (w = 0; w < c->n; w++) {
-		t0 = now_ns();
-		t = tree_make(14);
-		nodes = (unsigned long)tree_check(t);
-		tree_free(t);
-		dt = now_ns() - t0;
+		t0 = kpf_raw_now_ns();
+		ops = c->fn(w);
+		dt = kpf_raw_now_ns() - t0;
 		if (dt < best)
 			best = dt;
 	}
-	c->ns = (double)best / nodes;
-}
-
-static void bench_trees(const char *variant)
-{
-	struct calls c = { .n = quick ? 20 : 200 };
-	kpf_task *t;
-
-	if (kpf_launch(&t, trees_task, &c, KPF_FOREVER) != KPF_DONE)
-		exit(1);
-	row("trees", variant, "ns/node", c.ns, "ns");
+	c->ns = (double)best / ops;
 }
 
 /* ---- 3. overshoot of a 50 us budget ---- */
@@ -288,9 +240,9 @@ static void bench_overshoot(const char *variant, enum work work)
 	r = kpf_launch(&t, loop_task, &l, BUDGET_NS);
 	for (i = 0; i < n && r == KPF_PREEMPTED; i++) {
 		sw = involuntary_switches();
-		t0 = now_ns();
+		t0 = kpf_raw_now_ns();
 		r = kpf_resume(t, BUDGET_NS);
-		t1 = now_ns();
+		t1 = kpf_raw_now_ns();
 		if (involuntary_switches() != sw) {
 			dropped++;
 			continue;
@@ -319,53 +271,86 @@ static void bench_overshoot(const char *variant, enum work work)
 	free(over);
 }
 
-static void print_backend(const char *variant)
-{
-	(void)variant;
-	printf("kpf-bench-defer: backend %s; %lu GOT slots rewritten with deferral on\n",
-	       kpf_backend(), kpf_defer_auto_slots());
-}
+/**
+ * struct job - one child process: a variant of one benchmark
+ * @bench:	stub, malloc, trees, overshoot; NULL: print the backend
+ * @variant:	its row label
+ * @on:		automatic deferral on
+ * @work:	overshoot: the work of the task
+ * @fn:		windows: one window of work
+ * @quick:	windows: how many with --quick
+ * @full:	windows: how many without
+ * @metric:	windows: what the number is per
+ */
+struct job {
+	const char *bench, *variant;
+	int on;
+	enum work work;
+	window_fn fn;
+	unsigned long quick, full;
+	const char *metric;
+};
 
-/* run fn(variant) in a child with automatic deferral on or off */
-static void in_child(void (*fn)(const char *), const char *variant, int on)
+static int run_job(const void *arg, double *out)
 {
+	const struct job *j = arg;
 	struct kpf_config cfg = { .size = sizeof(cfg) };
-	int status;
-	pid_t pid;
+	struct windows c = { .fn = j->fn, .n = quick ? j->quick : j->full };
+	kpf_task *t;
 
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		exit(1);
-	if (!pid) {
-		if (!on)
-			cfg.flags = KPF_CONFIG_NO_DEFER_AUTO;
-		if (kpf_init(&cfg))
-			_exit(1);
-		if (!on && kpf_defer_auto_slots())
-			_exit(3);	/* deferral still on: a bug */
-		fn(variant);
-		fflush(NULL);
-		_exit(0);
+	(void)out;
+	if (!j->on)
+		cfg.flags = KPF_CONFIG_NO_DEFER_AUTO;
+	if (kpf_init(&cfg))
+		return -EIO;
+	if (!j->on && kpf_defer_auto_slots())
+		return -EPROTO;	/* deferral still on: a bug */
+	if (!j->bench) {
+		printf("kpf-bench-defer: backend %s; %lu GOT slots rewritten with deferral on\n",
+		       kpf_backend(), kpf_defer_auto_slots());
+	} else if (!j->fn) {
+		bench_overshoot(j->variant, j->work);
+	} else {
+		if (kpf_launch(&t, windows_task, &c, KPF_FOREVER) != KPF_DONE)
+			return -EIO;
+		row(j->bench, j->variant, j->metric, c.ns, "ns");
 	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status))
-		fprintf(stderr, "kpf-bench-defer: %s failed (status 0x%x)\n",
-			variant, status);
+	return 0;
 }
 
-static void over_pure(const char *v) { bench_overshoot(v, PURE); }
-static void over_libc(const char *v) { bench_overshoot(v, LIBC); }
-static void over_api(const char *v) { bench_overshoot(v, LIBC_DEFER_API); }
+#define WINDOWS(b, v, d, f, q, n, m)	{ .bench = b, .variant = v, .on = d, \
+	.fn = f, .quick = q, .full = n, .metric = m }
+#define OVERSHOOT(v, d, w)	{ .bench = "overshoot", .variant = v, .on = d, \
+	.work = w }
+
+static const struct job jobs[] = {
+	{ .on = 1 },
+	WINDOWS("stub", "plt (deferral off)", 0, strlen_window, 200, 5000,
+		"ns/call"),
+	WINDOWS("stub", "plt + stub (deferral on)", 1, strlen_window, 200, 5000,
+		"ns/call"),
+	WINDOWS("malloc", "deferral off", 0, malloc_window, 100, 2000,
+		"ns/malloc+free"),
+	WINDOWS("malloc", "deferral on", 1, malloc_window, 100, 2000,
+		"ns/malloc+free"),
+	WINDOWS("trees", "binary-trees 14, deferral off", 0, trees_window, 20,
+		200, "ns/node"),
+	WINDOWS("trees", "binary-trees 14, deferral on", 1, trees_window, 20,
+		200, "ns/node"),
+	OVERSHOOT("pure compute (deferral on)", 1, PURE),
+	OVERSHOOT("30% libc, automatic deferral", 1, LIBC),
+	OVERSHOOT("30% libc, kpf_defer_begin/end", 0, LIBC_DEFER_API),
+	OVERSHOOT("30% libc, unprotected (unsafe)", 0, LIBC),
+};
 
 int main(int argc, char **argv)
 {
-	int i;
+	unsigned int i;
 
-	for (i = 1; i < argc; i++) {
+	for (i = 1; i < (unsigned int)argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
 			quick = 1;
-		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+		} else if (!strcmp(argv[i], "--out") && i + 1 < (unsigned int)argc) {
 			csv = fopen(argv[++i], "w");
 			if (!csv) {
 				perror(argv[i]);
@@ -380,17 +365,10 @@ int main(int argc, char **argv)
 	/* the parent never initializes libkpf: each child chooses */
 	if (unsetenv("KPF_DEFER_AUTO"))
 		return 1;
-	in_child(print_backend, NULL, 1);
-	in_child(bench_stub, "plt (deferral off)", 0);
-	in_child(bench_stub, "plt + stub (deferral on)", 1);
-	in_child(bench_malloc, "deferral off", 0);
-	in_child(bench_malloc, "deferral on", 1);
-	in_child(bench_trees, "binary-trees 14, deferral off", 0);
-	in_child(bench_trees, "binary-trees 14, deferral on", 1);
-	in_child(over_pure, "pure compute (deferral on)", 1);
-	in_child(over_libc, "30% libc, automatic deferral", 1);
-	in_child(over_api, "30% libc, kpf_defer_begin/end", 0);
-	in_child(over_libc, "30% libc, unprotected (unsafe)", 0);
+	for (i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++)
+		if (kb_in_child(run_job, &jobs[i], NULL, 0))
+			fprintf(stderr, "kpf-bench-defer: %s failed\n",
+				jobs[i].variant ? jobs[i].variant : "kpf_init");
 	if (csv)
 		fclose(csv);
 	return 0;

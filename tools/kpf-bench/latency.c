@@ -19,27 +19,27 @@
 #include "bench.h"
 
 #define KB_LAT_TIMEOUT_NS	(2 * NSEC_PER_SEC)
+#define KB_LAT_DELAY_NS		(50 * NSEC_PER_USEC)	/* one-shots: now + this */
+#define KB_LAT_PERIOD_NS	(100 * NSEC_PER_USEC)	/* the periodic variant */
 #define KB_CDF_POINTS		1000
 #define KB_CDF_TAIL		100
 #define KB_LAT_BLOCK		100
 
 /**
  * struct kb_lat_run - one variant's state and samples
- * @k:		kmod variants: the context
- * @timer:	signal-timer_create: the timer
+ * @t:		the timer (setitimer: unused)
  * @lat:	latencies in ns, warm-up excluded
  * @stage:	kmod variants: per-sample stage times (expiry->irq,
  *		irq->frame written, frame->handler)
  * @n:		samples in @lat
  * @cap:	room in @lat and @stage
  * @warm:	samples still to be thrown away
- * @dropped:	kmod-deadline: samples whose provisional expiry came first
+ * @dropped:	samples left out (see the variant)
  * @stage_p50:	p50 of @stage, in ns
  * @note:	what else to know (overruns, dropped samples)
  */
 struct kb_lat_run {
-	struct kpf_raw k;
-	timer_t timer;
+	struct kb_timer t;
 	uint64_t *lat;
 	uint64_t *stage[3];
 	unsigned long n, cap, warm, dropped;
@@ -52,17 +52,13 @@ struct kb_lat_run {
  * @name:	variant name in tables and files
  * @backend:	kmod or signal
  * @what:	one line for the progress output
- * @setup:	create the timer (0 or -errno)
  * @block:	collect @m more samples (0 or -errno)
- * @teardown:	release the timer, fill in @note
  */
 struct kb_lat_variant {
 	const char *name;
 	const char *backend;
 	const char *what;
-	int (*setup)(struct kb_lat_run *r);
 	int (*block)(struct kb_lat_run *r, unsigned long m);
-	void (*teardown)(struct kb_lat_run *r);
 };
 
 /* wait until the handler has run @n times in all; false on timeout */
@@ -105,29 +101,11 @@ static void kb_lat_add(struct kb_lat_run *r, uint64_t ev, uint64_t intended,
 	r->n++;
 }
 
-static int kb_lat_kmod_setup(struct kb_lat_run *r)
-{
-	int err = kb_kmod_open(&r->k);
-
-	if (err)
-		fprintf(stderr, "kpf-bench: %s: %s\n", KPF_DEVICE_PATH,
-			strerror(-err));
-	return err;
-}
-
-static void kb_lat_kmod_teardown(struct kb_lat_run *r)
-{
-	kb_kmod_disarm(&r->k);
-	kb_kmod_close(&r->k);
-}
-
 /*
- * One-shot samples: @arm(r, t) asks for an event at absolute time t =
- * now + delay, then we wait for it. @kmod says which clock stamped it.
+ * One-shot samples: KPF_IOC_ARM or timer_settime for an event at absolute
+ * time t = now + delay, every sample; then we wait for it.
  */
-static int kb_lat_oneshots(struct kb_lat_run *r, unsigned long m,
-			   int (*arm)(struct kb_lat_run *r, uint64_t t),
-			   bool kmod)
+static int kb_lat_oneshot(struct kb_lat_run *r, unsigned long m)
 {
 	uint64_t ev, t;
 	unsigned long i;
@@ -135,26 +113,15 @@ static int kb_lat_oneshots(struct kb_lat_run *r, unsigned long m,
 
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
-		t = kb_now_ns() + kb_opt.delay_ns;
-		err = arm(r, t);
+		t = kb_now_ns() + KB_LAT_DELAY_NS;
+		err = kb_timer_arm(&r->t, t, 0);
 		if (err)
 			return err;
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
-		kb_lat_add(r, ev, t, kmod);
+		kb_lat_add(r, ev, t, r->t.kmod);
 	}
 	return 0;
-}
-
-static int kb_lat_kmod_arm(struct kb_lat_run *r, uint64_t t)
-{
-	return kb_kmod_arm_abs(&r->k, t);
-}
-
-/* kmod one-shot: KPF_IOC_ARM at now + delay, every sample */
-static int kb_lat_kmod_oneshot(struct kb_lat_run *r, unsigned long m)
-{
-	return kb_lat_oneshots(r, m, kb_lat_kmod_arm, true);
 }
 
 /* kmod periodic: one KPF_IOC_ARM per block; the kernel's intended expiries */
@@ -163,23 +130,15 @@ static int kb_lat_kmod_periodic(struct kb_lat_run *r, unsigned long m)
 	uint64_t ev = kb_log_count(), i;
 	int err;
 
-	err = kb_kmod_arm_periodic(&r->k, kb_opt.period_ns);
+	err = kb_timer_arm(&r->t, 0, KB_LAT_PERIOD_NS);
 	if (err)
 		return err;
-	if (!kb_wait_count(ev + m, m * kb_opt.period_ns * 20 + KB_LAT_TIMEOUT_NS))
+	if (!kb_wait_count(ev + m, m * KB_LAT_PERIOD_NS * 20 + KB_LAT_TIMEOUT_NS))
 		err = -ETIMEDOUT;
-	kb_kmod_disarm(&r->k);
+	kb_timer_disarm(&r->t);
 	for (i = ev; !err && i < ev + m; i++)
 		kb_lat_add(r, i, kb_log.expiry_ns[i], true);
 	return err;
-}
-
-static void kb_lat_kmod_periodic_teardown(struct kb_lat_run *r)
-{
-	snprintf(r->note, sizeof(r->note), "period %llu us, %llu overruns",
-		 (unsigned long long)(kb_opt.period_ns / NSEC_PER_USEC),
-		 (unsigned long long)READ_ONCE(r->k.area->overruns));
-	kb_lat_kmod_teardown(r);
 }
 
 /*
@@ -198,11 +157,11 @@ static int kb_lat_kmod_deadline(struct kb_lat_run *r, unsigned long m)
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
 		t = kb_now_ns();
-		err = kb_kmod_arm_abs(&r->k, t + kb_opt.delay_ns);
+		err = kb_timer_arm(&r->t, t + KB_LAT_DELAY_NS, 0);
 		if (err)
 			return err;
-		t += 2 * kb_opt.delay_ns;
-		moved = kb_kmod_set_deadline(&r->k, t);
+		t += 2 * KB_LAT_DELAY_NS;
+		moved = kpf_raw_set_deadline(r->t.k.area, t);
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
 		if (moved)
@@ -211,45 +170,6 @@ static int kb_lat_kmod_deadline(struct kb_lat_run *r, unsigned long m)
 			r->dropped++;	/* the provisional expiry came first */
 	}
 	return 0;
-}
-
-static void kb_lat_kmod_deadline_teardown(struct kb_lat_run *r)
-{
-	snprintf(r->note, sizeof(r->note),
-		 "%llu kernel rearms; %lu samples dropped (the ioctl took longer than the provisional %llu us)",
-		 (unsigned long long)READ_ONCE(r->k.area->rearms), r->dropped,
-		 (unsigned long long)(kb_opt.delay_ns / NSEC_PER_USEC));
-	kb_lat_kmod_teardown(r);
-}
-
-static int kb_lat_sig_timer_setup(struct kb_lat_run *r)
-{
-	int err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
-
-	return err ? err : kb_sig_timer_create(&r->timer, KB_SIGNO_TIMER);
-}
-
-static int kb_lat_sig_timer_arm(struct kb_lat_run *r, uint64_t t)
-{
-	return kb_sig_timer_arm_abs(r->timer, t, 0);
-}
-
-/* signal: timer_create(SIGEV_THREAD_ID), one-shot TIMER_ABSTIME */
-static int kb_lat_sig_timer(struct kb_lat_run *r, unsigned long m)
-{
-	return kb_lat_oneshots(r, m, kb_lat_sig_timer_arm, false);
-}
-
-static void kb_lat_sig_timer_teardown(struct kb_lat_run *r)
-{
-	timer_delete(r->timer);
-	kb_sig_restore(KB_SIGNO_TIMER);
-}
-
-static int kb_lat_setitimer_setup(struct kb_lat_run *r)
-{
-	(void)r;
-	return kb_sig_install(SIGALRM, kb_sig_log_handler, true);
 }
 
 /*
@@ -267,12 +187,12 @@ static int kb_lat_setitimer(struct kb_lat_run *r, unsigned long m)
 	bool early;
 
 	memset(&itv, 0, sizeof(itv));
-	itv.it_value.tv_usec = (long)(kb_opt.delay_ns / NSEC_PER_USEC);
+	itv.it_value.tv_usec = (long)(KB_LAT_DELAY_NS / NSEC_PER_USEC);
 	for (i = 0; i < m; i++) {
 		ev = kb_log_count();
 		if (setitimer(ITIMER_REAL, &itv, NULL))
 			return -errno;
-		t = kb_now_ns() + kb_opt.delay_ns;
+		t = kb_now_ns() + KB_LAT_DELAY_NS;
 		early = kb_log_count() > ev;
 		if (!kb_wait_count(ev + 1, KB_LAT_TIMEOUT_NS))
 			return -ETIMEDOUT;
@@ -284,69 +204,53 @@ static int kb_lat_setitimer(struct kb_lat_run *r, unsigned long m)
 	return 0;
 }
 
-static void kb_lat_setitimer_teardown(struct kb_lat_run *r)
-{
-	if (r->dropped)
-		snprintf(r->note, sizeof(r->note),
-			 "%lu samples dropped (SIGALRM arrived before setitimer returned)",
-			 r->dropped);
-	kb_sig_restore(SIGALRM);
-}
-
 static const struct kb_lat_variant kb_lat_variants[] = {
 	{ "kmod-oneshot", "kmod", "one-shot, KPF_IOC_ARM per sample",
-	  kb_lat_kmod_setup, kb_lat_kmod_oneshot, kb_lat_kmod_teardown },
+	  kb_lat_oneshot },
 	{ "kmod-periodic", "kmod", "periodic, one KPF_IOC_ARM per block",
-	  kb_lat_kmod_setup, kb_lat_kmod_periodic,
-	  kb_lat_kmod_periodic_teardown },
+	  kb_lat_kmod_periodic },
 	{ "kmod-deadline", "kmod",
 	  "ARM at +delay, deadline stored at +2*delay, timer moves itself",
-	  kb_lat_kmod_setup, kb_lat_kmod_deadline,
-	  kb_lat_kmod_deadline_teardown },
+	  kb_lat_kmod_deadline },
 	{ "signal-timer_create", "signal",
 	  "timer_create(SIGEV_THREAD_ID)+timer_settime per sample",
-	  kb_lat_sig_timer_setup, kb_lat_sig_timer, kb_lat_sig_timer_teardown },
+	  kb_lat_oneshot },
 	{ "signal-setitimer", "signal", "setitimer(ITIMER_REAL)/SIGALRM per sample",
-	  kb_lat_setitimer_setup, kb_lat_setitimer, kb_lat_setitimer_teardown },
+	  kb_lat_setitimer },
 };
 
 #define KB_NR_LAT_VARIANTS ARRAY_SIZE(kb_lat_variants)
 
-static int kb_cmp_u64(const void *a, const void *b)
+static int kb_lat_setup(const struct kb_lat_variant *v, struct kb_lat_run *r)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
+	if (v->block == kb_lat_setitimer)
+		return kb_sig_install(SIGALRM);
+	return kb_timer_open(&r->t, !strcmp(v->backend, "kmod"));
 }
 
-static double kb_p50(uint64_t *v, unsigned long n)
+/* release the timer; note what else there is to know */
+static void kb_lat_teardown(const struct kb_lat_variant *v,
+			    struct kb_lat_run *r)
 {
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof(*v), kb_cmp_u64);
-	return (double)v[n / 2];
-}
+	unsigned long long us = KB_LAT_DELAY_NS / NSEC_PER_USEC;
 
-static int kb_lat_alloc(struct kb_lat_run *r, unsigned long cap)
-{
-	int s;
-
-	memset(r, 0, sizeof(*r));
-	r->k.fd = -1;
-	r->cap = cap;
-	r->lat = calloc(cap, sizeof(*r->lat));
-	for (s = 0; s < 3; s++)
-		r->stage[s] = calloc(cap, sizeof(*r->stage[s]));
-	return r->lat && r->stage[0] && r->stage[1] && r->stage[2] ? 0 : -ENOMEM;
-}
-
-static void kb_lat_free(struct kb_lat_run *r)
-{
-	int s;
-
-	free(r->lat);
-	for (s = 0; s < 3; s++)
-		free(r->stage[s]);
+	if (v->block == kb_lat_kmod_periodic)
+		snprintf(r->note, sizeof(r->note), "period %llu us, %llu overruns",
+			 (unsigned long long)(KB_LAT_PERIOD_NS / NSEC_PER_USEC),
+			 (unsigned long long)READ_ONCE(r->t.k.area->overruns));
+	else if (v->block == kb_lat_kmod_deadline)
+		snprintf(r->note, sizeof(r->note),
+			 "%llu kernel rearms; %lu samples dropped (the ioctl took longer than the provisional %llu us)",
+			 (unsigned long long)READ_ONCE(r->t.k.area->rearms),
+			 r->dropped, us);
+	else if (r->dropped)
+		snprintf(r->note, sizeof(r->note),
+			 "%lu samples dropped (SIGALRM arrived before setitimer returned)",
+			 r->dropped);
+	if (v->block == kb_lat_setitimer)
+		signal(SIGALRM, SIG_DFL);
+	else
+		kb_timer_close(&r->t);
 }
 
 /*
@@ -358,7 +262,7 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	unsigned long block = KB_LAT_BLOCK, warm = KB_LAT_BLOCK, done, m;
 	uint64_t t0 = kb_now_ns(), events;
 	unsigned int i, nr = 0;
-	int err = 0;
+	int s, err = 0;
 
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
 		nr += want[i];
@@ -369,10 +273,15 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
 		if (!want[i])
 			continue;
-		if (kb_lat_alloc(&runs[i], kb_opt.samples))
+		/* the latencies, then the three stages */
+		runs[i].lat = calloc(4 * kb_opt.samples, sizeof(uint64_t));
+		if (!runs[i].lat)
 			return -ENOMEM;
+		for (s = 0; s < 3; s++)
+			runs[i].stage[s] = runs[i].lat + (s + 1) * kb_opt.samples;
+		runs[i].cap = kb_opt.samples;
 		runs[i].warm = warm;
-		err = kb_lat_variants[i].setup(&runs[i]);
+		err = kb_lat_setup(&kb_lat_variants[i], &runs[i]);
 		if (err) {
 			fprintf(stderr, "kpf-bench: latency %s: %s\n",
 				kb_lat_variants[i].name, strerror(-err));
@@ -381,8 +290,8 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	}
 	kb_progress("latency: %lu samples (+%lu warm-up) for each of %u variants, interleaved in blocks of %lu; one-shots %llu us ahead, period %llu us",
 		    kb_opt.samples, warm, nr, block,
-		    (unsigned long long)(kb_opt.delay_ns / NSEC_PER_USEC),
-		    (unsigned long long)(kb_opt.period_ns / NSEC_PER_USEC));
+		    (unsigned long long)(KB_LAT_DELAY_NS / NSEC_PER_USEC),
+		    (unsigned long long)(KB_LAT_PERIOD_NS / NSEC_PER_USEC));
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
 		if (want[i])
 			kb_progress("latency   %-20s %s", kb_lat_variants[i].name,
@@ -408,12 +317,14 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
 		if (!want[i])
 			continue;
-		kb_lat_variants[i].teardown(&runs[i]);
+		kb_lat_teardown(&kb_lat_variants[i], &runs[i]);
 		if (!strcmp(kb_lat_variants[i].backend, "kmod")) {
-			int s;
+			struct kb_dist d;
 
-			for (s = 0; s < 3; s++)
-				runs[i].stage_p50[s] = kb_p50(runs[i].stage[s], runs[i].n);
+			for (s = 0; s < 3; s++) {
+				kb_dist_compute(runs[i].stage[s], runs[i].n, &d);
+				runs[i].stage_p50[s] = d.p50;
+			}
 		}
 	}
 	kb_log_free();
@@ -422,32 +333,22 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 }
 
 /*
- * The CDF of sorted @v as one gnuplot data block: KB_CDF_POINTS evenly
- * spaced quantiles, then every one of the last KB_CDF_TAIL samples.
+ * The CDF of sorted @v as one gnuplot data block: about KB_CDF_POINTS
+ * evenly spaced quantiles, then every one of the last KB_CDF_TAIL samples.
  */
 static void kb_lat_write_cdf(FILE *f, const char *name, const uint64_t *v,
 			     unsigned long n)
 {
-	unsigned long i, k, last = 0;
-	bool any = false;
+	unsigned long i, step = n / KB_CDF_POINTS ? n / KB_CDF_POINTS : 1;
 
 	if (!f || !n)
 		return;
 	fprintf(f, "# %s (%s): latency_ns fraction\n", name, kb_opt.where);
-	for (k = 0; k <= KB_CDF_POINTS; k++) {
-		i = (unsigned long)((double)k * (n - 1) / KB_CDF_POINTS);
-		if (any && i <= last)
-			continue;
-		fprintf(f, "%llu %.6f\n", (unsigned long long)(v[i] ? v[i] : 1),
-			(double)(i + 1) / n);
-		last = i;
-		any = true;
-		if (i + KB_CDF_TAIL >= n)
-			break;
-	}
-	for (i = last + 1; i < n; i++)
-		fprintf(f, "%llu %.6f\n", (unsigned long long)(v[i] ? v[i] : 1),
-			(double)(i + 1) / n);
+	for (i = 0; i < n; i++)
+		if (i % step == 0 || i + KB_CDF_TAIL >= n)
+			fprintf(f, "%llu %.6f\n",
+				(unsigned long long)(v[i] ? v[i] : 1),
+				(double)(i + 1) / n);
 	fprintf(f, "\n\n");
 }
 
@@ -467,7 +368,8 @@ static void kb_lat_print(const struct kb_lat_variant *v,
 }
 
 static void kb_lat_record(const struct kb_lat_variant *v,
-			  const struct kb_lat_run *r, const struct kb_dist *d)
+			  const struct kb_lat_run *r, const struct kb_dist *d,
+			  const struct kb_dist *base)
 {
 	static const char *const stage_name[] = {
 		"stage_expiry_to_irq_p50", "stage_irq_to_frame_p50",
@@ -482,9 +384,17 @@ static void kb_lat_record(const struct kb_lat_variant *v,
 	kb_result("latency", v->backend, v->name, "p99.9", d->p999, "ns");
 	kb_result("latency", v->backend, v->name, "max", d->max, "ns");
 	kb_result("latency", v->backend, v->name, "mean", d->mean, "ns");
-	for (s = 0; !strcmp(v->backend, "kmod") && s < 3; s++)
+	if (strcmp(v->backend, "kmod"))
+		return;
+	for (s = 0; s < 3; s++)
 		kb_result("latency", v->backend, v->name, stage_name[s],
 			  r->stage_p50[s], "ns");
+	if (!base)
+		return;
+	kb_result("latency", "kmod", v->name, "p50_ratio_vs_signal",
+		  (double)d->p50 / base->p50, "ratio");
+	kb_result("latency", "kmod", v->name, "p99_ratio_vs_signal",
+		  (double)d->p99 / base->p99, "ratio");
 }
 
 /**
@@ -513,7 +423,7 @@ int kb_bench_latency(void)
 	err = kb_lat_collect(want, runs);
 	if (err) {
 		for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
-			kb_lat_free(&runs[i]);
+			free(runs[i].lat);
 		return 1;
 	}
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
@@ -533,7 +443,7 @@ int kb_bench_latency(void)
 		if (!want[i])
 			continue;
 		kb_lat_print(&kb_lat_variants[i], &dist[i], base);
-		kb_lat_record(&kb_lat_variants[i], &runs[i], &dist[i]);
+		kb_lat_record(&kb_lat_variants[i], &runs[i], &dist[i], base);
 		kb_lat_write_cdf(cdf, kb_lat_variants[i].name, runs[i].lat,
 				 runs[i].n);
 	}
@@ -549,16 +459,9 @@ int kb_bench_latency(void)
 		if (runs[i].note[0])
 			printf("  %s: %s\n", kb_lat_variants[i].name, runs[i].note);
 	}
-	for (i = 0; base && i < KB_NR_LAT_VARIANTS; i++) {
-		if (!want[i] || strcmp(kb_lat_variants[i].backend, "kmod"))
-			continue;
-		kb_result("latency", "kmod", kb_lat_variants[i].name,
-			  "p50_ratio_vs_signal", (double)dist[i].p50 / base->p50, "ratio");
-		kb_result("latency", "kmod", kb_lat_variants[i].name,
-			  "p99_ratio_vs_signal", (double)dist[i].p99 / base->p99, "ratio");
-	}
-	kb_csv_close(cdf);
+	if (cdf)
+		fclose(cdf);
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
-		kb_lat_free(&runs[i]);
+		free(runs[i].lat);
 	return 0;
 }

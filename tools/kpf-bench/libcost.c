@@ -5,24 +5,157 @@
  * backend, next to what users would reach for otherwise:
  * pthread_create+join, fork+wait and a swapcontext round trip.
  *
- * libkpf runs in a child process per backend (its backend is chosen once
- * per process); the child sends its numbers back through a pipe. Without
- * libkpf at build time the kpf rows say so. Writes results.csv.
+ * libkpf runs in a child process per backend (kb_in_child(): its backend
+ * is chosen once per process). Without libkpf at build time (no
+ * build/ulib/libkpf.a: KB_HAVE_LIBKPF is 0) the kpf rows say so. Writes
+ * results.csv.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "bench.h"
-#include "libcost.h"
+#include <kpf.h>
 
-#if !KB_HAVE_LIBKPF
+#include "bench.h"
+#include "child.h"
+
+#ifndef KB_HAVE_LIBKPF
+#define KB_HAVE_LIBKPF	0
+#endif
+
+/* what kb_libcost_kpf() measures, in this order */
+enum {
+	KB_LC_LAUNCH_RETURN,
+	KB_LC_LAUNCH_BUDGET,
+	KB_LC_PAUSE_RESUME,
+	KB_LC_PREEMPT_RESUME,
+	KB_LC_CANCEL,
+	KB_LC_KPF_NR
+};
+
+static const char *const kb_lc_kpf_ops[KB_LC_KPF_NR] = {
+	"kpf_launch of an empty function (DONE)",
+	"same with a 1 ms budget (arm; disarm on return)",
+	"kpf_pause + kpf_resume round trip",
+	"launch + preempt + resume (budget excluded)",
+	"launch + pause + kpf_cancel",
+};
+
+#if KB_HAVE_LIBKPF
+#define KB_LC_BUDGET_NS	(50 * NSEC_PER_USEC)
+
+/* say which step failed, with its return value */
+#define KB_LC_CHECK(expr, want) do {					\
+	int __r = (expr);						\
+	if (__r != (want)) {						\
+		fprintf(stderr, "kpf-bench: libkpf %s: %s returned %d%s%s\n", \
+			backend, #expr, __r, __r < 0 ? ": " : "",	\
+			__r < 0 ? strerror(-__r) : "");			\
+		return __r < 0 ? __r : -EIO;				\
+	}								\
+} while (0)
+
+static volatile int kb_lc_release;
+
+static void kb_lc_empty(void *arg)
+{
+	(void)arg;
+}
+
+static void kb_lc_pauser(void *arg)
+{
+	(void)arg;
+	for (;;)
+		kpf_pause();
+}
+
+static void kb_lc_spinner(void *arg)
+{
+	(void)arg;
+	while (!kb_lc_release)
+		__builtin_ia32_pause();
+}
+
+/**
+ * kb_libcost_kpf() - time libkpf's operations with one backend
+ * @arg: the backend, "kmod" or "signal"
+ * @ns: receives KB_LC_KPF_NR times per operation, in ns
+ *
+ * Return: 0 or -errno.
+ */
+static int kb_libcost_kpf(const void *arg, double *ns)
+{
+	const char *backend = arg;
+	struct kpf_config cfg = { .size = sizeof(cfg) };
+	unsigned long n = kb_opt.ops, few = n / 10 ? n / 10 : 1, i;
+	struct kpf_stats st0 = { .size = sizeof(st0) };
+	struct kpf_stats st1 = { .size = sizeof(st1) };
+	kpf_task *t;
+	uint64_t t0, spent;
+
+	setenv("KPF_BACKEND", backend, 1);
+	cfg.backend = strcmp(backend, "kmod") ? KPF_BACKEND_SIGNAL : KPF_BACKEND_KMOD;
+	KB_LC_CHECK(kpf_init(&cfg), 0);
+	if (strcmp(kpf_backend(), backend)) {
+		fprintf(stderr, "kpf-bench: libkpf: backend is %s, not %s\n",
+			kpf_backend(), backend);
+		return -ENODEV;
+	}
+
+	t0 = kb_now_ns();
+	for (i = 0; i < n; i++)
+		KB_LC_CHECK(kpf_launch(&t, kb_lc_empty, NULL, KPF_FOREVER), KPF_DONE);
+	ns[KB_LC_LAUNCH_RETURN] = (double)(kb_now_ns() - t0) / n;
+
+	/*
+	 * A finite budget: the timer is armed at launch and, on the signal
+	 * backend, really disarmed on return (no signal may reach a thread
+	 * outside tasks); kmod only stores deadlines (arm_syscalls says).
+	 */
+	KB_LC_CHECK(kpf_thread_stats(&st0), 0);
+	t0 = kb_now_ns();
+	for (i = 0; i < n; i++)
+		KB_LC_CHECK(kpf_launch(&t, kb_lc_empty, NULL, NSEC_PER_MSEC),
+			    KPF_DONE);
+	ns[KB_LC_LAUNCH_BUDGET] = (double)(kb_now_ns() - t0) / n;
+	KB_LC_CHECK(kpf_thread_stats(&st1), 0);
+	fprintf(stderr, "kpf-bench: libkpf %s: %.2f arming system calls per budgeted launch + return\n",
+		backend, (double)(st1.arm_syscalls - st0.arm_syscalls) / n);
+
+	KB_LC_CHECK(kpf_launch(&t, kb_lc_pauser, NULL, KPF_FOREVER), KPF_PREEMPTED);
+	t0 = kb_now_ns();
+	for (i = 0; i < n; i++)
+		KB_LC_CHECK(kpf_resume(t, KPF_FOREVER), KPF_PREEMPTED);
+	ns[KB_LC_PAUSE_RESUME] = (double)(kb_now_ns() - t0) / n;
+	kpf_cancel(t);
+
+	spent = 0;
+	for (i = 0; i < few; i++) {
+		kb_lc_release = 0;
+		t0 = kb_now_ns();
+		KB_LC_CHECK(kpf_launch(&t, kb_lc_spinner, NULL, KB_LC_BUDGET_NS),
+			    KPF_PREEMPTED);
+		kb_lc_release = 1;
+		KB_LC_CHECK(kpf_resume(t, KPF_FOREVER), KPF_DONE);
+		spent += kb_now_ns() - t0 - KB_LC_BUDGET_NS;
+	}
+	ns[KB_LC_PREEMPT_RESUME] = (double)spent / few;
+
+	t0 = kb_now_ns();
+	for (i = 0; i < n; i++) {
+		KB_LC_CHECK(kpf_launch(&t, kb_lc_pauser, NULL, KPF_FOREVER),
+			    KPF_PREEMPTED);
+		kpf_cancel(t);
+	}
+	ns[KB_LC_CANCEL] = (double)(kb_now_ns() - t0) / n;
+	return 0;
+}
+#else
 /* built without libkpf: its rows say "libkpf not built" */
-int kb_libcost_kpf(const char *backend, double *ns)
+static int kb_libcost_kpf(const void *backend, double *ns)
 {
 	(void)backend;
 	(void)ns;
@@ -92,46 +225,6 @@ static double kb_lc_swapcontext(unsigned long n)
 	return (double)(kb_now_ns() - t0) / n;
 }
 
-/* run kb_libcost_kpf() for @backend in a child; 0, or -errno */
-static int kb_lc_kpf_child(const char *backend, double *ns)
-{
-	ssize_t got = 0, r;
-	int fds[2], status;
-	pid_t pid;
-
-	if (pipe(fds))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (!pid) {
-		double out[KB_LC_KPF_NR];
-		int err;
-
-		close(fds[0]);
-		memset(out, 0, sizeof(out));
-		err = kb_libcost_kpf(backend, out);
-		if (!err && write(fds[1], out, sizeof(out)) != sizeof(out))
-			err = -EIO;
-		_exit(err ? 1 : 0);
-	}
-	close(fds[1]);
-	while (got < (ssize_t)(KB_LC_KPF_NR * sizeof(double))) {
-		r = read(fds[0], (char *)ns + got,
-			 KB_LC_KPF_NR * sizeof(double) - got);
-		if (r <= 0)
-			break;
-		got += r;
-	}
-	close(fds[0]);
-	waitpid(pid, &status, 0);
-	if (got != (ssize_t)(KB_LC_KPF_NR * sizeof(double)) ||
-	    !WIFEXITED(status) || WEXITSTATUS(status))
-		return -EIO;
-	return 0;
-}
-
 static void kb_lc_row(const char *backend, const char *op, double ns,
 		      double ref)
 {
@@ -172,7 +265,8 @@ int kb_bench_libcost(void)
 		if (!(kb_opt.backends & (b ? KB_BACKEND_SIGNAL : KB_BACKEND_KMOD)))
 			continue;
 		kb_progress("libcost libkpf %s: %lu x each operation", kpf_backend[b], n);
-		if (kb_lc_kpf_child(kpf_backend[b], kpf[b])) {
+		if (kb_in_child(kb_libcost_kpf, kpf_backend[b], kpf[b],
+				KB_LC_KPF_NR)) {
 			fprintf(stderr, "kpf-bench: libcost: libkpf %s backend failed\n",
 				kpf_backend[b]);
 			continue;

@@ -27,24 +27,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <kpf.h>
+
+#include "child.h"
+#include "kpf_raw.h"
 
 int kbset_nop(int x);
 
 static unsigned long ops = 2000000;
 static const char *where = "native";
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* ns per call of kbset_nop through the GOT, best of 5 */
 static double time_calls(void)
@@ -55,11 +48,11 @@ static double time_calls(void)
 	int r, x = 0;
 
 	for (r = 0; r < 5; r++) {
-		t0 = now_ns();
+		t0 = kpf_raw_now_ns();
 		for (i = 0; i < ops; i++)
 			x = kbset_nop(x);
 		__asm__ __volatile__("" : : "r"(x));
-		ns = (double)(now_ns() - t0) / ops;
+		ns = (double)(kpf_raw_now_ns() - t0) / ops;
 		if (ns < best)
 			best = ns;
 	}
@@ -94,10 +87,10 @@ static double time_switches(void)
 	if (kpf_launch(&t, pauser, NULL, KPF_FOREVER) != KPF_PREEMPTED)
 		return -1;
 	for (r = 0; r < 5; r++) {
-		t0 = now_ns();
+		t0 = kpf_raw_now_ns();
 		for (i = 0; i < n; i++)
 			kpf_resume(t, KPF_FOREVER);
-		ns = (double)(now_ns() - t0) / n;
+		ns = (double)(kpf_raw_now_ns() - t0) / n;
 		if (ns < best)
 			best = ns;
 	}
@@ -129,9 +122,9 @@ static int time_declare(const char *lib, int copies, double *out)
 	snprintf(n, sizeof(n), "%d", copies);
 	setenv("KPF_LIBSET_COPIES", n, 1);
 	rss0 = rss_kib();
-	t0 = now_ns();
+	t0 = kpf_raw_now_ns();
 	err = kpf_libset_declare(lib);
-	out[0] = (double)(now_ns() - t0);
+	out[0] = (double)(kpf_raw_now_ns() - t0);
 	out[1] = (double)(rss_kib() - rss0);
 	return err;
 }
@@ -146,11 +139,11 @@ static int time_dlmopen(const char *lib, double *out)
 	if (!dlmopen(LM_ID_NEWLM, lib, RTLD_NOW | RTLD_LOCAL))
 		return -ENOENT;
 	rss0 = rss_kib();
-	t0 = now_ns();
+	t0 = kpf_raw_now_ns();
 	for (i = 0; i < 3; i++)
 		if (!dlmopen(LM_ID_NEWLM, lib, RTLD_NOW | RTLD_LOCAL))
 			return -ENOENT;
-	out[0] = (double)(now_ns() - t0) / 3;
+	out[0] = (double)(kpf_raw_now_ns() - t0) / 3;
 	out[1] = (double)(rss_kib() - rss0) / 3;
 	return 0;
 }
@@ -160,76 +153,51 @@ enum {
 	M_DECL1_NOP, M_DECL4_NOP, M_DECL1_SQL, M_DECL4_SQL, M_RAW_SQL, M_NR
 };
 
-/* run measurement @m in a child; its doubles come back through a pipe */
-static int measure(int m, double *out)
+/* measurement *@arg, in a child of its own (kb_in_child) */
+static int measure(const void *arg, double *v)
 {
-	int fds[2], status, err = 0;
-	ssize_t got;
-	pid_t pid;
+	int m = *(const int *)arg, err = 0;
+	kpf_task *t;
 
-	if (pipe(fds))
-		return -errno;
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (!pid) {
-		double v[2] = { 0, 0 };
-		kpf_task *t;
-
-		close(fds[0]);
-		switch (m) {
-		case M_PLT:
-			v[0] = time_calls();
-			break;
-		case M_STUB_BASE:
-			err = kpf_libset_declare("libkbset.so.1");
-			v[0] = time_calls();
-			break;
-		case M_STUB_COPY:
-			err = kpf_libset_declare("libkbset.so.1");
-			if (!err && kpf_launch(&t, calls_in_task, NULL,
-					       KPF_FOREVER) != KPF_DONE)
-				err = -EIO;
-			v[0] = task_result;
-			break;
-		case M_SWITCH:
-			v[0] = time_switches();
-			break;
-		case M_SWITCH_LS:
-			err = kpf_libset_declare("libkbset.so.1");
-			if (!err)
-				v[0] = time_switches();
-			break;
-		case M_DECL1_NOP:
-		case M_DECL4_NOP:
-			err = time_declare("libkbset.so.1",
-					   m == M_DECL1_NOP ? 1 : 4, v);
-			break;
-		case M_DECL1_SQL:
-		case M_DECL4_SQL:
-			err = time_declare("libsqlite3.so.0",
-					   m == M_DECL1_SQL ? 1 : 4, v);
-			break;
-		case M_RAW_SQL:
-			err = time_dlmopen("libsqlite3.so.0", v);
-			break;
-		}
-		if (err)
-			fprintf(stderr, "kpf-bench-libset: measurement %d: %s\n",
-				m, strerror(-err));
-		if (write(fds[1], v, sizeof(v)) != sizeof(v))
+	switch (m) {
+	case M_PLT:
+		v[0] = time_calls();
+		break;
+	case M_STUB_BASE:
+		err = kpf_libset_declare("libkbset.so.1");
+		v[0] = time_calls();
+		break;
+	case M_STUB_COPY:
+		err = kpf_libset_declare("libkbset.so.1");
+		if (!err && kpf_launch(&t, calls_in_task, NULL,
+				       KPF_FOREVER) != KPF_DONE)
 			err = -EIO;
-		_exit(err ? 1 : 0);
+		v[0] = task_result;
+		break;
+	case M_SWITCH:
+		v[0] = time_switches();
+		break;
+	case M_SWITCH_LS:
+		err = kpf_libset_declare("libkbset.so.1");
+		if (!err)
+			v[0] = time_switches();
+		break;
+	case M_DECL1_NOP:
+	case M_DECL4_NOP:
+		err = time_declare("libkbset.so.1", m == M_DECL1_NOP ? 1 : 4, v);
+		break;
+	case M_DECL1_SQL:
+	case M_DECL4_SQL:
+		err = time_declare("libsqlite3.so.0", m == M_DECL1_SQL ? 1 : 4, v);
+		break;
+	case M_RAW_SQL:
+		err = time_dlmopen("libsqlite3.so.0", v);
+		break;
 	}
-	close(fds[1]);
-	got = read(fds[0], out, 2 * sizeof(double));
-	close(fds[0]);
-	waitpid(pid, &status, 0);
-	if (got != 2 * sizeof(double) || !WIFEXITED(status) ||
-	    WEXITSTATUS(status))
-		return -EIO;
-	return 0;
+	if (err)
+		fprintf(stderr, "kpf-bench-libset: measurement %d: %s\n", m,
+			strerror(-err));
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -262,7 +230,7 @@ int main(int argc, char **argv)
 	}
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < M_NR; i++) {
-			if (measure(i, w)) {
+			if (kb_in_child(measure, &i, w, 2)) {
 				fprintf(stderr, "kpf-bench-libset: measurement %d failed\n",
 					i);
 				bad = 1;

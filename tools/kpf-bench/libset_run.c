@@ -7,12 +7,15 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
+
+extern char **environ;
 
 /**
  * kb_bench_libset() - benchmark 6: what libsets cost
@@ -54,14 +57,8 @@ int kb_bench_libset(void)
 	argv[argc] = NULL;
 	kb_progress("libset: %s --ops %s", helper, ops);
 	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return 1;
-	if (!pid) {
-		execv(helper, (char *const *)argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	if (posix_spawn(&pid, helper, NULL, NULL, (char *const *)argv, environ) ||
+	    waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 	    WEXITSTATUS(status)) {
 		fprintf(stderr, "kpf-bench: libset: %s failed\n", helper);
 		return 1;

@@ -7,10 +7,12 @@
  * See usage() and Documentation/benchmarks.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -59,8 +61,6 @@ static void usage(FILE *f)
 		"                  with a notice when /dev/kpf is missing; forcing\n"
 		"                  kmod without /dev/kpf is an error)\n"
 		"  --samples N     latency samples per variant (default 10000)\n"
-		"  --delay-us N    one-shot expiry distance (default 50)\n"
-		"  --period-us N   period of the periodic latency variant (default 100)\n"
 		"  --run-ms N      length of each overhead run (default 60)\n"
 		"  --ops N         operations per cost measurement (default 20000)\n"
 		"  --quick         smoke-test sizes (1000 samples, short runs)\n"
@@ -137,9 +137,10 @@ static int kb_check_kmod(void)
 
 	if (!(kb_opt.backends & KB_BACKEND_KMOD))
 		return 0;
-	err = kb_kmod_available();
-	if (!err)
-		return 0;
+	err = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	if (err >= 0)
+		return close(err);
+	err = -errno;
 	if (kb_opt.kmod_forced) {
 		fprintf(stderr,
 			"kpf-bench: --backend kmod: cannot open %s: %s\n"
@@ -159,8 +160,6 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "backend", required_argument, NULL, 'b' },
 		{ "samples", required_argument, NULL, 's' },
-		{ "delay-us", required_argument, NULL, 'd' },
-		{ "period-us", required_argument, NULL, 'p' },
 		{ "run-ms", required_argument, NULL, 'r' },
 		{ "ops", required_argument, NULL, 'o' },
 		{ "quick", no_argument, NULL, 'q' },
@@ -181,8 +180,6 @@ int main(int argc, char **argv)
 		return kb_pool_server(argc, argv);
 	kb_opt.backends = KB_BACKEND_KMOD | KB_BACKEND_SIGNAL;
 	kb_opt.samples = 10000;
-	kb_opt.delay_ns = 50 * NSEC_PER_USEC;
-	kb_opt.period_ns = 100 * NSEC_PER_USEC;
 	kb_opt.run_ns = 60 * NSEC_PER_MSEC;
 	kb_opt.ops = 20000;
 	mode = getenv("KPF_GUEST_MODE");
@@ -214,18 +211,6 @@ int main(int argc, char **argv)
 						    optarg);
 			kb_opt.samples = v;
 			samples_set = true;
-			break;
-		case 'd':
-			if (!kb_parse_ulong(optarg, 1, 999999, &v))
-				return kb_bad_usage("--delay-us: '%s' is not a number in 1..999999",
-						    optarg);
-			kb_opt.delay_ns = v * NSEC_PER_USEC;
-			break;
-		case 'p':
-			if (!kb_parse_ulong(optarg, 1, 1000000, &v))
-				return kb_bad_usage("--period-us: '%s' is not a number in 1..1000000",
-						    optarg);
-			kb_opt.period_ns = v * NSEC_PER_USEC;
 			break;
 		case 'r':
 			if (!kb_parse_ulong(optarg, 1, 100000, &v))
@@ -281,7 +266,7 @@ int main(int argc, char **argv)
 
 	if (kb_check_kmod())
 		return 1;
-	kb_clock_init();
+	kb_upcall_clock_init();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	kb_progress("backends: %s%s; times are CLOCK_MONOTONIC on %s (clocksource %s)",
 		    kb_opt.backends & KB_BACKEND_KMOD ? "kmod " : "",

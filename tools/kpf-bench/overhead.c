@@ -64,71 +64,50 @@ struct kb_ov_sample {
 
 static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 {
-	uint64_t chunks = 0, x = 1, t0, t1, end;
-	struct kpf_raw k;
-	timer_t timer;
+	uint64_t chunks = 0, x = 1, t0, t1 = 0, end;
+	struct kb_timer t;
 	int err = 0;
 
 	kb_log_reset();
 	memset(s, 0, sizeof(*s));
-	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
-		err = kb_kmod_open(&k);
-		/* irq-only: every expiry is deferred in hardirq, none delivered */
-		if (!err && backend == KB_OV_IRQ)
-			WRITE_ONCE(k.area->in_upcall, KPF_UPCALL_ACTIVE);
-	} else if (backend == KB_OV_SIGNAL) {
-		err = kb_sig_install(KB_SIGNO_TIMER, kb_sig_log_handler, true);
-		if (!err)
-			err = kb_sig_timer_create(&timer, KB_SIGNO_TIMER);
+	if (backend != KB_OV_NONE) {
+		err = kb_timer_open(&t, backend != KB_OV_SIGNAL);
+		if (err)
+			return err;
 	}
-	if (err)
-		return err;
+	/* irq-only: every expiry is deferred in hardirq, none delivered */
+	if (backend == KB_OV_IRQ)
+		WRITE_ONCE(t.k.area->in_upcall, KPF_UPCALL_ACTIVE);
 
 	/*
 	 * A timer faster than its delivery may starve the loop, and even the
 	 * arming call's return to user mode: the handler stops it past
 	 * stop_ns, which must therefore be set before the timer starts.
 	 */
-	kb_log.stop_fd = backend == KB_OV_KMOD ? k.fd : -1;
-	kb_log.stop_timer = backend == KB_OV_SIGNAL ? timer : 0;
+	kb_log.stop_fd = backend == KB_OV_KMOD ? t.k.fd : -1;
+	kb_log.stop_timer = backend == KB_OV_SIGNAL ? t.timer : 0;
 	kb_log.stopped = 0;
 	t0 = kb_now_ns();
 	end = t0 + kb_opt.run_ns;
 	__atomic_store_n(&kb_log.stop_ns, end + kb_opt.run_ns, __ATOMIC_SEQ_CST);
-	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ)
-		err = kb_kmod_arm_periodic(&k, quantum_ns);
-	else if (backend == KB_OV_SIGNAL)
-		err = kb_sig_timer_arm_abs(timer, t0 + quantum_ns, quantum_ns);
-	if (err) {
-		__atomic_store_n(&kb_log.stop_ns, 0, __ATOMIC_SEQ_CST);
-		if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
-			kb_kmod_close(&k);
-		} else if (backend == KB_OV_SIGNAL) {
-			timer_delete(timer);
-			kb_sig_restore(KB_SIGNO_TIMER);
-		}
-		return err;
-	}
-	do {
+	if (backend != KB_OV_NONE)
+		err = kb_timer_arm(&t, t0 + quantum_ns, quantum_ns);
+	while (!err) {
 		x = kb_work_chunk(x);
 		chunks++;
 		t1 = kb_now_ns();
-	} while (t1 < end);
+		if (t1 >= end)
+			break;
+	}
 	kb_work_sink = x;
 	__atomic_store_n(&kb_log.stop_ns, 0, __ATOMIC_SEQ_CST);
-	if (kb_log.stopped)
-		s->starved = true;
-
-	s->events = kb_log_count();
-	if (backend == KB_OV_IRQ)
-		s->events = READ_ONCE(k.area->deferred);
-	if (backend == KB_OV_KMOD || backend == KB_OV_IRQ) {
-		kb_kmod_disarm(&k);
-		kb_kmod_close(&k);
-	} else if (backend == KB_OV_SIGNAL) {
-		timer_delete(timer);
-		kb_sig_restore(KB_SIGNO_TIMER);
-	}
+	s->starved = kb_log.stopped;
+	s->events = backend == KB_OV_IRQ ? READ_ONCE(t.k.area->deferred) :
+		    kb_log_count();
+	if (backend != KB_OV_NONE)
+		kb_timer_close(&t);
+	if (err)
+		return err;
 	s->elapsed_ns = t1 - t0;
 	s->chunks_per_s = chunks * 1e9 / (double)(t1 - t0);
 	return 0;
@@ -190,6 +169,7 @@ int kb_bench_overhead(void)
 				 * the loop also hardly ran.
 				 */
 				starved[q][b] |= s.starved && reps_ov[b][r] > 1000;
+				any_starved |= starved[q][b];
 			}
 		}
 		for (b = 0; b < KB_OV_NR; b++) {
@@ -272,10 +252,6 @@ int kb_bench_overhead(void)
 				want[KB_OV_KMOD] ? ov[q][KB_OV_KMOD] : -1,
 				want[KB_OV_SIGNAL] ? ov[q][KB_OV_SIGNAL] : -1);
 	}
-	for (q = 0; q < KB_NR_QUANTA; q++)
-		for (b = 0; b < KB_OV_NR; b++)
-			if (starved[q][b])
-				any_starved = true;
 	if (any_starved)
 		printf("  starved: the loop could hardly run, deliveries took all the time; the handler\n"
 		       "  stopped the timer after %llu ms (the overhead of such a run is a lower bound)\n",
@@ -283,6 +259,7 @@ int kb_bench_overhead(void)
 	printf("  (throughput without a timer: %.0f loop chunks/s of %d LCG rounds; overhead: the median of %u rounds of %llu ms per backend)\n",
 	       thr[0][KB_OV_NONE], KB_WORK_CHUNK, reps,
 	       (unsigned long long)(kb_opt.run_ns / NSEC_PER_MSEC));
-	kb_csv_close(dat);
+	if (dat)
+		fclose(dat);
 	return 0;
 }

@@ -185,25 +185,6 @@ static double kb_uniform(uint64_t *s)
 	return ((*s >> 11) + 0.5) / 9007199254740992.0;
 }
 
-/* Start the server on @lfd, its stdout into @out; returns its pid or -1. */
-static pid_t kb_server_start(int lfd, int out, const struct kb_pool_cfg *c)
-{
-	char fdbuf[16], qbuf[32];
-	pid_t pid;
-
-	snprintf(fdbuf, sizeof(fdbuf), "%d", lfd);
-	snprintf(qbuf, sizeof(qbuf), "%llu", (unsigned long long)c->quantum_ns);
-	pid = fork();
-	if (pid == 0) {
-		setenv("KPF_BACKEND", c->backend, 1);
-		dup2(out, 1);
-		execl("/proc/self/exe", "kpf-bench", "pool-server", fdbuf,
-		      "1", qbuf, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
-
 /*
  * One open-loop run at @rps for @run_ns: returns the short requests'
  * latency distribution in @p.
@@ -223,7 +204,7 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 	struct kb_req *reqs;
 	uint8_t *is_long;
 	int lfd, fds[KB_CONNS], k, one = 1, status, pfd[2], ret = 1;
-	char line[128];
+	char line[128], fdbuf[16], qbuf[32];
 	ssize_t len;
 	pid_t pid;
 
@@ -253,7 +234,17 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 		goto out_free;
 	if (pipe(pfd))
 		goto out_free;
-	pid = kb_server_start(lfd, pfd[1], c);
+	snprintf(fdbuf, sizeof(fdbuf), "%d", lfd);
+	snprintf(qbuf, sizeof(qbuf), "%llu", (unsigned long long)c->quantum_ns);
+	/* the server: exec'd, so that it picks its own libkpf backend */
+	pid = fork();
+	if (!pid) {
+		setenv("KPF_BACKEND", c->backend, 1);
+		dup2(pfd[1], 1);
+		execl("/proc/self/exe", "kpf-bench", "pool-server", fdbuf, "1",
+		      qbuf, (char *)NULL);
+		_exit(127);
+	}
 	close(lfd);
 	close(pfd[1]);
 	if (pid < 0) {
@@ -491,7 +482,8 @@ int kb_bench_pool(void)
 			}
 		}
 	}
-	kb_csv_close(csv);
+	if (csv)
+		fclose(csv);
 	if (niced)
 		setpriority(PRIO_PROCESS, 0, prio);
 	return 0;
@@ -507,6 +499,8 @@ int kb_bench_pool(void)
 
 int kb_pool_server(int argc, char **argv)
 {
+	(void)argc;
+	(void)argv;
 	return 2;
 }
 

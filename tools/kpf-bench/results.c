@@ -41,16 +41,6 @@ FILE *kb_csv_open(const char *name, const char *header)
 }
 
 /**
- * kb_csv_close() - close a file from kb_csv_open()
- * @f: the file or NULL
- */
-void kb_csv_close(FILE *f)
-{
-	if (f)
-		fclose(f);
-}
-
-/**
  * kb_result() - record one number in results.csv
  * @bench: benchmark (latency, overhead, ...)
  * @backend: kmod, signal, none, or the baseline's name
@@ -77,7 +67,8 @@ void kb_result(const char *bench, const char *backend, const char *variant,
  */
 void kb_results_close(void)
 {
-	kb_csv_close(kb_results);
+	if (kb_results)
+		fclose(kb_results);
 	kb_results = NULL;
 }
 

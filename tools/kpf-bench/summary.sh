@@ -34,6 +34,42 @@ function add(list, item) {
 		order[list, ++n[list]] = item
 	}
 }
+function has(b, w, be, va, m) { return (b, w, be, va, m) in val }
+function get(b, w, be, va, m) { return val[b, w, be, va, m] }
+# one row of section @b, for variant @va of backend @be measured at @w
+function row(b, w, be, va,   r) {
+	if (b == "latency" && has(b, w, be, va, "p50")) {
+		if (has(b, w, be, va, "p50_ratio_vs_signal"))
+			r = sprintf("%.2fx  %.2fx", get(b, w, be, va, "p50_ratio_vs_signal"), get(b, w, be, va, "p99_ratio_vs_signal"))
+		printf "   %-13s %-20s %-7s %10s %10s %10s   %s\n", w, va, be,
+			fmt(get(b, w, be, va, "p50"), "ns"), fmt(get(b, w, be, va, "p99"), "ns"), fmt(get(b, w, be, va, "max"), "ns"), r
+	} else if (b == "overhead" && (be == "signal" || be == "kmod") && !done2[w, va]++) {
+		if (has(b, w, "kmod", va, "overhead_ratio_vs_signal"))
+			r = fmt(get(b, w, "kmod", va, "overhead_ratio_vs_signal"), "ratio")
+		q = va; sub(/^quantum-/, "", q); sub(/us$/, " us", q)
+		printf "   %-13s %-16s %14s %14s   %s\n", w, q, ov(w, "kmod", va), ov(w, "signal", va), r
+	} else if (b == "arming" && has(b, w, be, va, "time_per_op")) {
+		if (has(b, w, be, va, "ratio_vs_timer_settime_arm"))
+			r = fmt(get(b, w, be, va, "ratio_vs_timer_settime_arm"), "ratio")
+		printf "   %-13s %-7s %-28s %10s   %s\n", w, be, va, fmt(get(b, w, be, va, "time_per_op"), "ns"), r
+	} else if (b == "libcost" && has(b, w, be, va, "time_per_op")) {
+		printf "   %-13s %-9s %-44s %10s\n", w, be, va, fmt(get(b, w, be, va, "time_per_op"), "ns")
+	} else if (b == "blocking" && has(b, w, be, va, "eintr")) {
+		printf "   %-13s %-7s %-11s %8d %10d\n", w, be, va, get(b, w, be, va, "calls"), get(b, w, be, va, "eintr")
+	} else if (b == "pool" && has(b, w, be, va, "short_p999")) {
+		printf "   %-13s %-18s %-26s %9.0f us\n", w, be, va, get(b, w, be, va, "short_p999")
+	}
+}
+# a table: every variant of benchmark @b, grouped by where it ran
+function section(b, title, head,   i, j, k) {
+	if (!n[b]) return
+	printf "\n%s\n   %s\n", title, head
+	for (i = 1; i <= n["where"]; i++)
+		for (j = 1; j <= n[b]; j++) {
+			split(order[b, j], k, SUBSEP)
+			row(b, order["where", i], k[2], k[1])
+		}
+}
 FNR == 1 { next }
 {
 	b = $1; w = $2; be = $3; va = $4; m = $5; v = $6 + 0; u = $7
@@ -48,80 +84,17 @@ END {
 	printf "times are not hardware times, compare the kmod/signal ratios); guest-icount =\n"
 	printf "QEMU -icount shift=0 (virtual time, 1 ns = 1 guest instruction, repeatable)\n"
 
-	if (n["latency"]) printf "\n1. delivery latency, intended expiry -> handler\n"
-	if (n["latency"]) printf "   %-13s %-20s %-7s %10s %10s %10s   %s\n", "where", "variant", "backend", "p50", "p99", "max", "kmod/signal p50, p99"
-	for (i = 1; i <= n["where"]; i++) {
-		w = order["where", i]
-		for (j = 1; j <= n["latency"]; j++) {
-			split(order["latency", j], k, SUBSEP); va = k[1]; be = k[2]
-			if (!(("latency", w, be, va, "p50") in val)) continue
-			r = ""
-			if (("latency", w, be, va, "p50_ratio_vs_signal") in val)
-				r = sprintf("%.2fx  %.2fx", val["latency", w, be, va, "p50_ratio_vs_signal"], val["latency", w, be, va, "p99_ratio_vs_signal"])
-			printf "   %-13s %-20s %-7s %10s %10s %10s   %s\n", w, va, be,
-				fmt(val["latency", w, be, va, "p50"], "ns"), fmt(val["latency", w, be, va, "p99"], "ns"),
-				fmt(val["latency", w, be, va, "max"], "ns"), r
-		}
-	}
-
-	if (n["overhead"]) printf "\n2. preemption overhead: extra time for the same work, preempted every quantum\n"
-	if (n["overhead"]) printf "   %-13s %-16s %14s %14s   %s\n", "where", "quantum", "kmod", "signal", "kmod/signal"
-	for (i = 1; i <= n["where"]; i++) {
-		w = order["where", i]
-		for (j = 1; j <= n["overhead"]; j++) {
-			split(order["overhead", j], k, SUBSEP); va = k[1]; be = k[2]
-			if (be != "signal" && be != "kmod") continue
-			if (done2[w, va]++) continue
-			km = ov(w, "kmod", va)
-			sg = ov(w, "signal", va)
-			r = (("overhead", w, "kmod", va, "overhead_ratio_vs_signal") in val) ? fmt(val["overhead", w, "kmod", va, "overhead_ratio_vs_signal"], "ratio") : ""
-			q = va; sub(/^quantum-/, "", q); sub(/us$/, " us", q)
-			printf "   %-13s %-16s %14s %14s   %s\n", w, q, km, sg, r
-		}
-	}
-
-	if (n["arming"]) printf "\n3. arming cost, time per operation\n"
-	if (n["arming"]) printf "   %-13s %-7s %-28s %10s   %s\n", "where", "backend", "operation", "time/op", "vs timer_settime arm"
-	for (i = 1; i <= n["where"]; i++) {
-		w = order["where", i]
-		for (j = 1; j <= n["arming"]; j++) {
-			split(order["arming", j], k, SUBSEP); va = k[1]; be = k[2]
-			if (!(("arming", w, be, va, "time_per_op") in val)) continue
-			r = (("arming", w, be, va, "ratio_vs_timer_settime_arm") in val) ? fmt(val["arming", w, be, va, "ratio_vs_timer_settime_arm"], "ratio") : ""
-			printf "   %-13s %-7s %-28s %10s   %s\n", w, be, va, fmt(val["arming", w, be, va, "time_per_op"], "ns"), r
-		}
-	}
-
-	if (n["libcost"]) printf "\n4. library costs, time per operation\n"
-	if (n["libcost"]) printf "   %-13s %-9s %-44s %10s\n", "where", "backend", "operation", "time/op"
-	for (i = 1; i <= n["where"]; i++) {
-		w = order["where", i]
-		for (j = 1; j <= n["libcost"]; j++) {
-			split(order["libcost", j], k, SUBSEP); va = k[1]; be = k[2]
-			if (!(("libcost", w, be, va, "time_per_op") in val)) continue
-			printf "   %-13s %-9s %-44s %10s\n", w, be, va, fmt(val["libcost", w, be, va, "time_per_op"], "ns")
-		}
-	}
-
-	if (n["blocking"]) printf "\n5. blocking system calls under preemption: EINTR seen by user code\n"
-	if (n["blocking"]) printf "   %-13s %-7s %-11s %8s %10s\n", "where", "backend", "syscall", "calls", "EINTR"
-	for (i = 1; i <= n["where"]; i++) {
-		w = order["where", i]
-		for (j = 1; j <= n["blocking"]; j++) {
-			split(order["blocking", j], k, SUBSEP); va = k[1]; be = k[2]
-			if (!(("blocking", w, be, va, "eintr") in val)) continue
-			printf "   %-13s %-7s %-11s %8d %10d\n", w, be, va, val["blocking", w, be, va, "calls"], val["blocking", w, be, va, "eintr"]
-		}
-	}
-	if (n["pool"]) printf "\n6. pool: short-request p99.9 at each load (pool.csv has p50/p99 too)\n"
-	if (n["pool"]) printf "   %-13s %-18s %-26s %12s\n", "where", "config", "workload", "p99.9"
-	for (i = 1; i <= n["where"]; i++) {
-		w = order["where", i]
-		for (j = 1; j <= n["pool"]; j++) {
-			split(order["pool", j], k, SUBSEP); va = k[1]; be = k[2]
-			if (!(("pool", w, be, va, "short_p999") in val)) continue
-			printf "   %-13s %-18s %-26s %9.0f us\n", w, be, va, val["pool", w, be, va, "short_p999"]
-		}
-	}
+	section("latency", "1. delivery latency, intended expiry -> handler",
+		sprintf("%-13s %-20s %-7s %10s %10s %10s   %s", "where", "variant", "backend", "p50", "p99", "max", "kmod/signal p50, p99"))
+	section("overhead", "2. preemption overhead: extra time for the same work, preempted every quantum",
+		sprintf("%-13s %-16s %14s %14s   %s", "where", "quantum", "kmod", "signal", "kmod/signal"))
+	section("arming", "3. arming cost, time per operation",
+		sprintf("%-13s %-7s %-28s %10s   %s", "where", "backend", "operation", "time/op", "vs timer_settime arm"))
+	section("libcost", "4. library costs, time per operation",
+		sprintf("%-13s %-9s %-44s %10s", "where", "backend", "operation", "time/op"))
+	section("blocking", "5. blocking system calls under preemption: EINTR seen by user code",
+		sprintf("%-13s %-7s %-11s %8s %10s", "where", "backend", "syscall", "calls", "EINTR"))
+	section("pool", "6. pool: short-request p99.9 at each load (pool.csv has p50/p99 too)",
+		sprintf("%-13s %-18s %-26s %12s", "where", "config", "workload", "p99.9"))
 	printf "====================================================================================\n"
 }' $files

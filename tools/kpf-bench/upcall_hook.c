@@ -41,7 +41,6 @@ void kb_upcall_hook(struct kpf_area *area)
 		kb_log.irq_ns[n] = READ_ONCE(area->irq_ns);
 		kb_log.deliver_ns[n] = READ_ONCE(area->deliver_ns);
 	}
-	kb_log.eintr_probe = 1;
 	__atomic_store_n(&kb_log.count, n + 1, __ATOMIC_RELEASE);
 	if (kb_log.stop_ns && t > kb_log.stop_ns && kb_log.stop_fd >= 0) {
 		kb_upcall_disarm(kb_log.stop_fd);
