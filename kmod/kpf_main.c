@@ -177,6 +177,14 @@ static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
 	struct task_struct *task = ctx->task;
 	bool shared;
 
+	/*
+	 * Every descriptor holds a reference, and the one being closed still
+	 * holds its own during ->flush: a count of one means no descriptor
+	 * is left anywhere. That is the usual close, and it needs no scan of
+	 * the fd table, which is O(max_fds) under files->file_lock.
+	 */
+	if (file_count(file) == 1)
+		return false;
 	task_lock(task);
 	shared = task->files && task->files == current->files;
 	task_unlock(task);
