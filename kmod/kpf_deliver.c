@@ -393,8 +393,9 @@ unlock:
  *
  * Runs on the owning thread, on its way to user mode, from one of the
  * other task_work_run() callers, or, if it is exiting, from
- * exit_task_work(). Drops the context and module references the callback
- * took; the context may be freed here if its file was released meanwhile.
+ * exit_task_work(). Drops the context reference the callback took; the
+ * context may be freed here if its file was released meanwhile (the module
+ * is then released by core code after this returns: see kpf_ctx_put()).
  */
 void kpf_deliver_work(struct callback_head *head)
 {
@@ -440,19 +441,6 @@ void kpf_deliver_work(struct callback_head *head)
 	}
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 out:
+	/* May free the context; the module stays until after we return. */
 	kpf_ctx_put(ctx);
-	/*
-	 * Must stay the last statement. The kernel has no task_work
-	 * counterpart of module_put_and_kthread_exit(): whatever runs in
-	 * this module after the reference is dropped races with rmmod. With
-	 * sibling calls (the default build) this is a jmp to module_put(),
-	 * so nothing of the module runs after it. Built with frame pointers
-	 * (-fno-optimize-sibling-calls) the epilogue follows the call: on a
-	 * kernel without full preemption it cannot be scheduled out before
-	 * ret, and rmmod's synchronize_rcu() in free_module() waits for that;
-	 * with CONFIG_PREEMPT an interrupt must preempt the thread on those
-	 * few instructions and keep it off the CPU for the whole of rmmod
-	 * (module exit, sysfs teardown, an RCU grace period) - see design.md.
-	 */
-	module_put(THIS_MODULE);
 }
