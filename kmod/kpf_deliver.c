@@ -393,8 +393,9 @@ unlock:
  *
  * Runs on the owning thread, on its way to user mode, from one of the
  * other task_work_run() callers, or, if it is exiting, from
- * exit_task_work(). Drops the context and module references the callback
- * took; the context may be freed here if its file was released meanwhile.
+ * exit_task_work(). Drops the context reference the callback took; the
+ * context may be freed here if its file was released meanwhile (the module
+ * is then released by core code after this returns: see kpf_ctx_put()).
  */
 void kpf_deliver_work(struct callback_head *head)
 {
@@ -440,6 +441,6 @@ void kpf_deliver_work(struct callback_head *head)
 	}
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 out:
+	/* May free the context; the module stays until after we return. */
 	kpf_ctx_put(ctx);
-	module_put(THIS_MODULE);
 }

@@ -14,10 +14,10 @@
  *  - the delivery task_work, on the owning thread on its way to user mode.
  * @timer_lock (a raw spinlock, taken in hardirq) covers the state the
  * callback shares with the other two. A queued task_work holds a
- * reference on the context (@ref) and on the module, never on the file,
- * so close and release are never held up by a thread that does not reach
- * user mode; release cancels the timer, so the context outlives every
- * callback too.
+ * reference on the context (@ref), never on the file, so close and
+ * release are never held up by a thread that does not reach user mode;
+ * release cancels the timer, so the context outlives every callback too.
+ * The context holds the module through @anchor (see kpf_ctx_put()).
  */
 #ifndef KPF_INTERNAL_H
 #define KPF_INTERNAL_H
@@ -36,6 +36,8 @@ struct kpf_user;
 /**
  * struct kpf_ctx - one open file of /dev/kpf
  * @ref:	one for the file until release, one for a queued delivery.
+ * @anchor:	an anonymous file whose f_op->owner is this module: the
+ *		context's reference on the module, dropped by fput().
  * @ioctl_lock:	serialises REGISTER, UNREGISTER, ARM and DISARM.
  * @timer_lock:	protects everything below @timer against the callback.
  * @timer:	the per-thread hrtimer, HRTIMER_MODE_ABS_PINNED_HARD.
@@ -68,6 +70,7 @@ struct kpf_user;
  */
 struct kpf_ctx {
 	refcount_t ref;
+	struct file *anchor;
 	struct mutex ioctl_lock;	/* see above */
 	raw_spinlock_t timer_lock;
 	struct hrtimer timer;

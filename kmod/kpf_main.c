@@ -15,7 +15,9 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/anon_inodes.h>
 #include <linux/fdtable.h>
+#include <linux/file.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/sched/task.h>
@@ -145,6 +147,11 @@ out:
 	return ret;
 }
 
+/* No operations: the anchor only carries the module reference. */
+static const struct file_operations kpf_anchor_fops = {
+	.owner		= THIS_MODULE,
+};
+
 static int kpf_open(struct inode *inode, struct file *file)
 {
 	struct kpf_ctx *ctx;
@@ -152,6 +159,14 @@ static int kpf_open(struct inode *inode, struct file *file)
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL_ACCOUNT);
 	if (!ctx)
 		return -ENOMEM;
+	ctx->anchor = anon_inode_getfile("[kpf]", &kpf_anchor_fops, NULL,
+					 O_RDONLY);
+	if (IS_ERR(ctx->anchor)) {
+		int ret = PTR_ERR(ctx->anchor);
+
+		kfree(ctx);
+		return ret;
+	}
 	refcount_set(&ctx->ref, 1);
 	mutex_init(&ctx->ioctl_lock);
 	raw_spin_lock_init(&ctx->timer_lock);
@@ -177,6 +192,14 @@ static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
 	struct task_struct *task = ctx->task;
 	bool shared;
 
+	/*
+	 * Every descriptor holds a reference, and the one being closed still
+	 * holds its own during ->flush: a count of one means no descriptor
+	 * is left anywhere. That is the usual close, and it needs no scan of
+	 * the fd table, which is O(max_fds) under files->file_lock.
+	 */
+	if (file_count(file) == 1)
+		return false;
 	task_lock(task);
 	shared = task->files && task->files == current->files;
 	task_unlock(task);
@@ -209,14 +232,26 @@ static int kpf_flush(struct file *file, fl_owner_t id)
  * @ctx:	the context; the file holds one reference until release, a
  *		queued delivery holds another.
  *
- * The last one frees it. Never called from hardirq.
+ * The last one frees it and puts its anchor file. That is how a delivery
+ * that outlived the file lets the module go: the module's code is still
+ * running when it drops its last reference, and module_put() here would
+ * leave the rest of this function and of the task_work racing with rmmod
+ * (the kernel has no task_work counterpart of
+ * module_put_and_kthread_exit()). fput() only queues __fput() - as
+ * task_work on this thread, run after the current work returned, or on a
+ * kworker for a kernel thread - and __fput() drops the module in core
+ * code, the way every file operation's module is released. Never called
+ * from hardirq.
  */
 void kpf_ctx_put(struct kpf_ctx *ctx)
 {
+	struct file *anchor = ctx->anchor;
+
 	if (!refcount_dec_and_test(&ctx->ref))
 		return;
 	mutex_destroy(&ctx->ioctl_lock);
 	kfree(ctx);
+	fput(anchor);
 }
 
 /*

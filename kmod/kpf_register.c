@@ -10,6 +10,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/compat.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -96,6 +97,25 @@ static void kpf_reset_area(struct kpf_area *area)
 }
 
 /*
+ * account_locked_vm() with the CAP_IPC_LOCK check it would make, but
+ * without an audit record and only when the limit is exceeded: asking
+ * for the capability on every registration (and even on the release,
+ * where it is ignored) would fill the audit log of a system that denies
+ * it (an LSM records every denial) for a limit that was not reached.
+ */
+static int kpf_account_page(struct mm_struct *mm, bool inc)
+{
+	int ret;
+
+	mmap_write_lock(mm);
+	ret = __account_locked_vm(mm, 1, inc, current, false);
+	if (ret == -ENOMEM && ns_capable_noaudit(&init_user_ns, CAP_IPC_LOCK))
+		ret = __account_locked_vm(mm, 1, inc, current, true);
+	mmap_write_unlock(mm);
+	return ret;
+}
+
+/*
  * Pin the page of the area for as long as it is registered, charged to
  * the owner's RLIMIT_MEMLOCK like any other long-term pin (io_uring, RDMA).
  * Only memory that swap backs is accepted - anonymous (including a private
@@ -115,7 +135,7 @@ static int kpf_pin_area(u64 uarea, struct page **page)
 		ret = -EINVAL;
 		goto unpin;
 	}
-	ret = account_locked_vm(current->mm, 1, true);
+	ret = kpf_account_page(current->mm, true);
 	if (ret)
 		goto unpin;
 	return 0;
@@ -131,7 +151,7 @@ unpin:
  */
 static void kpf_unpin_area(struct mm_struct *mm, struct page *page)
 {
-	account_locked_vm(mm, 1, false);
+	kpf_account_page(mm, false);
 	unpin_user_pages_dirty_lock(&page, 1, true);
 }
 

@@ -32,8 +32,8 @@
  * is running and will clear it, but backs off exponentially (up to one
  * expiry per KPF_BUSY_MAX_NS) while in_upcall stays set. Otherwise a
  * task_work is queued on the owner (TWA_RESUME: it never interrupts a
- * blocking system call), holding a reference on the context and the
- * module, and kpf_deliver.c takes over.
+ * blocking system call), holding a reference on the context (and so on
+ * the module), and kpf_deliver.c takes over.
  * When it finds no final frame it hands the expiry back (@retry) and the
  * timer tries again after a backoff that doubles up to KPF_RETRY_MAX_NS.
  *
@@ -125,10 +125,9 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now,
 	}
 	/*
 	 * The file holds a context reference until release, which cancels
-	 * this timer first; the module is pinned by the open file too.
+	 * this timer first. The context holds the module (its anchor).
 	 */
 	refcount_inc(&ctx->ref);
-	__module_get(THIS_MODULE);
 	ctx->work_queued = true;
 	ctx->work_gen = ctx->gen;
 	ctx->work_expiry = expiry;
@@ -136,7 +135,6 @@ static enum kpf_fired kpf_fire(struct kpf_ctx *ctx, u64 expiry, u64 now,
 	if (task_work_add(ctx->task, &ctx->work, TWA_RESUME)) {
 		/* -ESRCH: the owner is past exit_task_work(). */
 		ctx->work_queued = false;
-		module_put(THIS_MODULE);
 		/* Not the last reference: the file still holds one. */
 		refcount_dec(&ctx->ref);
 		kpf_area_add(&area->dropped, 1);

@@ -5,14 +5,18 @@
  * task_work also runs from get_signal() before the system call restart
  * fixup and from ptrace_notify() at syscall stops. A delivery that ran
  * there saved a frame user space never sees: a restart code (-512) leaked
- * out of read(), and a tracer's change of the return value at the
- * syscall-exit stop was lost. Both must now behave as without kpf.
+ * out of read(), a tracer's change of the return value at the
+ * syscall-exit stop was lost, and at a stop on the way into a system call
+ * the call was skipped. All must now behave as without kpf.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
+#include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -198,6 +202,140 @@ TEST(ptrace_exit_stop_sees_tracer_result)
 	EXPECT_EQ(INJECTED, res[0]);
 	EXPECT_EQ(1, res[1]);
 	close(p[0]);
+}
+
+/*
+ * Child for the entry-stop test: a seccomp filter that makes getppid()
+ * stop for the tracer (SECCOMP_RET_TRACE) on the way in, after the
+ * syscall-entry stop; then the same one-shot and getppid() as above.
+ */
+static void seccomp_traced_child(int out, struct kpf_area *shared,
+				 uint64_t fire_ns)
+{
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { ARRAY_SIZE(insns), insns };
+	struct kpf_test_ctx c;
+	long res[2] = { -1, -1 };
+
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0))
+		_exit(2);
+	raise(SIGSTOP);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+		_exit(4);
+	if (kpf_test_ctx_init(&c))
+		_exit(5);
+	/* The tracer watches the area's counters: shmem, shared with it. */
+	munmap(c.area, KPF_TEST_PAGE_SIZE);
+	c.area = shared;
+	c.area->size = sizeof(*c.area);
+	if (!kpf_test_register(&c) && !kpf_test_arm(&c, 0, fire_ns, 0)) {
+		res[0] = kpf_test_raw_syscall(SYS_getppid, 0, 0, 0, 0, 0);
+		kpf_test_wait_delivered(&c, 1, 20 * NSEC_PER_SEC);
+		res[1] = READ_ONCE(c.area->delivered);
+	}
+	if (write(out, res, sizeof(res)) != sizeof(res))
+		_exit(3);
+	_exit(0);
+}
+
+/*
+ * A syscall-entry stop with a delivery queued (issue 8, item 1). The
+ * tracer holds getppid() at its syscall-entry stop until the child's
+ * timer expired (it watches the area, which the two share; the expiry is
+ * far enough for the tracer's round trips at the stops before), so the
+ * delivery is queued when the child goes on to its
+ * seccomp stop, whose ptrace_notify() runs task_work before the call has
+ * run: a frame saved there had rax = -ENOSYS and, with orig_ax = -1, the
+ * call was skipped. The tracer looks at the registers at that stop, and
+ * the child reports what getppid() returned.
+ */
+TEST(ptrace_entry_stop_runs_the_call)
+{
+	struct user_regs_struct regs;
+	long res[2] = { 0, 0 };
+	long seccomp_orig_rax = 0, entry_rip = 0, seccomp_rip = 0;
+	int p[2], status, entry_stops = 0, seccomp_stops = 0;
+	const char *kernel = getenv("KPF_KERNEL");
+	uint64_t fire_ns = kernel && !strcmp(kernel, "debug") ?
+			   2 * NSEC_PER_SEC : 300 * NSEC_PER_MSEC;
+	uint64_t fires_at_stop = ~0ULL, end;
+	struct kpf_area *shared;
+	pid_t pid;
+
+	KPF_REQUIRE_DEVICE();
+	/* The debug kernel (a tinyconfig) has no seccomp filters. */
+	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0,
+		    &(__u32){ SECCOMP_RET_TRACE }))
+		SKIP(return, "no SECCOMP_RET_TRACE in this kernel: %s",
+		     strerror(errno));
+	shared = mmap(NULL, KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, shared);
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p[0]);
+		seccomp_traced_child(p[1], shared, fire_ns);
+	}
+	close(p[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFSTOPPED(status));
+	ASSERT_EQ(0, ptrace(PTRACE_SETOPTIONS, pid, 0,
+			    PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+			    PTRACE_O_TRACESECCOMP));
+	for (;;) {
+		ASSERT_EQ(0, ptrace(PTRACE_SYSCALL, pid, 0, 0));
+		ASSERT_EQ(pid, waitpid(pid, &status, 0));
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			break;
+		if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
+			ASSERT_EQ(0, ptrace(PTRACE_GETREGS, pid, 0, &regs));
+			seccomp_stops++;
+			seccomp_orig_rax = regs.orig_rax;
+			seccomp_rip = regs.rip;
+			continue;
+		}
+		if (WSTOPSIG(status) != (SIGTRAP | 0x80))
+			continue;
+		ASSERT_EQ(0, ptrace(PTRACE_GETREGS, pid, 0, &regs));
+		/* The first entry stop of getppid: its rax is -ENOSYS. */
+		if (regs.orig_rax != SYS_getppid || entry_stops ||
+		    (long)regs.rax != -ENOSYS)
+			continue;
+		entry_stops++;
+		entry_rip = regs.rip;
+		/* Let the timer expire while the child is stopped here. */
+		fires_at_stop = READ_ONCE(shared->fires);
+		end = kpf_now_ns() + 20 * NSEC_PER_SEC;
+		while (!READ_ONCE(shared->fires) && kpf_now_ns() < end)
+			sleep_ns(NSEC_PER_MSEC);
+		sleep_ns(FIRE_NS);
+	}
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(sizeof(res), read(p[0], res, sizeof(res)));
+	kpf_log("expiries before the entry stop %llu; getppid() returned %ld (tracer %d), %ld upcall(s); seccomp stop: orig_rax %ld, rip %s\n",
+		(unsigned long long)fires_at_stop, res[0], (int)getpid(),
+		res[1], seccomp_orig_rax,
+		seccomp_rip == entry_rip ? "unchanged" : "redirected");
+	EXPECT_EQ(1, entry_stops);
+	/* Otherwise the delivery was not queued at the stop: no test. */
+	EXPECT_EQ(0, fires_at_stop);
+	EXPECT_EQ(1, seccomp_stops);
+	EXPECT_EQ(SYS_getppid, seccomp_orig_rax);
+	EXPECT_EQ(entry_rip, seccomp_rip);
+	EXPECT_EQ(getpid(), res[0]);
+	EXPECT_EQ(1, res[1]);
+	close(p[0]);
+	munmap(shared, KPF_TEST_PAGE_SIZE);
 }
 
 #define STEPS		1000

@@ -3,7 +3,7 @@
  * Lifetimes: a thread exiting with a periodic timer armed, close with a
  * timer armed, a fork child and an exec'd image using an inherited fd
  * (EPERM, and no upcall into them), and delete_module refused while a
- * /dev/kpf file is open. The contexts counter must return to its value
+ * /dev/kpf file is open or a delivery is still queued after release. The contexts counter must return to its value
  * from before each test.
  */
 #define _GNU_SOURCE
@@ -332,6 +332,87 @@ TEST_F(life, exec_eperm_and_no_delivery)
 	EXPECT_EQ(0, wait_contexts(self->contexts0))
 		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
 		       self->contexts0);
+}
+
+/* /sys/module/kpf/refcnt, or UINT64_MAX. */
+static uint64_t module_refcnt(void)
+{
+	uint64_t v = 0;
+
+	return kpf_read_u64("/sys/module/kpf/refcnt", &v) ? UINT64_MAX : v;
+}
+
+struct blocker {
+	struct kpf_test_ctx *c;
+	int rfd;
+	int ret;
+	int armed;
+};
+
+/* Registers, arms a one-shot, and blocks in read() past its expiry. */
+static void *blocker_thread(void *arg)
+{
+	struct blocker *b = arg;
+	char x;
+
+	b->ret = kpf_test_register(b->c);
+	if (!b->ret)
+		b->ret = kpf_test_arm(b->c, 0, 5 * NSEC_PER_MSEC, 0);
+	__atomic_store_n(&b->armed, 1, __ATOMIC_SEQ_CST);
+	if (read(b->rfd, &x, 1) != 1)
+		b->ret = -EIO;
+	return NULL;
+}
+
+/*
+ * A delivery still queued after the file was released keeps the module
+ * (through its context's anchor file): rmmod is refused until the owner
+ * ran it, and then the module's reference count is back where it was.
+ */
+TEST_F(life, zy_queued_delivery_holds_module)
+{
+	uint64_t ref0, ref_queued, ref_after, end;
+	struct blocker b = { 0 };
+	struct kpf_test_ctx c;
+	int p[2], err;
+	pthread_t t;
+
+	KPF_REQUIRE_DEVICE();
+	if (geteuid())
+		SKIP(return, "delete_module needs root");
+	ref0 = module_refcnt();
+	ASSERT_NE(UINT64_MAX, ref0);
+	ASSERT_EQ(0, pipe2(p, O_CLOEXEC));
+	ASSERT_EQ(0, kpf_test_ctx_init(&c));
+	b.c = &c;
+	b.rfd = p[0];
+	ASSERT_EQ(0, pthread_create(&t, NULL, blocker_thread, &b));
+	while (!__atomic_load_n(&b.armed, __ATOMIC_SEQ_CST))
+		;
+	end = kpf_now_ns() + WAIT_NS;
+	while (!READ_ONCE(c.area->fires) && kpf_now_ns() < end)
+		kpf_spin_ns(NSEC_PER_MSEC);
+	ASSERT_EQ(1, READ_ONCE(c.area->fires));
+	EXPECT_EQ(0, close(c.fd));
+	c.fd = -1;
+	ref_queued = module_refcnt();
+	errno = 0;
+	EXPECT_EQ(-1, syscall(SYS_delete_module, "kpf", O_NONBLOCK));
+	err = errno;
+	ASSERT_EQ(1, write(p[1], "x", 1));
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	ref_after = module_refcnt();
+	kpf_log("module refcnt %llu, with the file closed and a delivery queued %llu, after it ran %llu; rmmod meanwhile: %s\n",
+		(unsigned long long)ref0, (unsigned long long)ref_queued,
+		(unsigned long long)ref_after, strerror(err));
+	EXPECT_EQ(0, b.ret);
+	EXPECT_EQ(ref0 + 1, ref_queued);
+	EXPECT_EQ(EWOULDBLOCK, err);
+	EXPECT_EQ(ref0, ref_after);
+	EXPECT_EQ(0, wait_contexts(self->contexts0));
+	close(p[0]);
+	close(p[1]);
+	kpf_test_ctx_destroy(&c);
 }
 
 /*

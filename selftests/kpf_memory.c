@@ -7,7 +7,9 @@
  *   gives EINVAL, a memfd is fine;
  * - munmap of a registered area is harmless: the kernel keeps its pinned
  *   page until UNREGISTER, which then gives the charge back;
- * - the area's tail is reserved and must be zero.
+ * - the area's tail is reserved and must be zero;
+ * - the charge asks for CAP_IPC_LOCK only over the limit, and without an
+ *   audit record (a kprobe on security_capable() sees the checks).
  */
 #define _GNU_SOURCE
 #include <sys/mount.h>
@@ -172,6 +174,101 @@ TEST(area_reserved_tail_must_be_zero)
 	c.area->user_ssp = 0x1234;
 	EXPECT_EQ(0, kpf_test_register(&c));
 	EXPECT_EQ(0, READ_ONCE(c.area->user_ssp));
+	kpf_test_ctx_destroy(&c);
+}
+
+#define TRACEFS		"/sys/kernel/tracing/"
+#define CAP_IPC_LOCK_NR	14
+/* include/linux/security.h: CAP_OPT_NOAUDIT */
+#define CAP_OPT_NOAUDIT	2
+
+static int tracefs_write(const char *file, const char *s, int append)
+{
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), TRACEFS "%s", file);
+	fd = open(path, O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Count the CAP_IPC_LOCK checks of this process in the trace: @audited
+ * those without CAP_OPT_NOAUDIT, @quiet those with it.
+ */
+static void count_cap_checks(int *audited, int *quiet)
+{
+	char line[512], pat[32];
+	unsigned int opts;
+	FILE *f = fopen(TRACEFS "trace", "r");
+
+	*audited = *quiet = 0;
+	if (!f)
+		return;
+	snprintf(pat, sizeof(pat), "-%d ", (int)getpid());
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, " cap=14 opts=");
+
+		if (!p || !strstr(line, pat) ||
+		    sscanf(p, " cap=14 opts=%u", &opts) != 1)
+			continue;
+		if (opts & CAP_OPT_NOAUDIT)
+			(*quiet)++;
+		else
+			(*audited)++;
+	}
+	fclose(f);
+}
+
+/*
+ * REGISTER and UNREGISTER under the limit, then REGISTER over it (RLIMIT
+ * 0: root passes by CAP_IPC_LOCK). Before, account_locked_vm() asked
+ * capable(CAP_IPC_LOCK) every time, an audited check.
+ */
+TEST(memlock_check_is_not_audited)
+{
+	struct rlimit old, none = { 0, 0 };
+	int audited, quiet, audited2, quiet2;
+	struct kpf_test_ctx c;
+
+	KPF_REQUIRE_DEVICE();
+	if (access(TRACEFS "kprobe_events", W_OK))
+		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
+	if (access(TRACEFS "kprobe_events", W_OK))
+		SKIP(return, "no kprobe_events in " TRACEFS);
+	tracefs_write("events/kprobes/enable", "0", 0);
+	tracefs_write("kprobe_events", "-:kpf_cap\n", 1);
+	ASSERT_EQ(0, tracefs_write("kprobe_events",
+		  "p:kpf_cap security_capable cap=%dx:s32 opts=%cx:u32\n", 1));
+	ASSERT_EQ(0, tracefs_write("events/kprobes/kpf_cap/filter",
+				   "cap == 14", 0));
+	ASSERT_EQ(0, tracefs_write("trace", "", 0));
+	ASSERT_EQ(0, tracefs_write("events/kprobes/kpf_cap/enable", "1", 0));
+
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_unregister(&c));
+	count_cap_checks(&audited, &quiet);
+
+	ASSERT_EQ(0, getrlimit(RLIMIT_MEMLOCK, &old));
+	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &none));
+	EXPECT_EQ(0, kpf_test_register(&c));
+	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &old));
+	EXPECT_EQ(0, kpf_test_unregister(&c));
+	count_cap_checks(&audited2, &quiet2);
+
+	tracefs_write("events/kprobes/kpf_cap/enable", "0", 0);
+	tracefs_write("kprobe_events", "-:kpf_cap\n", 1);
+	kpf_log("CAP_IPC_LOCK checks under the limit: %d audited, %d noaudit; over it: %d audited, %d noaudit\n",
+		audited, quiet, audited2 - audited, quiet2 - quiet);
+	EXPECT_EQ(0, audited);
+	EXPECT_EQ(0, quiet);
+	EXPECT_EQ(0, audited2 - audited);
+	EXPECT_EQ(1, quiet2 - quiet);
 	kpf_test_ctx_destroy(&c);
 }
 
