@@ -589,7 +589,7 @@ void kpf_upcall(struct kpf_area *area)
 	 * malloc is called without a stub, defer_leaf.c), or user code below
 	 * a live mark (a callback).
 	 */
-	in_library = in_task && (kpf_defer_in_text(area->frame.rip) ||
+	in_library = in_task && (kpf_defer_in_leaf(area->frame.rip) ||
 				 kpf_defer_mark_inside(self, t, rsp,
 						       area->frame.rip));
 	if (in_task && !in_library && !area->defer) {

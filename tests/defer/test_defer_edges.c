@@ -269,6 +269,59 @@ TEST(no_defer_auto_restores_slots)
 	EXPECT_EQ(0UL, kpf_defer_auto_slots());
 }
 
+/* ---- leaf functions: no stub, deferred by their rip ---- */
+
+static unsigned char *leaf_buf;
+#define LEAF_BUF	(32u << 20)
+
+static void leaf_task(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		memset(leaf_buf, i, LEAF_BUF);
+}
+
+/*
+ * malloc and memset go straight to libc (the slot holds libc's address),
+ * qsort through a stub; a task that spends its time inside memset is
+ * never stopped there: every expiry in it is deferred (counted) and the
+ * task is preempted only after the call returned.
+ */
+TEST(leaf_functions_have_no_stub)
+{
+	struct kpf_stats s = { .size = sizeof(s) };
+	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+	void *(*volatile m)(size_t) = malloc;
+	void *(*volatile ms)(void *, int, size_t) = memset;
+	volatile qsort_fn q = qsort;
+	kpf_task *t;
+	int rc;
+
+	if (getenv("KPF_DEFER_AUTO"))
+		SKIP(return, "KPF_DEFER_AUTO set");
+	alarm(ALARM_S);
+	ASSERT_NE(NULL, libc);
+	ASSERT_EQ(0, kpf_init(NULL));
+	EXPECT_EQ(dlsym(libc, "malloc"), (void *)m);
+	EXPECT_EQ(dlsym(libc, "memset"), (void *)ms);
+	EXPECT_NE(dlsym(libc, "qsort"), (void *)q);
+	leaf_buf = malloc(LEAF_BUF);
+	ASSERT_NE(NULL, leaf_buf);
+	rc = kpf_launch(&t, leaf_task, NULL, 20000);
+	while (rc == KPF_PREEMPTED)
+		rc = kpf_resume(t, 20000);
+	ASSERT_EQ(KPF_DONE, rc);
+	ASSERT_EQ(0, kpf_thread_stats(&s));
+	TH_LOG("%llu expiries deferred inside memset, %llu preemptions",
+	       (unsigned long long)s.deferred_in_library,
+	       (unsigned long long)s.preemptions);
+	/* 128 MiB of memset take milliseconds: expiries landed in it */
+	EXPECT_LT(0ULL, (unsigned long long)s.deferred_in_library);
+	EXPECT_EQ(3, leaf_buf[LEAF_BUF - 1]);
+	free(leaf_buf);
+}
+
 /* ---- user code after a tail call into libc ---- */
 
 static volatile int go_on;

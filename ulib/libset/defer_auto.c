@@ -97,6 +97,12 @@ static struct {
 	int32_t tls_off;		/* of kpf_tls_self, for the stubs */
 	unsigned long long generation;	/* kpf_got_generation() processed */
 	unsigned long slots;		/* slots rewritten so far */
+	/*
+	 * kpf_defer_in_leaf(): 1 while calls to leaf functions go direct
+	 * (deferral on), or once a libset copy was bound to one
+	 */
+	int leaf_direct;
+	int leaf_bound;
 } kpf_da = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int kpf_defer_lib_add(const char *soname)
@@ -211,6 +217,24 @@ int kpf_defer_in_text(uint64_t addr)
 		if (addr >= kpf_da.lo[i] && addr < kpf_da.hi[i])
 			return 1;
 	return 0;
+}
+
+/**
+ * kpf_defer_in_leaf() - whether @addr is deferred library code that a
+ *	task may run without a mark (a leaf function, defer_leaf.c)
+ * @addr: the interrupted instruction address
+ *
+ * Only while leaf functions are called directly: with automatic deferral
+ * off (KPF_DEFER_AUTO=0, KPF_CONFIG_NO_DEFER_AUTO) code in libc is as
+ * preemptible as before, unless libsets bound a copy's leaf calls.
+ * Lock-free (kpf_upcall()).
+ *
+ * Return: 1 or 0.
+ */
+int kpf_defer_in_leaf(uint64_t addr)
+{
+	return __atomic_load_n(&kpf_da.leaf_direct, __ATOMIC_ACQUIRE) &&
+	       kpf_defer_in_text(addr);
 }
 
 /**
@@ -556,6 +580,8 @@ void *kpf_defer_stub(void *target)
 	pthread_mutex_lock(&kpf_da.lock);
 	if (!kpf_stub_prepare() && kpf_defer_is_leaf((uintptr_t)target)) {
 		kpf_stub_target_ranges((uintptr_t)target);
+		kpf_da.leaf_bound = 1;
+		__atomic_store_n(&kpf_da.leaf_direct, 1, __ATOMIC_RELEASE);
 		stub = target;
 	} else {
 		stub = kpf_stub_for((uintptr_t)target);
@@ -777,8 +803,10 @@ static int kpf_defer_start(int enabled)
 		err = kpf_defer_env_libs();
 	if (!err)
 		err = kpf_defer_process();
-	if (!err)
+	if (!err) {
 		kpf_da.started = 1;
+		__atomic_store_n(&kpf_da.leaf_direct, 1, __ATOMIC_RELEASE);
+	}
 	return err;
 }
 
@@ -856,6 +884,9 @@ int kpf_defer_auto_init(unsigned int config_flags)
 		kpf_da.enabled = 0;
 		kpf_da.started = 0;
 		err = kpf_got_for_each_object(kpf_undefer_object, NULL);
+		/* off means off, unless a libset copy calls a leaf directly */
+		__atomic_store_n(&kpf_da.leaf_direct, kpf_da.leaf_bound,
+				 __ATOMIC_RELEASE);
 	} else {
 		err = kpf_defer_start(enabled);
 	}
