@@ -8,7 +8,7 @@
  * Deadline mode (one-shot). The area's deadline_ns is the truth, written
  * by user space with plain stores. ARM writes it too and queues the timer.
  * At expiry the callback reads it:
- *   0          - nothing is wanted: stop;
+ *   0          - nothing is wanted: stop (or linger, below);
  *   in future  - user space postponed it without a system call: move the
  *                timer there and restart;
  *   due        - clear it to 0 with cmpxchg (a concurrent user store wins
@@ -17,6 +17,17 @@
  * user space stores the deadline with a full barrier and only then reads
  * armed_ns. Whichever way the two race, either the callback sees the new
  * deadline or user space sees armed_ns == 0 and calls ARM (Dekker).
+ *
+ * Lingering (KPF_ARM_LINGER, one-shot only). A pool worker stores 0 when
+ * its task returns and a new deadline when the next one starts, maybe
+ * after an idle wait. Without lingering the expiry that finds 0 stops the
+ * timer (armed_ns = 0), and so does one that fires, so the next store
+ * needs KPF_IOC_ARM. Lingering, such an expiry queues the timer again
+ * linger_ns ahead instead: any deadline stored at least linger_ns ahead
+ * is later than armed_ns and needs no system call. Each lingering expiry
+ * is one interrupt that preempts nothing; at most linger_max come in a
+ * row (an expiry that finds a deadline starts the count again), so a
+ * thread that stays idle costs linger_max interrupts, then none.
  *
  * Periodic mode. Fire every period; missed periods are overruns. While a
  * delivery waits as task_work (the owner is in the kernel or on another
@@ -163,6 +174,26 @@ static enum hrtimer_restart kpf_timer_move(struct kpf_ctx *ctx, u64 now,
 	return HRTIMER_RESTART;
 }
 
+/*
+ * No deadline is wanted (or the one found has just fired): stop, or with
+ * KPF_ARM_LINGER stay queued linger_ns ahead, at most linger_max times in
+ * a row. armed_ns is 0 here (kpf_timer_deadline() cleared it first).
+ */
+static enum hrtimer_restart kpf_timer_idle(struct kpf_ctx *ctx, u64 now)
+{
+	u64 next;
+
+	if (!ctx->linger_ns || ctx->lingered >= ctx->linger_max)
+		return HRTIMER_NORESTART;
+	ctx->lingered++;
+	next = min_t(u64, now + ctx->linger_ns, KTIME_MAX);
+	hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
+	WRITE_ONCE(ctx->area->armed_ns, next);
+	kpf_area_add(&ctx->area->lingers, 1);
+	kpf_stat_inc(KPF_STAT_LINGERS);
+	return HRTIMER_RESTART;
+}
+
 static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 {
 	struct kpf_area *area = ctx->area;
@@ -175,13 +206,17 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 	deadline = READ_ONCE(area->deadline_ns);
 	for (tries = 0; tries < KPF_DEADLINE_TRIES; tries++) {
 		if (!deadline)
-			return HRTIMER_NORESTART;
+			return kpf_timer_idle(ctx, now);
+		ctx->lingered = 0;
 		if (deadline > now)
 			return kpf_timer_move(ctx, now, deadline);
 		seen = cmpxchg(&area->deadline_ns, deadline, 0);
 		if (seen == deadline) {
-			kpf_fire(ctx, deadline, now, false);
-			return HRTIMER_NORESTART;
+			/* A gone owner stops for good at the next expiry. */
+			if (kpf_fire(ctx, deadline, now, false) ==
+			    KPF_FIRED_GONE)
+				return HRTIMER_NORESTART;
+			return kpf_timer_idle(ctx, now);
 		}
 		deadline = seen;
 	}
@@ -356,6 +391,16 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 		return -EINVAL;
 	if (!periodic && arm->period_ns)
 		return -EINVAL;
+	if (arm->reserved1)
+		return -EINVAL;
+	if (arm->flags & KPF_ARM_LINGER) {
+		if (periodic || arm->linger_ns < min_ns ||
+		    arm->linger_ns > KPF_MAX_PERIOD_NS || !arm->linger_max ||
+		    arm->linger_max > KPF_MAX_LINGER)
+			return -EINVAL;
+	} else if (arm->linger_ns || arm->linger_max) {
+		return -EINVAL;
+	}
 	if (periodic && (arm->period_ns < min_ns ||
 			 arm->period_ns > KPF_MAX_PERIOD_NS))
 		return -EINVAL;
@@ -437,6 +482,9 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	ctx->period_ns = arm.period_ns;
 	ctx->paused = false;
 	ctx->busy_expiries = 0;
+	ctx->linger_ns = arm.linger_ns;
+	ctx->linger_max = arm.linger_max;
+	ctx->lingered = 0;
 	if (!ctx->periodic)
 		WRITE_ONCE(area->deadline_ns, deadline);
 	/* A delivery waiting for a final frame is not delayed by ARM. */
@@ -523,6 +571,9 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 	ctx->retry = false;
 	ctx->retries = 0;
 	ctx->busy_expiries = 0;
+	ctx->linger_ns = 0;
+	ctx->linger_max = 0;
+	ctx->lingered = 0;
 	ctx->gen++;
 	if (ctx->area) {
 		WRITE_ONCE(ctx->area->deadline_ns, 0);
