@@ -113,7 +113,7 @@ struct kpf_frame {
  *		resume by "ret" needs it once they are).
  * @lingers:	kernel: expiries that found no deadline and kept the timer
  *		queued (KPF_ARM_LINGER); each is one timer interrupt that
- *		preempted nothing. Must be 0 at registration.
+ *		preempted nothing.
  * @reserved2:	must be 0 at registration; the kernel does not write it.
  */
 struct kpf_area {
