@@ -25,9 +25,10 @@
  * needs KPF_IOC_ARM. Lingering, such an expiry queues the timer again
  * linger_ns ahead instead: any deadline stored at least linger_ns ahead
  * is later than armed_ns and needs no system call. Each lingering expiry
- * is one interrupt that preempts nothing; at most linger_max come in a
- * row (an expiry that finds a deadline starts the count again), so a
- * thread that stays idle costs linger_max interrupts, then none.
+ * (one that found no deadline) is an interrupt that preempts nothing; at
+ * most linger_max come in a row (an expiry that finds a deadline starts
+ * the count again), so a thread that stays idle costs linger_max
+ * interrupts, then none.
  *
  * Periodic mode. Fire every period; missed periods are overruns. While a
  * delivery waits as task_work (the owner is in the kernel or on another
@@ -175,22 +176,30 @@ static enum hrtimer_restart kpf_timer_move(struct kpf_ctx *ctx, u64 now,
 }
 
 /*
- * No deadline is wanted (or the one found has just fired): stop, or with
- * KPF_ARM_LINGER stay queued linger_ns ahead, at most linger_max times in
- * a row. armed_ns is 0 here (kpf_timer_deadline() cleared it first).
+ * No deadline is wanted, or the one found has just fired (@fired): stop,
+ * or with KPF_ARM_LINGER stay queued linger_ns ahead. An expiry that
+ * found no deadline is a lingering one: an interrupt that did nothing,
+ * counted in lingers and limited to linger_max in a row. Requeueing from
+ * the interrupt that fired costs nothing more and starts the count again.
+ * armed_ns is 0 here (kpf_timer_deadline() cleared it first).
  */
-static enum hrtimer_restart kpf_timer_idle(struct kpf_ctx *ctx, u64 now)
+static enum hrtimer_restart kpf_timer_idle(struct kpf_ctx *ctx, u64 now,
+					   bool fired)
 {
 	u64 next;
 
-	if (!ctx->linger_ns || ctx->lingered >= ctx->linger_max)
+	if (!ctx->linger_ns)
 		return HRTIMER_NORESTART;
-	ctx->lingered++;
+	if (!fired) {
+		if (ctx->lingered >= ctx->linger_max)
+			return HRTIMER_NORESTART;
+		ctx->lingered++;
+		kpf_area_add(&ctx->area->lingers, 1);
+		kpf_stat_inc(KPF_STAT_LINGERS);
+	}
 	next = min_t(u64, now + ctx->linger_ns, KTIME_MAX);
 	hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
 	WRITE_ONCE(ctx->area->armed_ns, next);
-	kpf_area_add(&ctx->area->lingers, 1);
-	kpf_stat_inc(KPF_STAT_LINGERS);
 	return HRTIMER_RESTART;
 }
 
@@ -206,7 +215,7 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 	deadline = READ_ONCE(area->deadline_ns);
 	for (tries = 0; tries < KPF_DEADLINE_TRIES; tries++) {
 		if (!deadline)
-			return kpf_timer_idle(ctx, now);
+			return kpf_timer_idle(ctx, now, false);
 		ctx->lingered = 0;
 		if (deadline > now)
 			return kpf_timer_move(ctx, now, deadline);
@@ -216,7 +225,7 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 			if (kpf_fire(ctx, deadline, now, false) ==
 			    KPF_FIRED_GONE)
 				return HRTIMER_NORESTART;
-			return kpf_timer_idle(ctx, now);
+			return kpf_timer_idle(ctx, now, true);
 		}
 		deadline = seen;
 	}

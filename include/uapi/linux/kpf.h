@@ -112,8 +112,9 @@ struct kpf_frame {
  *		0 while shadow stacks are not supported (see kpf.rst: a
  *		resume by "ret" needs it once they are).
  * @lingers:	kernel: expiries that found no deadline and kept the timer
- *		queued (KPF_ARM_LINGER); each is one timer interrupt that
- *		preempted nothing.
+ *		queued (KPF_ARM_LINGER): each is one timer interrupt that
+ *		did nothing, the price of lingering. (The timer lingers
+ *		after a delivery too, from the same interrupt: not counted.)
  * @reserved2:	must be 0 at registration; the kernel does not write it.
  */
 struct kpf_area {
