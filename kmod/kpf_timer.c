@@ -203,7 +203,12 @@ static enum hrtimer_restart kpf_timer_idle(struct kpf_ctx *ctx, u64 now,
 	return HRTIMER_RESTART;
 }
 
-static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
+/*
+ * The one-shot expiry: @fired when this interrupt already delivered a
+ * retried expiry (then a requeue is not a lingering expiry).
+ */
+static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now,
+					       bool fired)
 {
 	struct kpf_area *area = ctx->area;
 	u64 deadline, seen;
@@ -215,7 +220,7 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 	deadline = READ_ONCE(area->deadline_ns);
 	for (tries = 0; tries < KPF_DEADLINE_TRIES; tries++) {
 		if (!deadline)
-			return kpf_timer_idle(ctx, now, false);
+			return kpf_timer_idle(ctx, now, fired);
 		ctx->lingered = 0;
 		if (deadline > now)
 			return kpf_timer_move(ctx, now, deadline);
@@ -313,7 +318,7 @@ static enum hrtimer_restart kpf_timer_retried(struct kpf_ctx *ctx, u64 now)
 	fired = kpf_fire(ctx, ctx->retry_expiry, now, true);
 	if (!ctx->periodic)
 		/* A deadline stored meanwhile still counts. */
-		return kpf_timer_deadline(ctx, now);
+		return kpf_timer_deadline(ctx, now, true);
 	hrtimer_forward(&ctx->timer, ns_to_ktime(now),
 			ns_to_ktime(ctx->period_ns));
 	return kpf_periodic_next(ctx, fired);
@@ -366,7 +371,7 @@ static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 	else if (ctx->periodic)
 		ret = kpf_timer_periodic(ctx, now);
 	else
-		ret = kpf_timer_deadline(ctx, now);
+		ret = kpf_timer_deadline(ctx, now, false);
 out:
 	raw_spin_unlock(&ctx->timer_lock);
 	return ret;
