@@ -246,6 +246,9 @@ int kpf_in_task(void);
  *		base copy with preemption deferred until each returns.
  * @libset_preemptions: preemptions that stopped a task inside its libset
  *		copy (the point of having copies).
+ * @linger_expiries: kmod: timer interrupts that found no task to preempt
+ *		and kept the timer queued, the price of kpf_thread_linger()
+ *		(0 without it, and on the signal backend).
  *
  * Fields are only ever appended.
  */
@@ -260,6 +263,7 @@ struct kpf_stats {
 	uint64_t libset_copies;
 	uint64_t libset_fallbacks;
 	uint64_t libset_preemptions;
+	uint64_t linger_expiries;
 };
 
 /**
@@ -270,6 +274,34 @@ struct kpf_stats {
  * size field itself.
  */
 int kpf_thread_stats(struct kpf_stats *stats);
+
+/**
+ * kpf_thread_linger() - keep the calling thread's timer queued while idle
+ * @linger_ns: the shortest budget this thread launches or resumes tasks
+ *	with (a pool's quantum, a little less to absorb clock skew); 0 turns
+ *	lingering off
+ * @count: most timer interrupts an idle period may cost (1 to 1024; 0
+ *	with @linger_ns 0)
+ *
+ * kmod backend. Arming is a store into the thread's area while the
+ * module's timer is queued for an earlier time; once it has found no task
+ * to preempt (the thread went idle) or has preempted one, it stops, and
+ * the next launch or resume makes a system call (KPF_IOC_ARM). Lingering,
+ * the timer instead stays queued @linger_ns ahead, up to @count times in a
+ * row, so that a launch or resume with a budget of at least @linger_ns
+ * within @count * @linger_ns of going idle only stores its deadline. Each
+ * expiry that finds the thread idle is an interrupt that does nothing
+ * (kpf_stats.linger_expiries counts them); after @count of them the timer
+ * stops until the next arming system call. Takes effect at the next
+ * system call that arms the timer (normally the next launch or resume).
+ *
+ * Return: 0, -EINVAL (@count above 1024, only one of the two zero,
+ * @linger_ns above one hour or below the module's minimum distance),
+ * -EOPNOTSUPP on the signal backend or with a module without
+ * KPF_FEAT_LINGER, or the -errno of kpf_init() or of setting up the
+ * thread.
+ */
+int kpf_thread_linger(uint64_t linger_ns, unsigned int count);
 
 /**
  * kpf_libset_declare() - make a non-reentrant library preemptible

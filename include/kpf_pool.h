@@ -33,6 +33,7 @@ typedef struct kpf_future kpf_future;
 
 /* struct kpf_pool_config flags */
 #define KPF_POOL_NO_PIN		0x1u	/* do not pin workers to CPUs */
+#define KPF_POOL_NO_LINGER	0x2u	/* idle workers let their timer stop */
 
 /* kpf_pool_destroy() modes */
 #define KPF_POOL_DRAIN		0	/* run every submitted task to the end */
@@ -52,6 +53,13 @@ typedef struct kpf_future kpf_future;
  *		they return, park on I/O or wait on a future).
  * @ring_entries: submission queue entries of each worker's io_uring;
  *		0 = 256 (more requests than that may be in flight).
+ * @idle_linger_ns: kmod backend, preemptive pools: how long a worker that
+ *		went idle (or preempted a task) keeps its quantum timer
+ *		queued, so that the next task it starts within that time
+ *		arms its quantum without a system call; costs an idle
+ *		worker one timer interrupt per quantum of it
+ *		(kpf_thread_linger()). 0 = 128 quanta, at most 1024 quanta
+ *		are used. KPF_POOL_NO_LINGER turns it off.
  */
 struct kpf_pool_config {
 	size_t size;
@@ -59,6 +67,7 @@ struct kpf_pool_config {
 	unsigned int flags;
 	uint64_t quantum_ns;
 	unsigned int ring_entries;
+	uint64_t idle_linger_ns;
 };
 
 /**
@@ -82,6 +91,11 @@ struct kpf_pool_config {
  *		for more than max(20 quanta, 20 ms) - a task blocked in a raw
  *		system call or deferring preemption for that long (in
  *		cooperative mode: any long task).
+ * @idle_expiries: timer interrupts the workers took while they had no
+ *		task to preempt (the price of @idle_linger_ns), as of each
+ *		worker's latest task switch or wake-up.
+ *
+ * Fields are only ever appended; @size says how many were filled in.
  */
 struct kpf_pool_stats {
 	size_t size;
@@ -95,6 +109,7 @@ struct kpf_pool_stats {
 	uint64_t watchdog_stalls;
 	uint64_t failed;
 	uint64_t launch_retries;
+	uint64_t idle_expiries;
 };
 
 /**

@@ -62,6 +62,10 @@ struct kpf_user;
  * @retry_expiry: intended expiry of the delivery being retried (ns).
  * @busy_expiries: consecutive periodic expiries that found in_upcall set.
  * @min_distance_ns: shortest distance from now the callback may re-arm to.
+ * @linger_ns:	KPF_ARM_LINGER: distance the timer lingers ahead while no
+ *		deadline is stored; 0 when not lingering.
+ * @linger_max:	lingering expiries allowed in a row.
+ * @lingered:	lingering expiries in a row so far.
  * @gen:	bumped by DISARM/UNREGISTER to drop queued deliveries.
  * @work_queued: @work is on the owner's task_work list.
  * @work_gen:	@gen when @work was queued.
@@ -96,6 +100,9 @@ struct kpf_ctx {
 	u64 retry_expiry;
 	unsigned int busy_expiries;
 	u64 min_distance_ns;
+	u64 linger_ns;
+	u32 linger_max;
+	u32 lingered;
 	u32 gen;
 	bool work_queued;
 	u32 work_gen;
@@ -112,6 +119,7 @@ enum kpf_stat {
 	KPF_STAT_OVERRUNS,
 	KPF_STAT_REARMS,
 	KPF_STAT_DROPPED,
+	KPF_STAT_LINGERS,
 	KPF_STAT_NR,
 };
 

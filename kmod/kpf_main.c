@@ -77,7 +77,8 @@ static int kpf_ioctl_info(void __user *uarg, u32 usize)
 	info.size = min_t(u32, usize, sizeof(info));
 	info.abi_version = KPF_ABI_VERSION;
 	info.features = KPF_FEAT_ONESHOT | KPF_FEAT_PERIODIC |
-			KPF_FEAT_AREA_DEADLINE | KPF_FEAT_DEFER;
+			KPF_FEAT_AREA_DEADLINE | KPF_FEAT_DEFER |
+			KPF_FEAT_LINGER;
 	if (IS_ENABLED(CONFIG_RSEQ))
 		info.features |= KPF_FEAT_RSEQ_ABORT;
 	info.area_size = sizeof(struct kpf_area);

@@ -94,6 +94,7 @@ static void kpf_reset_area(struct kpf_area *area)
 	WRITE_ONCE(area->rearms, 0);
 	WRITE_ONCE(area->dropped, 0);
 	WRITE_ONCE(area->user_ssp, 0);
+	WRITE_ONCE(area->lingers, 0);
 }
 
 /*

@@ -64,6 +64,7 @@ KPF_STAT_ATTR(deferred, KPF_STAT_DEFERRED);
 KPF_STAT_ATTR(overruns, KPF_STAT_OVERRUNS);
 KPF_STAT_ATTR(rearms, KPF_STAT_REARMS);
 KPF_STAT_ATTR(dropped, KPF_STAT_DROPPED);
+KPF_STAT_ATTR(lingers, KPF_STAT_LINGERS);
 
 static ssize_t contexts_show(struct device *dev,
 			     struct device_attribute *attr, char *buf)
@@ -81,6 +82,7 @@ static struct attribute *kpf_stat_attrs[] = {
 	&dev_attr_overruns.attr,
 	&dev_attr_rearms.attr,
 	&dev_attr_dropped.attr,
+	&dev_attr_lingers.attr,
 	NULL,
 };
 

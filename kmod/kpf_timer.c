@@ -8,7 +8,7 @@
  * Deadline mode (one-shot). The area's deadline_ns is the truth, written
  * by user space with plain stores. ARM writes it too and queues the timer.
  * At expiry the callback reads it:
- *   0          - nothing is wanted: stop;
+ *   0          - nothing is wanted: stop (or linger, below);
  *   in future  - user space postponed it without a system call: move the
  *                timer there and restart;
  *   due        - clear it to 0 with cmpxchg (a concurrent user store wins
@@ -17,6 +17,18 @@
  * user space stores the deadline with a full barrier and only then reads
  * armed_ns. Whichever way the two race, either the callback sees the new
  * deadline or user space sees armed_ns == 0 and calls ARM (Dekker).
+ *
+ * Lingering (KPF_ARM_LINGER, one-shot only). A pool worker stores 0 when
+ * its task returns and a new deadline when the next one starts, maybe
+ * after an idle wait. Without lingering the expiry that finds 0 stops the
+ * timer (armed_ns = 0), and so does one that fires, so the next store
+ * needs KPF_IOC_ARM. Lingering, such an expiry queues the timer again
+ * linger_ns ahead instead: any deadline stored at least linger_ns ahead
+ * is later than armed_ns and needs no system call. Each lingering expiry
+ * (one that found no deadline) is an interrupt that preempts nothing; at
+ * most linger_max come in a row (an expiry that finds a deadline starts
+ * the count again), so a thread that stays idle costs linger_max
+ * interrupts, then none.
  *
  * Periodic mode. Fire every period; missed periods are overruns. While a
  * delivery waits as task_work (the owner is in the kernel or on another
@@ -161,7 +173,40 @@ static enum hrtimer_restart kpf_timer_move(struct kpf_ctx *ctx, u64 now,
 	return HRTIMER_RESTART;
 }
 
-static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
+/*
+ * No deadline is wanted, or the one found has just fired (@fired): stop,
+ * or with KPF_ARM_LINGER stay queued linger_ns ahead. An expiry that
+ * found no deadline is a lingering one: an interrupt that did nothing,
+ * counted in lingers and limited to linger_max in a row. Requeueing from
+ * the interrupt that fired costs nothing more and starts the count again.
+ * armed_ns is 0 here (kpf_timer_deadline() cleared it first).
+ */
+static enum hrtimer_restart kpf_timer_idle(struct kpf_ctx *ctx, u64 now,
+					   bool fired)
+{
+	u64 next;
+
+	if (!ctx->linger_ns)
+		return HRTIMER_NORESTART;
+	if (!fired) {
+		if (ctx->lingered >= ctx->linger_max)
+			return HRTIMER_NORESTART;
+		ctx->lingered++;
+		kpf_area_add(&ctx->area->lingers, 1);
+		kpf_stat_inc(KPF_STAT_LINGERS);
+	}
+	next = min_t(u64, now + ctx->linger_ns, KTIME_MAX);
+	hrtimer_set_expires(&ctx->timer, ns_to_ktime(next));
+	WRITE_ONCE(ctx->area->armed_ns, next);
+	return HRTIMER_RESTART;
+}
+
+/*
+ * The one-shot expiry: @fired when this interrupt already delivered a
+ * retried expiry (then a requeue is not a lingering expiry).
+ */
+static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now,
+					       bool fired)
 {
 	struct kpf_area *area = ctx->area;
 	u64 deadline, seen;
@@ -173,13 +218,17 @@ static enum hrtimer_restart kpf_timer_deadline(struct kpf_ctx *ctx, u64 now)
 	deadline = READ_ONCE(area->deadline_ns);
 	for (tries = 0; tries < KPF_DEADLINE_TRIES; tries++) {
 		if (!deadline)
-			return HRTIMER_NORESTART;
+			return kpf_timer_idle(ctx, now, fired);
+		ctx->lingered = 0;
 		if (deadline > now)
 			return kpf_timer_move(ctx, now, deadline);
 		seen = cmpxchg(&area->deadline_ns, deadline, 0);
 		if (seen == deadline) {
-			kpf_fire(ctx, deadline, now, false);
-			return HRTIMER_NORESTART;
+			/* A gone owner stops for good at the next expiry. */
+			if (kpf_fire(ctx, deadline, now, false) ==
+			    KPF_FIRED_GONE)
+				return HRTIMER_NORESTART;
+			return kpf_timer_idle(ctx, now, true);
 		}
 		deadline = seen;
 	}
@@ -267,7 +316,7 @@ static enum hrtimer_restart kpf_timer_retried(struct kpf_ctx *ctx, u64 now)
 	fired = kpf_fire(ctx, ctx->retry_expiry, now, true);
 	if (!ctx->periodic)
 		/* A deadline stored meanwhile still counts. */
-		return kpf_timer_deadline(ctx, now);
+		return kpf_timer_deadline(ctx, now, true);
 	hrtimer_forward(&ctx->timer, ns_to_ktime(now),
 			ns_to_ktime(ctx->period_ns));
 	return kpf_periodic_next(ctx, fired);
@@ -320,7 +369,7 @@ static enum hrtimer_restart kpf_timer_fn(struct hrtimer *timer)
 	else if (ctx->periodic)
 		ret = kpf_timer_periodic(ctx, now);
 	else
-		ret = kpf_timer_deadline(ctx, now);
+		ret = kpf_timer_deadline(ctx, now, false);
 out:
 	raw_spin_unlock(&ctx->timer_lock);
 	return ret;
@@ -354,6 +403,16 @@ static int kpf_arm_expiry(const struct kpf_arm *arm, u64 now, u64 min_ns,
 		return -EINVAL;
 	if (!periodic && arm->period_ns)
 		return -EINVAL;
+	if (arm->reserved1)
+		return -EINVAL;
+	if (arm->flags & KPF_ARM_LINGER) {
+		if (periodic || arm->linger_ns < min_ns ||
+		    arm->linger_ns > KPF_MAX_PERIOD_NS || !arm->linger_max ||
+		    arm->linger_max > KPF_MAX_LINGER)
+			return -EINVAL;
+	} else if (arm->linger_ns || arm->linger_max) {
+		return -EINVAL;
+	}
 	if (periodic && (arm->period_ns < min_ns ||
 			 arm->period_ns > KPF_MAX_PERIOD_NS))
 		return -EINVAL;
@@ -435,6 +494,9 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	ctx->period_ns = arm.period_ns;
 	ctx->paused = false;
 	ctx->busy_expiries = 0;
+	ctx->linger_ns = arm.linger_ns;
+	ctx->linger_max = arm.linger_max;
+	ctx->lingered = 0;
 	if (!ctx->periodic)
 		WRITE_ONCE(area->deadline_ns, deadline);
 	/* A delivery waiting for a final frame is not delayed by ARM. */
@@ -521,6 +583,9 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 	ctx->retry = false;
 	ctx->retries = 0;
 	ctx->busy_expiries = 0;
+	ctx->linger_ns = 0;
+	ctx->linger_max = 0;
+	ctx->lingered = 0;
 	ctx->gen++;
 	if (ctx->area) {
 		WRITE_ONCE(ctx->area->deadline_ns, 0);

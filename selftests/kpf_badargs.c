@@ -320,14 +320,17 @@ TEST_F(bad, arm)
 	EXPECT_EQ(-EINVAL, do_arm(c, &u));
 	u.arm.size = KPF_ARM_SIZE_VER0 - 1;
 	EXPECT_EQ(-EINVAL, do_arm(c, &u));
-	u.arm.size = 48;
-	u.raw[44] = 1;
-	EXPECT_EQ(-E2BIG, do_sized(c->fd, KPF_IOC_ARM, &u, 48));
-	u.raw[44] = 0;
+	u.arm.size = KPF_ARM_SIZE_VER1 + 8;
+	u.raw[KPF_ARM_SIZE_VER1 + 4] = 1;
+	EXPECT_EQ(-E2BIG, do_sized(c->fd, KPF_IOC_ARM, &u,
+				   KPF_ARM_SIZE_VER1 + 8));
+	u.raw[KPF_ARM_SIZE_VER1 + 4] = 0;
 	EXPECT_EQ(-EINVAL, do_arm(c, &u));
 	u.arm.size = sizeof(u.arm);
 
+	/* KPF_ARM_LINGER without linger_max (kpf_linger tests the rest) */
 	EXPECT_EQ(-EINVAL, arm_raw(c, 1U << 2, FAR, 0, 0, 0));
+	EXPECT_EQ(-EINVAL, arm_raw(c, 1U << 3, FAR, 0, 0, 0));
 	EXPECT_EQ(-EINVAL, arm_raw(c, 1U << 31, FAR, 0, 0, 0));
 	EXPECT_EQ(-EINVAL, arm_raw(c, 0, FAR, 0, 1, 0));
 	EXPECT_EQ(-EINVAL, arm_raw(c, 0, FAR, 0, 0, 1));
@@ -442,6 +445,8 @@ TEST_F(bad, abi_sizes)
 	/* New-size and old-size ARM. */
 	memset(&u, 0, sizeof(u));
 	u.arm.value_ns = FAR;
+	u.arm.size = 64;
+	EXPECT_EQ(0, do_sized(c->fd, KPF_IOC_ARM, &u, 64));
 	u.arm.size = 48;
 	EXPECT_EQ(0, do_sized(c->fd, KPF_IOC_ARM, &u, 48));
 	u.arm.size = KPF_ARM_SIZE_VER0;

@@ -155,7 +155,7 @@ static int do_arm(uint64_t *r, struct slot *s)
 {
 	struct kpf_arm arm = { .size = sizeof(arm) };
 
-	switch (rnd(r, 6)) {
+	switch (rnd(r, 7)) {
 	case 0:		/* periodic at or near the limit */
 		arm.flags = KPF_ARM_PERIODIC;
 		arm.period_ns = 2 * NSEC_PER_USEC + rnd(r, 200 * NSEC_PER_USEC);
@@ -173,6 +173,15 @@ static int do_arm(uint64_t *r, struct slot *s)
 		arm.value_ns = rnd_next(r);
 		arm.period_ns = rnd_next(r);
 		arm.reserved[rnd(r, 2)] = rnd(r, 2);
+		arm.linger_ns = rnd_next(r) >> rnd(r, 64);
+		arm.linger_max = (uint32_t)rnd(r, 2 * KPF_MAX_LINGER);
+		arm.reserved1 = rnd(r, 2);
+		break;
+	case 4:		/* one-shot that lingers while idle */
+		arm.flags = KPF_ARM_LINGER;
+		arm.value_ns = rnd(r, 5 * NSEC_PER_MSEC);
+		arm.linger_ns = 2 * NSEC_PER_USEC + rnd(r, 500 * NSEC_PER_USEC);
+		arm.linger_max = 1 + rnd(r, KPF_MAX_LINGER);
 		break;
 	default:	/* one-shot, a few ms */
 		arm.value_ns = rnd(r, 5 * NSEC_PER_MSEC);

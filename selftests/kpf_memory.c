@@ -168,9 +168,9 @@ TEST(area_reserved_tail_must_be_zero)
 
 	KPF_REQUIRE_DEVICE();
 	ASSERT_EQ(0, kpf_test_ctx_init(&c));
-	c.area->reserved2[5] = 1;
+	c.area->reserved2[4] = 1;
 	EXPECT_EQ(-EINVAL, kpf_test_register(&c));
-	c.area->reserved2[5] = 0;
+	c.area->reserved2[4] = 0;
 	c.area->user_ssp = 0x1234;
 	EXPECT_EQ(0, kpf_test_register(&c));
 	EXPECT_EQ(0, READ_ONCE(c.area->user_ssp));

@@ -56,7 +56,7 @@ extern __thread struct kpf_frame kpf_test_last_frame;
 _Static_assert(sizeof(struct kpf_frame) == 18 * 8, "frame size");
 _Static_assert(sizeof(struct kpf_area) == KPF_AREA_SIZE_VER0, "area");
 _Static_assert(sizeof(struct kpf_register) == KPF_REGISTER_SIZE_VER0, "reg");
-_Static_assert(sizeof(struct kpf_arm) == KPF_ARM_SIZE_VER0, "arm");
+_Static_assert(sizeof(struct kpf_arm) == KPF_ARM_SIZE_VER1, "arm");
 _Static_assert(sizeof(struct kpf_info) == KPF_INFO_SIZE_VER0, "info");
 
 #define X86_EFLAGS_CF		0x0001UL

@@ -57,6 +57,7 @@ int kpf_kmod_process_init(int forced)
 	close(fd);
 	if (!why) {
 		kpf_g.kmod_min_ns = info.min_period_ns;
+		kpf_g.kmod_linger = !!(info.features & KPF_FEAT_LINGER);
 		return 0;
 	}
 fail:
@@ -130,8 +131,39 @@ void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
 	arm.size = sizeof(arm);
 	arm.flags = KPF_ARM_ABSOLUTE;
 	arm.value_ns = deadline;
+	if (self->linger_max) {
+		arm.flags |= KPF_ARM_LINGER;
+		arm.linger_ns = self->linger_ns;
+		arm.linger_max = self->linger_max;
+	}
 	self->stats.arm_syscalls++;
 	if (ioctl(self->kmod_fd, KPF_IOC_ARM, &arm))
 		kpf_die("KPF_IOC_ARM(%llu) failed: %s: cannot enforce the budget",
 			(unsigned long long)deadline, strerror(errno));
+}
+
+/**
+ * kpf_thread_linger() - keep the thread's timer queued while idle; see <kpf.h>
+ */
+KPF_EXPORT int kpf_thread_linger(uint64_t linger_ns, unsigned int count)
+{
+	struct kpf_thread *self;
+	int err;
+
+	if (!linger_ns != !count || count > KPF_MAX_LINGER ||
+	    linger_ns > KPF_MAX_PERIOD_NS)
+		return -EINVAL;
+	err = kpf_ensure_init();
+	if (err)
+		return err;
+	if (kpf_g.backend != KPF_BACKEND_KMOD || !kpf_g.kmod_linger)
+		return -EOPNOTSUPP;
+	if (linger_ns && linger_ns < kpf_g.kmod_min_ns)
+		return -EINVAL;
+	self = kpf_thread_self();
+	if (!self)
+		return -errno;
+	self->linger_ns = linger_ns;
+	self->linger_max = count;
+	return 0;
 }

@@ -186,6 +186,8 @@ struct kpf_thread {
 	size_t map_size;
 	uint64_t signal_check_ns;	/* backend_signal.c: next check */
 	int signal_bad;			/* ... and its last finding */
+	uint64_t linger_ns;		/* kpf_thread_linger(), kmod only */
+	uint32_t linger_max;
 	struct kpf_stats stats;
 };
 
@@ -224,6 +226,7 @@ struct kpf_globals {
 	uint64_t retry_ns;
 	unsigned int pool_max;
 	uint64_t kmod_min_ns;
+	int kmod_linger;		/* the module has KPF_ARM_LINGER */
 	int tsc_clock;			/* clock.c may use the TSC */
 };
 

@@ -527,10 +527,13 @@ KPF_CRITICAL KPF_EXPORT int kpf_thread_stats(struct kpf_stats *stats)
 	n = stats->size ? stats->size : sizeof(mine);
 	if (n < sizeof(stats->size))
 		return -EINVAL;
-	if (self)
+	if (self) {
 		mine = self->stats;
-	else
+		mine.linger_expiries = __atomic_load_n(&self->area.lingers,
+						       __ATOMIC_RELAXED);
+	} else {
 		memset(&mine, 0, sizeof(mine));
+	}
 	/* never write past either struct: size may come from a newer header */
 	mine.size = n < sizeof(mine) ? n : sizeof(mine);
 	memcpy(stats, &mine, mine.size);

@@ -121,12 +121,13 @@ static void *kb_srv_accept(void *arg)
 }
 
 /**
- * kb_pool_server() - "kpf-bench pool-server LISTEN_FD WORKERS QUANTUM_NS"
+ * kb_pool_server() - "kpf-bench pool-server LISTEN_FD WORKERS QUANTUM_NS FLAGS"
  * @argc: argument count
  * @argv: arguments
  *
  * Serves KB_CONNS connections until they close; then prints the pool's
- * counters as one line "switches no_syscall preemptions stalls".
+ * counters as one line "switches no_syscall preemptions stalls
+ * idle_expiries".
  *
  * Return: the exit status.
  */
@@ -136,11 +137,12 @@ int kb_pool_server(int argc, char **argv)
 	struct kpf_pool_stats st = { .size = sizeof(st) };
 	int lfd, ret;
 
-	if (argc != 5)
+	if (argc != 6)
 		return 2;
 	lfd = atoi(argv[2]);
 	cfg.workers = atoi(argv[3]);
 	cfg.quantum_ns = strtoull(argv[4], NULL, 0);
+	cfg.flags = strtoul(argv[5], NULL, 0);
 	ret = kpf_pool_create(&kb_srv_pool, &cfg);
 	if (ret) {
 		fprintf(stderr, "pool-server: kpf_pool_create: %s\n",
@@ -153,10 +155,11 @@ int kb_pool_server(int argc, char **argv)
 		usleep(1000);
 	kpf_pool_stats(kb_srv_pool, &st);
 	kpf_pool_destroy(kb_srv_pool, KPF_POOL_DRAIN);
-	printf("%llu %llu %llu %llu\n", (unsigned long long)st.switches,
+	printf("%llu %llu %llu %llu %llu\n", (unsigned long long)st.switches,
 	       (unsigned long long)st.switches_no_syscall,
 	       (unsigned long long)st.preemptions,
-	       (unsigned long long)st.watchdog_stalls);
+	       (unsigned long long)st.watchdog_stalls,
+	       (unsigned long long)st.idle_expiries);
 	return 0;
 }
 
@@ -167,7 +170,7 @@ struct kb_point {
 	double offered_rps, achieved_rps;
 	struct kb_dist d;	/* short requests */
 	unsigned long lost;
-	unsigned long long switches, no_syscall, preemptions, stalls;
+	unsigned long long switches, no_syscall, preemptions, stalls, idle;
 };
 
 struct kb_pool_cfg {
@@ -175,6 +178,7 @@ struct kb_pool_cfg {
 	const char *backend;	/* KPF_BACKEND of the server */
 	uint64_t quantum_ns;
 	bool no_long;		/* the baseline */
+	unsigned int flags;	/* KPF_POOL_* of the server's pool */
 };
 
 static uint64_t kb_short_iters;
@@ -204,7 +208,7 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 	struct kb_req *reqs;
 	uint8_t *is_long;
 	int lfd, fds[KB_CONNS], k, one = 1, status, pfd[2], ret = 1;
-	char line[128], fdbuf[16], qbuf[32];
+	char line[128], fdbuf[16], qbuf[32], fbuf[16];
 	ssize_t len;
 	pid_t pid;
 
@@ -236,13 +240,14 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 		goto out_free;
 	snprintf(fdbuf, sizeof(fdbuf), "%d", lfd);
 	snprintf(qbuf, sizeof(qbuf), "%llu", (unsigned long long)c->quantum_ns);
+	snprintf(fbuf, sizeof(fbuf), "%u", c->flags);
 	/* the server: exec'd, so that it picks its own libkpf backend */
 	pid = fork();
 	if (!pid) {
 		setenv("KPF_BACKEND", c->backend, 1);
 		dup2(pfd[1], 1);
 		execl("/proc/self/exe", "kpf-bench", "pool-server", fdbuf, "1",
-		      qbuf, (char *)NULL);
+		      qbuf, fbuf, (char *)NULL);
 		_exit(127);
 	}
 	close(lfd);
@@ -346,8 +351,9 @@ out_kill:
 	line[len > 0 ? len : 0] = 0;
 	close(pfd[0]);
 	waitpid(pid, &status, 0);
-	if (!ret && sscanf(line, "%llu %llu %llu %llu", &p->switches,
-			   &p->no_syscall, &p->preemptions, &p->stalls) != 4)
+	if (!ret && sscanf(line, "%llu %llu %llu %llu %llu", &p->switches,
+			   &p->no_syscall, &p->preemptions, &p->stalls,
+			   &p->idle) != 5)
 		ret = 1;
 out_free:
 	free(sched);
@@ -382,7 +388,7 @@ int kb_bench_pool(void)
 	static const double loads[] = { 0.1, 0.3, 0.5, 0.7, 0.9 };
 	static const double long_fracs[] = { 0.005, 0.02 };
 	const uint64_t short_us = 10, quantum_ns = 200 * NSEC_PER_USEC;
-	struct kb_pool_cfg cfgs[4];
+	struct kb_pool_cfg cfgs[5];
 	unsigned int ncfg = 0, w, l, ci;
 	uint64_t run_ns = kb_opt.quick ? 300 * NSEC_PER_MSEC :
 			  2 * NSEC_PER_SEC;
@@ -402,16 +408,21 @@ int kb_bench_pool(void)
 	kb_short_iters = kb_calibrate() * short_us;
 	if (kb_opt.backends & KB_BACKEND_KMOD)
 		cfgs[ncfg++] = (struct kb_pool_cfg){ "preemptive-kmod", "kmod",
-						     quantum_ns, false };
+						     quantum_ns, false, 0 };
+	/* the same without idle lingering: switches that need an ARM */
+	if (kb_opt.backends & KB_BACKEND_KMOD)
+		cfgs[ncfg++] = (struct kb_pool_cfg){ "kmod-no-linger", "kmod",
+						     quantum_ns, false,
+						     KPF_POOL_NO_LINGER };
 	if (kb_opt.backends & KB_BACKEND_SIGNAL)
 		cfgs[ncfg++] = (struct kb_pool_cfg){ "preemptive-signal",
 						     "signal", quantum_ns,
-						     false };
+						     false, 0 };
 	cfgs[ncfg++] = (struct kb_pool_cfg){ "cooperative", "auto",
-					     KPF_FOREVER, false };
+					     KPF_FOREVER, false, 0 };
 	cfgs[ncfg++] = (struct kb_pool_cfg){ "no-long-baseline",
 					     cfgs[0].backend, quantum_ns,
-					     true };
+					     true, 0 };
 	kb_section("6. pool: short-request latency with 1:1000 long requests (1 worker, %llu us short, quantum %llu us, open-loop Poisson over loopback TCP)",
 		   (unsigned long long)short_us,
 		   (unsigned long long)(quantum_ns / NSEC_PER_USEC));
@@ -441,16 +452,16 @@ int kb_bench_pool(void)
 		    (unsigned long long)short_us,
 		    niced ? "nice -15" : "the default priority");
 	csv = kb_csv_open("pool.csv",
-			  "long_frac,config,load,offered_rps,achieved_rps,short_p50_us,short_p99_us,short_p999_us,shorts,lost,switches,switches_no_syscall,preemptions,watchdog_stalls");
+			  "long_frac,config,load,offered_rps,achieved_rps,short_p50_us,short_p99_us,short_p999_us,shorts,lost,switches,switches_no_syscall,preemptions,watchdog_stalls,idle_expiries");
 	for (w = 0; w < ARRAY_SIZE(long_fracs); w++) {
 		double mean_us = short_us * (1 - long_fracs[w]) +
 				 1000.0 * short_us * long_fracs[w] + over_us;
 
 		printf("\n  long fraction %.1f%% (mean service %.0f us with the overhead)\n"
-		       "  %-18s %5s %9s %9s %9s %9s %9s %8s\n",
+		       "  %-18s %5s %9s %9s %9s %9s %9s %8s %8s\n",
 		       100 * long_fracs[w], mean_us, "config", "load",
 		       "offered/s", "done/s", "p50 us", "p99 us", "p99.9 us",
-		       "no-sysc%");
+		       "no-sysc%", "idle-irq");
 		for (ci = 0; ci < ncfg; ci++) {
 			for (l = 0; l < ARRAY_SIZE(loads); l++) {
 				if (kb_pool_point(&cfgs[ci], long_fracs[w],
@@ -460,21 +471,21 @@ int kb_bench_pool(void)
 						    cfgs[ci].name, loads[l]);
 					continue;
 				}
-				printf("  %-18s %5.1f %9.0f %9.0f %9.1f %9.1f %9.1f %8.1f\n",
+				printf("  %-18s %5.1f %9.0f %9.0f %9.1f %9.1f %9.1f %8.1f %8llu\n",
 				       cfgs[ci].name, loads[l], p.offered_rps,
 				       p.achieved_rps, p.d.p50 / 1e3,
 				       p.d.p99 / 1e3, p.d.p999 / 1e3,
 				       p.switches ? 100.0 * p.no_syscall /
-				       p.switches : 0);
+				       p.switches : 0, p.idle);
 				if (csv)
-					fprintf(csv, "%.3f,%s,%.2f,%.0f,%.0f,%.2f,%.2f,%.2f,%lu,%lu,%llu,%llu,%llu,%llu\n",
+					fprintf(csv, "%.3f,%s,%.2f,%.0f,%.0f,%.2f,%.2f,%.2f,%lu,%lu,%llu,%llu,%llu,%llu,%llu\n",
 						long_fracs[w], cfgs[ci].name,
 						loads[l], p.offered_rps,
 						p.achieved_rps, p.d.p50 / 1e3,
 						p.d.p99 / 1e3, p.d.p999 / 1e3,
 						p.d.n, p.lost, p.switches,
 						p.no_syscall, p.preemptions,
-						p.stalls);
+						p.stalls, p.idle);
 				snprintf(var, sizeof(var), "long%.1f%%-load%.1f",
 					 100 * long_fracs[w], loads[l]);
 				kb_result("pool", cfgs[ci].name, var,

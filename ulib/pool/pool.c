@@ -61,7 +61,7 @@ static int kpf_pool_config_copy(struct kpf_pool_config *c,
 			return -E2BIG;
 	memcpy(c, user, size < sizeof(*c) ? size : sizeof(*c));
 	c->size = sizeof(*c);
-	if (c->flags & ~KPF_POOL_NO_PIN)
+	if (c->flags & ~(KPF_POOL_NO_PIN | KPF_POOL_NO_LINGER))
 		return -EINVAL;
 	if (c->workers > KPF_POOL_MAX_WORKERS)
 		return -EINVAL;
@@ -157,6 +157,7 @@ KPF_POOL_EXPORT int kpf_pool_create(kpf_pool **poolp,
 	pool->flags = cfg.flags;
 	pool->quantum_ns = cfg.quantum_ns ? cfg.quantum_ns :
 			   KPF_POOL_DEFAULT_QUANTUM_NS;
+	pool->idle_linger_ns = cfg.idle_linger_ns;
 	pool->wd_period_ns = 20000000ull;
 	if (pool->quantum_ns != KPF_FOREVER &&
 	    pool->quantum_ns < UINT64_MAX / 20 &&
@@ -294,18 +295,22 @@ KPF_POOL_EXPORT int kpf_pool_destroy(kpf_pool *pool, int mode)
 /**
  * kpf_pool_stats() - see <kpf_pool.h>
  */
-KPF_POOL_EXPORT int kpf_pool_stats(kpf_pool *pool, struct kpf_pool_stats *s)
+KPF_POOL_EXPORT int kpf_pool_stats(kpf_pool *pool, struct kpf_pool_stats *user)
 {
+	struct kpf_pool_stats s;
 	unsigned int i;
 
-	if (!pool || !s || s->size < sizeof(*s) || !kpf_pool_alive(pool))
+	/* an older caller's structure ends after launch_retries */
+	if (!pool || !user || user->size < offsetof(struct kpf_pool_stats,
+						    idle_expiries) ||
+	    !kpf_pool_alive(pool))
 		return -EINVAL;
-	memset(s, 0, sizeof(*s));
-	s->size = sizeof(*s);
+	memset(&s, 0, sizeof(s));
+	s.size = user->size < sizeof(s) ? user->size : sizeof(s);
 	for (i = 0; i < pool->nworkers; i++) {
 		const struct kpf_pool_counters *c = &pool->workers[i].c;
 
-#define KPF_SUM(f) (s->f += __atomic_load_n(&c->f, __ATOMIC_RELAXED))
+#define KPF_SUM(f) (s.f += __atomic_load_n(&c->f, __ATOMIC_RELAXED))
 		KPF_SUM(completed);
 		KPF_SUM(cancelled);
 		KPF_SUM(switches);
@@ -315,10 +320,12 @@ KPF_POOL_EXPORT int kpf_pool_stats(kpf_pool *pool, struct kpf_pool_stats *s)
 		KPF_SUM(io_submitted);
 		KPF_SUM(failed);
 		KPF_SUM(launch_retries);
+		KPF_SUM(idle_expiries);
 #undef KPF_SUM
-		s->watchdog_stalls += __atomic_load_n(&pool->workers[i].stalls,
-						      __ATOMIC_RELAXED);
+		s.watchdog_stalls += __atomic_load_n(&pool->workers[i].stalls,
+						     __ATOMIC_RELAXED);
 	}
+	memcpy(user, &s, s.size);
 	return 0;
 }
 

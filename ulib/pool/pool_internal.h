@@ -25,6 +25,9 @@
 #define KPF_POOL_DEFAULT_QUANTUM_NS	1000000ull
 #define KPF_POOL_DEFAULT_RING		256u
 #define KPF_POOL_MAX_RING		32768u
+/* idle lingering: 128 quanta by default, never more than 1024 */
+#define KPF_POOL_LINGER_QUANTA		128u
+#define KPF_POOL_MAX_LINGER_QUANTA	1024u
 
 /* struct kpf_pool_job.io_op: the request a parked task waits for */
 enum kpf_pool_io_op {
@@ -85,6 +88,7 @@ struct kpf_pool_counters {
 	uint64_t io_submitted;
 	uint64_t failed;
 	uint64_t launch_retries;
+	uint64_t idle_expiries;		/* kpf_stats.linger_expiries */
 };
 
 struct kpf_pool_worker {
@@ -123,6 +127,7 @@ struct kpf_pool {
 	unsigned int nworkers;
 	unsigned int flags;
 	uint64_t quantum_ns;
+	uint64_t idle_linger_ns;	/* config; 0 = default */
 	uint32_t shutdown;		/* no more submits */
 	uint32_t stop;			/* workers exit once nothing is left */
 	uint32_t cancel;		/* cancel instead of running */

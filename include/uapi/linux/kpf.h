@@ -111,6 +111,10 @@ struct kpf_frame {
  * @user_ssp:	kernel: the user shadow-stack pointer at the interruption,
  *		0 while shadow stacks are not supported (see kpf.rst: a
  *		resume by "ret" needs it once they are).
+ * @lingers:	kernel: expiries that found no deadline and kept the timer
+ *		queued (KPF_ARM_LINGER): each is one timer interrupt that
+ *		did nothing, the price of lingering. (The timer lingers
+ *		after a delivery too, from the same interrupt: not counted.)
  * @reserved2:	must be 0 at registration; the kernel does not write it.
  */
 struct kpf_area {
@@ -135,7 +139,8 @@ struct kpf_area {
 	__u64 rearms;
 	__u64 dropped;
 	__u64 user_ssp;
-	__u64 reserved2[6];
+	__u64 lingers;
+	__u64 reserved2[5];
 } __attribute__((aligned(64)));
 
 #define KPF_AREA_SIZE_VER0	320	/* sizeof first published struct kpf_area */
@@ -174,9 +179,14 @@ struct kpf_register {
 /* struct kpf_arm flags */
 #define KPF_ARM_ABSOLUTE	(1U << 0)	/* @value_ns is CLOCK_MONOTONIC time */
 #define KPF_ARM_PERIODIC	(1U << 1)	/* expire every @period_ns */
-#define KPF_ARM_FLAGS		(KPF_ARM_ABSOLUTE | KPF_ARM_PERIODIC)
+/* one-shot: keep the timer queued while no deadline is stored */
+#define KPF_ARM_LINGER		(1U << 2)
+#define KPF_ARM_FLAGS		(KPF_ARM_ABSOLUTE | KPF_ARM_PERIODIC | \
+				 KPF_ARM_LINGER)
 /* Longest period KPF_ARM_PERIODIC accepts: one hour. */
 #define KPF_MAX_PERIOD_NS	(3600ULL * 1000000000ULL)
+/* Most consecutive lingering expiries KPF_ARM_LINGER accepts. */
+#define KPF_MAX_LINGER		1024
 
 /**
  * struct kpf_arm - argument of KPF_IOC_ARM
@@ -188,6 +198,19 @@ struct kpf_register {
  * @period_ns:	with KPF_ARM_PERIODIC the period (at most
  *		KPF_MAX_PERIOD_NS), else must be 0.
  * @reserved:	must be 0.
+ * @linger_ns:	with KPF_ARM_LINGER (one-shot only): when an expiry finds
+ *		deadline_ns 0, or has just fired, the timer is queued again
+ *		linger_ns later instead of stopping, so that a deadline at
+ *		least linger_ns ahead can then be stored without a system
+ *		call. At least the minimum period, at most
+ *		KPF_MAX_PERIOD_NS. Else must be 0. Since version 1.
+ * @linger_max:	with KPF_ARM_LINGER: lingering expiries in a row (1 to
+ *		KPF_MAX_LINGER) before the timer stops; an expiry that
+ *		finds a deadline starts the count again. Else must be 0.
+ * @reserved1:	must be 0.
+ *
+ * The lingering lasts until the next KPF_IOC_ARM (which sets it anew),
+ * KPF_IOC_DISARM, KPF_IOC_UNREGISTER, close, exit or exec.
  */
 struct kpf_arm {
 	__u32 size;
@@ -195,9 +218,13 @@ struct kpf_arm {
 	__u64 value_ns;
 	__u64 period_ns;
 	__u64 reserved[2];
+	__u64 linger_ns;
+	__u32 linger_max;
+	__u32 reserved1;
 };
 
 #define KPF_ARM_SIZE_VER0	40
+#define KPF_ARM_SIZE_VER1	56	/* linger_ns, linger_max */
 
 /* struct kpf_info features */
 #define KPF_FEAT_ONESHOT	(1ULL << 0)
@@ -205,6 +232,7 @@ struct kpf_arm {
 #define KPF_FEAT_AREA_DEADLINE	(1ULL << 2)
 #define KPF_FEAT_DEFER		(1ULL << 3)
 #define KPF_FEAT_RSEQ_ABORT	(1ULL << 4)
+#define KPF_FEAT_LINGER		(1ULL << 5)	/* KPF_ARM_LINGER */
 
 /**
  * struct kpf_info - argument of KPF_IOC_INFO
