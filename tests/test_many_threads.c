@@ -8,6 +8,10 @@
  * late timers alike; the state is checked against the same number of
  * chunks run undisturbed. (The old check, "most were preempted at least
  * once" after a fixed amount of work, failed on a loaded host.)
+ *
+ * On the debug kernel (KPF_KERNEL=debug: KASAN, lockdep, in TCG) 1,000
+ * threads took longer than run_tests.sh's 300 s per program (kmod: the
+ * result line came after the limit; signal: 270 s): 100 threads there.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,6 +38,13 @@ struct result {
 };
 
 static struct result *results;
+
+static int nr_threads(void)
+{
+	const char *k = getenv("KPF_KERNEL");
+
+	return k && !strcmp(k, "debug") ? NTHREADS / 10 : NTHREADS;
+}
 
 static void chunk_task(void *arg)
 {
@@ -75,10 +86,12 @@ FIXTURE_TEARDOWN(many)
 {
 }
 
-TEST_F_TIMEOUT(many, thousand_threads, 600)
+TEST_F_TIMEOUT(many, thousand_threads, 240)
 {
 	pthread_t *th = calloc(NTHREADS, sizeof(*th));
 	int i, k, done = 0, preempted = 0, exact = 0, maxk = 0;
+	int nthreads = nr_threads();
+	uint64_t t0 = now_ns();
 	struct torture_state *ref;
 	pthread_attr_t attr;
 
@@ -90,13 +103,13 @@ TEST_F_TIMEOUT(many, thousand_threads, 600)
 	iters = torture_iters_for(4 * BUDGET_NS, mode);
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 128 * 1024);
-	pthread_barrier_init(&barrier, NULL, NTHREADS);
-	for (i = 0; i < NTHREADS; i++)
+	pthread_barrier_init(&barrier, NULL, nthreads);
+	for (i = 0; i < nthreads; i++)
 		ASSERT_EQ(0, pthread_create(&th[i], &attr, many_thread,
 					    &results[i]));
-	for (i = 0; i < NTHREADS; i++)
+	for (i = 0; i < nthreads; i++)
 		pthread_join(th[i], NULL);
-	for (i = 0; i < NTHREADS; i++)
+	for (i = 0; i < nthreads; i++)
 		if (results[i].chunks > maxk)
 			maxk = results[i].chunks;
 	/* the undisturbed state after k chunks, for every k seen */
@@ -107,17 +120,18 @@ TEST_F_TIMEOUT(many, thousand_threads, 600)
 		ref[k] = ref[k - 1];
 		torture_run(&ref[k], iters, mode);
 	}
-	for (i = 0; i < NTHREADS; i++) {
+	for (i = 0; i < nthreads; i++) {
 		done += results[i].done;
 		preempted += results[i].preempts > 0;
 		exact += !memcmp(&results[i].st, &ref[results[i].chunks],
 				 sizeof(*ref));
 	}
-	TH_LOG("%d iterations per chunk, up to %d chunks: %d done, %d preempted, %d bit-exact",
-	       (int)iters, maxk, done, preempted, exact);
-	EXPECT_EQ(NTHREADS, done);
-	EXPECT_EQ(NTHREADS, preempted);
-	EXPECT_EQ(NTHREADS, exact);
+	TH_LOG("%d threads, %d iterations per chunk, up to %d chunks: %d done, %d preempted, %d bit-exact, %.1f s",
+	       nthreads, (int)iters, maxk, done, preempted, exact,
+	       (now_ns() - t0) / 1e9);
+	EXPECT_EQ(nthreads, done);
+	EXPECT_EQ(nthreads, preempted);
+	EXPECT_EQ(nthreads, exact);
 	free(ref);
 	free(results);
 	free(th);

@@ -784,11 +784,51 @@ TEST_F_TIMEOUT(pool, parked_10000, 300)
 
 /* ---- the watchdog ------------------------------------------------------- */
 
+#define STUCK_WAIT_NS	30000000000ull	/* give up on the watchdog */
+#define WD_PERIOD_NS	20000000ull	/* max(20 quanta, 20 ms), 1 ms quanta */
+
+struct stuck {
+	kpf_pool *pool;
+	uint64_t at_start;	/* stalls when the deferred section began:
+				 * 0, or 1 if the host already held this
+				 * run up before it got there */
+	uint64_t first;		/* once the watchdog saw this run stuck */
+	uint64_t at_end;	/* 15 watchdog periods later, still inside */
+	uint64_t waited_ns;	/* until the first count */
+};
+
+static uint64_t pool_stalls(kpf_pool *pool)
+{
+	struct kpf_pool_stats st = { .size = sizeof(st) };
+
+	return kpf_pool_stats(pool, &st) ? ~0ull : st.watchdog_stalls;
+}
+
+/*
+ * What a raw blocking call looks like to the pool: no preemption. The
+ * task watches the counter from inside its deferred section: it waits
+ * until the watchdog counted this run (however slow the host), then stays
+ * stuck 15 more watchdog periods, in which the count must not move: one
+ * run, one stall. (It used to assert one stall in all after the task:
+ * the debug kernel once kept the worker off the CPU for a whole watchdog
+ * period in the task's short second run after kpf_defer_end(), which is
+ * a second stall by the counter's definition.)
+ */
 static void *stuck_task(void *arg)
 {
-	/* what a raw blocking call looks like to the pool: no preemption */
+	struct stuck *s = arg;
+	uint64_t t0, end;
+
 	kpf_defer_begin();
-	spin_ns(300000000);
+	s->at_start = pool_stalls(s->pool);
+	t0 = now_ns();
+	end = t0 + STUCK_WAIT_NS;
+	/* nothing ran on this fresh pool before: only this run counts */
+	while ((s->first = pool_stalls(s->pool)) == 0 && now_ns() < end)
+		;
+	s->waited_ns = now_ns() - t0;
+	spin_ns(15 * WD_PERIOD_NS);
+	s->at_end = pool_stalls(s->pool);
 	kpf_defer_end();
 	return NULL;
 }
@@ -810,6 +850,8 @@ static void *busy_task(void *arg)
 TEST_F_TIMEOUT(pool, watchdog_counts_stuck_worker, 60)
 {
 	struct kpf_pool_stats st = { .size = sizeof(st) };
+	struct stuck stuck = { 0 };
+	uint64_t before;
 	kpf_pool *pool;
 	kpf_future *f;
 	void *res;
@@ -817,13 +859,24 @@ TEST_F_TIMEOUT(pool, watchdog_counts_stuck_worker, 60)
 	if (under_valgrind())
 		SKIP(return, "preemption: not under valgrind");
 	pool = make_pool(1, 1000000);
+	stuck.pool = pool;
 
-	ASSERT_EQ(0, kpf_pool_submit(pool, stuck_task, NULL, &f));
+	ASSERT_EQ(0, kpf_pool_submit(pool, stuck_task, &stuck, &f));
 	ASSERT_EQ(0, kpf_future_wait(f));
 	kpf_future_free(f);
 	ASSERT_EQ(0, kpf_pool_stats(pool, &st));
-	TH_LOG("stuck: %llu stalls", (unsigned long long)st.watchdog_stalls);
-	ASSERT_EQ(1ull, st.watchdog_stalls);
+	TH_LOG("stuck: %llu stalls at the start, %llu after %llu ms, %llu 300 ms later; %llu after the task",
+	       (unsigned long long)stuck.at_start,
+	       (unsigned long long)stuck.first,
+	       (unsigned long long)stuck.waited_ns / 1000000,
+	       (unsigned long long)stuck.at_end,
+	       (unsigned long long)st.watchdog_stalls);
+	ASSERT_GE(1ull, stuck.at_start);
+	ASSERT_EQ(1ull, stuck.first);
+	ASSERT_EQ(1ull, stuck.at_end);
+	/* more only if the host kept the worker away in a later run */
+	ASSERT_LE(1ull, st.watchdog_stalls);
+	before = st.watchdog_stalls;
 
 	/*
 	 * The same time spent preemptible: the worker keeps switching, so
@@ -838,7 +891,7 @@ TEST_F_TIMEOUT(pool, watchdog_counts_stuck_worker, 60)
 	TH_LOG("preemptible: %llu stalls in all, %llu preemptions, off the CPU > 10 ms %lu times",
 	       (unsigned long long)st.watchdog_stalls,
 	       (unsigned long long)st.preemptions, (unsigned long)res);
-	ASSERT_GE(1ull + (uintptr_t)res, st.watchdog_stalls - 1);
+	ASSERT_GE(1ull + (uintptr_t)res, st.watchdog_stalls - before);
 	ASSERT_LT(10ull, st.preemptions);
 	ASSERT_EQ(0, kpf_pool_destroy(pool, KPF_POOL_DRAIN));
 }

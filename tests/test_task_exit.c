@@ -117,40 +117,90 @@ TEST(exit_in_task)
 		TH_LOG("stderr: '%s'", res.err);
 }
 
-/* in the child: spin 100 ms inside the task; the parent just waits */
+struct fork_arg {
+	volatile int preempts;	/* written by the launcher, read by the task */
+	int wait_for_preemption;
+	pid_t pid;
+};
+
+/* in the child: spin 100 ms inside the task; the parent just returns */
 static void fork_task(void *arg)
 {
-	pid_t *pid = arg;
+	struct fork_arg *a = arg;
 	uint64_t end;
 
-	*pid = fork();
-	if (*pid)
+	/* fork in a resumed slice: wait until the launcher saw a preemption */
+	while (a->wait_for_preemption && !a->preempts)
+		;
+	a->pid = fork();
+	if (a->pid)
 		return;
 	end = now_ns() + 100 * MS;
 	while (now_ns() < end)
 		;
 }
 
-TEST(fork_in_task_keeps_the_budget)
+/*
+ * Run fork_task in 20 ms slices. The child returns from whichever
+ * kpf_launch() or kpf_resume() the parent was in when the task forked, so
+ * every return is checked with getpid(): @pid or the slice count cannot
+ * tell (the task may be preempted before it stores fork()'s result). The
+ * child exits 0 if its task was preempted, 1 if it ran 100 ms to the end.
+ */
+static int run_fork_task(struct fork_arg *a, int *slices)
 {
+	pid_t parent = getpid();
 	kpf_task *t;
-	pid_t pid = -1;
-	int r, status;
+	int r;
 
-	r = kpf_launch(&t, fork_task, &pid, 20 * MS);
-	if (pid == 0) {
-		/* the child: its task must have been preempted */
-		_exit(r == KPF_PREEMPTED ? 0 : 1);
+	r = kpf_launch(&t, fork_task, a, 20 * MS);
+	for (*slices = 1;; ++*slices) {
+		if (getpid() != parent)
+			_exit(r == KPF_PREEMPTED ? 0 : 1);
+		if (r != KPF_PREEMPTED)
+			return r;
+		a->preempts++;
+		/*
+		 * a finite budget: the child keeps what remains of this slice
+		 * (the debug kernel can stop a task before its first
+		 * instruction, so the fork can come in any slice; resumed
+		 * with KPF_FOREVER the child had no deadline and ran to the
+		 * end: "Expected 0 < pid (0)" printed by the child)
+		 */
+		r = kpf_resume(t, 20 * MS);
 	}
-	/* the parent's task just returns (a slow fork may take a slice) */
-	while (r == KPF_PREEMPTED)
-		r = kpf_resume(t, KPF_FOREVER);
+}
+
+static void check_fork_child(struct __test_metadata *_metadata,
+			     struct fork_arg *a)
+{
+	int r, status, slices;
+
+	r = run_fork_task(a, &slices);
+	TH_LOG("the parent's task took %d slice(s), %d preemption(s) seen",
+	       slices, a->preempts);
 	ASSERT_EQ(KPF_DONE, r);
-	ASSERT_LT(0, pid);
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_LT(0, a->pid);
+	ASSERT_EQ(a->pid, waitpid(a->pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
 	EXPECT_EQ(0, WEXITSTATUS(status))
 		TH_LOG("child: 1 = its task ran 100 ms to the end");
+}
+
+TEST(fork_in_task_keeps_the_budget)
+{
+	struct fork_arg a = { .pid = -1 };
+
+	check_fork_child(_metadata, &a);
+}
+
+/* the fork comes after a preemption, in a slice given by kpf_resume() */
+TEST(fork_in_resumed_task_keeps_the_budget)
+{
+	struct fork_arg a = { .pid = -1, .wait_for_preemption = 1 };
+
+	check_fork_child(_metadata, &a);
+	EXPECT_LE(1, a.preempts);
 }
 
 TEST_HARNESS_MAIN
