@@ -182,21 +182,6 @@ TEST(area_reserved_tail_must_be_zero)
 /* include/linux/security.h: CAP_OPT_NOAUDIT */
 #define CAP_OPT_NOAUDIT	2
 
-static int tracefs_write(const char *file, const char *s, int append)
-{
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), TRACEFS "%s", file);
-	fd = open(path, O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * Count the CAP_IPC_LOCK checks of this process in the trace: @audited
  * those without CAP_OPT_NOAUDIT, @quiet those with it.
@@ -241,14 +226,14 @@ TEST(memlock_check_is_not_audited)
 		mount("tracefs", TRACEFS, "tracefs", 0, NULL);
 	if (access(TRACEFS "kprobe_events", W_OK))
 		SKIP(return, "no kprobe_events in " TRACEFS);
-	tracefs_write("events/kprobes/enable", "0", 0);
-	tracefs_write("kprobe_events", "-:kpf_cap\n", 1);
-	ASSERT_EQ(0, tracefs_write("kprobe_events",
+	kpf_test_tracefs_write("events/kprobes/enable", "0", 0);
+	kpf_test_tracefs_write("kprobe_events", "-:kpf_cap\n", 1);
+	ASSERT_EQ(0, kpf_test_tracefs_write("kprobe_events",
 		  "p:kpf_cap security_capable cap=%dx:s32 opts=%cx:u32\n", 1));
-	ASSERT_EQ(0, tracefs_write("events/kprobes/kpf_cap/filter",
+	ASSERT_EQ(0, kpf_test_tracefs_write("events/kprobes/kpf_cap/filter",
 				   "cap == 14", 0));
-	ASSERT_EQ(0, tracefs_write("trace", "", 0));
-	ASSERT_EQ(0, tracefs_write("events/kprobes/kpf_cap/enable", "1", 0));
+	ASSERT_EQ(0, kpf_test_tracefs_write("trace", "", 0));
+	ASSERT_EQ(0, kpf_test_tracefs_write("events/kprobes/kpf_cap/enable", "1", 0));
 
 	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
 	ASSERT_EQ(0, kpf_test_unregister(&c));
@@ -261,8 +246,8 @@ TEST(memlock_check_is_not_audited)
 	EXPECT_EQ(0, kpf_test_unregister(&c));
 	count_cap_checks(&audited2, &quiet2);
 
-	tracefs_write("events/kprobes/kpf_cap/enable", "0", 0);
-	tracefs_write("kprobe_events", "-:kpf_cap\n", 1);
+	kpf_test_tracefs_write("events/kprobes/kpf_cap/enable", "0", 0);
+	kpf_test_tracefs_write("kprobe_events", "-:kpf_cap\n", 1);
 	kpf_log("CAP_IPC_LOCK checks under the limit: %d audited, %d noaudit; over it: %d audited, %d noaudit\n",
 		audited, quiet, audited2 - audited, quiet2 - quiet);
 	EXPECT_EQ(0, audited);

@@ -143,6 +143,36 @@ static inline int kpf_test_have_sys_nice(void)
 	return v == CAP_SET;
 }
 
+/*
+ * Write @s to the file @path (a procfs/tracefs control file: one write),
+ * opened with O_WRONLY | @oflags. Returns 0 or -errno.
+ */
+static inline int kpf_test_write_file(const char *path, const char *s,
+				      int oflags)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | oflags), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * The same for a file below /sys/kernel/tracing/, appended to or
+ * truncated (which clears "trace").
+ */
+static inline int kpf_test_tracefs_write(const char *file, const char *s,
+					 int append)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/%s", file);
+	return kpf_test_write_file(path, s, append ? O_APPEND : O_TRUNC);
+}
+
 static inline void *kpf_map(size_t size, int prot)
 {
 	void *p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -21,21 +21,6 @@
 /* kpf_uprobe_target.S */
 uint64_t kpf_test_uprobe_target(uint64_t x);
 
-static int tracefs_write(const char *file, const char *s, int append)
-{
-	char path[128];
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), TRACEFS "%s", file);
-	fd = open(path, O_WRONLY | O_CLOEXEC | (append ? O_APPEND : O_TRUNC));
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /* File offset of @addr in the executable, from /proc/self/maps. */
 static long file_offset(const void *addr, char *path, size_t len)
 {
@@ -132,12 +117,12 @@ TEST(uprobe_xol_with_periodic_upcalls)
 		SKIP(return, "no uprobe_events in " TRACEFS);
 	off = file_offset((void *)kpf_test_uprobe_target, path, sizeof(path));
 	ASSERT_LE(0, off);
-	tracefs_write("events/kpf_uprobe/kpf_target/enable", "0", 0);
-	tracefs_write("uprobe_events", "-:kpf_uprobe/kpf_target\n", 1);
+	kpf_test_tracefs_write("events/kpf_uprobe/kpf_target/enable", "0", 0);
+	kpf_test_tracefs_write("uprobe_events", "-:kpf_uprobe/kpf_target\n", 1);
 	snprintf(probe, sizeof(probe), "p:kpf_uprobe/kpf_target %s:%#lx\n",
 		 path, off);
-	ASSERT_EQ(0, tracefs_write("uprobe_events", probe, 1));
-	ASSERT_EQ(0, tracefs_write("events/kpf_uprobe/kpf_target/enable",
+	ASSERT_EQ(0, kpf_test_tracefs_write("uprobe_events", probe, 1));
+	ASSERT_EQ(0, kpf_test_tracefs_write("events/kpf_uprobe/kpf_target/enable",
 				   "1", 0));
 	hits0 = probe_hits();
 
@@ -151,8 +136,8 @@ TEST(uprobe_xol_with_periodic_upcalls)
 	close(p[1]);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	hits = probe_hits();
-	tracefs_write("events/kpf_uprobe/kpf_target/enable", "0", 0);
-	tracefs_write("uprobe_events", "-:kpf_uprobe/kpf_target\n", 1);
+	kpf_test_tracefs_write("events/kpf_uprobe/kpf_target/enable", "0", 0);
+	kpf_test_tracefs_write("uprobe_events", "-:kpf_uprobe/kpf_target\n", 1);
 	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("child killed by signal %d",
 					      WTERMSIG(status));
 	ASSERT_EQ(sizeof(r), read(p[0], &r, sizeof(r)));

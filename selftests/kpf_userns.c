@@ -108,18 +108,6 @@ out:
 	_exit(0);
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 TEST(subordinate_uids_share_the_owner_quota)
 {
 	uint64_t old_max = kpf_param("max_contexts_per_user");
@@ -134,7 +122,7 @@ TEST(subordinate_uids_share_the_owner_quota)
 		SKIP(return, "no user namespaces in this kernel");
 	ASSERT_NE(UINT64_MAX, old_max);
 	/* Debian's switch for unprivileged user namespaces, if present. */
-	write_file("/proc/sys/kernel/unprivileged_userns_clone", "1");
+	kpf_test_write_file("/proc/sys/kernel/unprivileged_userns_clone", "1", 0);
 	ASSERT_EQ(0, kpf_set_param("max_contexts_per_user", MAX));
 	ASSERT_EQ(0, pipe2(up, O_CLOEXEC));
 	ASSERT_EQ(0, pipe2(down, O_CLOEXEC));
@@ -150,7 +138,7 @@ TEST(subordinate_uids_share_the_owner_quota)
 	if (read(up[0], &m, 1) == 1 && m == 'm') {
 		snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
 		snprintf(map, sizeof(map), "0 %d 1\n1 %d 2\n", OWNER, SUBUID);
-		EXPECT_EQ(0, write_file(path, map));
+		EXPECT_EQ(0, kpf_test_write_file(path, map, 0));
 		EXPECT_EQ(1, write(down[1], "g", 1));
 	}
 	ASSERT_EQ(sizeof(r), read(up[0], &r, sizeof(r)));
