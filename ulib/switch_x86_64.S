@@ -123,8 +123,8 @@ kpf_ctx_load:
  *
  * In kpf_critical_text: once in_upcall is released, a new expiry can
  * interrupt this code on the task's stack, and the frame it is about to
- * return to may be inside libc (a leaf call such as malloc has no stub
- * and no mark: only its rip said "library"). Stopping the task here would
+ * return to may be inside libc with no mark (a call through a dlsym()
+ * pointer: only its rip said "library"). Stopping the task here would
  * stop it inside that call, holding whatever lock it holds; an expiry
  * here is retried instead, like one in library code.
  */

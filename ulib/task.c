@@ -588,11 +588,11 @@ void kpf_upcall(struct kpf_area *area)
 		    area->frame.rip < (uintptr_t)__stop_kpf_critical_text) &&
 		  !kpf_defer_in_stub(area->frame.rip);
 	/*
-	 * In a deferred library: its code itself (a leaf function such as
-	 * malloc is called without a stub, defer_leaf.c), or user code below
-	 * a live mark (a callback).
+	 * In a deferred library: its code itself (even when reached without
+	 * a stub, through a dlsym() pointer), or user code below a live mark
+	 * (a callback).
 	 */
-	in_library = in_task && (kpf_defer_in_leaf(area->frame.rip) ||
+	in_library = in_task && (kpf_defer_rip_in_library(area->frame.rip) ||
 				 kpf_defer_mark_inside(self, t, rsp,
 						       area->frame.rip));
 	if (in_task && !in_library && !area->defer) {

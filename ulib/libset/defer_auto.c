@@ -97,12 +97,7 @@ static struct {
 	int32_t tls_off;		/* of kpf_tls_self, for the stubs */
 	unsigned long long generation;	/* kpf_got_generation() processed */
 	unsigned long slots;		/* slots rewritten so far */
-	/*
-	 * kpf_defer_in_leaf(): 1 while calls to leaf functions go direct
-	 * (deferral on), or once a libset copy was bound to one
-	 */
-	int leaf_direct;
-	int leaf_bound;
+	int rip_check;			/* kpf_defer_rip_in_library() on */
 } kpf_da = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int kpf_defer_lib_add(const char *soname)
@@ -220,20 +215,21 @@ int kpf_defer_in_text(uint64_t addr)
 }
 
 /**
- * kpf_defer_in_leaf() - whether @addr is deferred library code that a
- *	task may run without a mark (a leaf function, defer_leaf.c)
+ * kpf_defer_rip_in_library() - whether @addr is deferred library code,
+ *	while automatic deferral is on
  * @addr: the interrupted instruction address
  *
- * Only while leaf functions are called directly: with automatic deferral
- * off (KPF_DEFER_AUTO=0, KPF_CONFIG_NO_DEFER_AUTO) code in libc is as
- * preemptible as before, unless libsets bound a copy's leaf calls.
- * Lock-free (kpf_upcall()).
+ * Deferred code the task reached without a stub, i.e. without a mark:
+ * a libc function called through a dlsym() pointer or a data table. Its
+ * own code is not preempted (its callbacks are not recognised). With
+ * automatic deferral off (KPF_DEFER_AUTO=0, KPF_CONFIG_NO_DEFER_AUTO),
+ * code in libc is as preemptible as any other. Lock-free (kpf_upcall()).
  *
  * Return: 1 or 0.
  */
-int kpf_defer_in_leaf(uint64_t addr)
+int kpf_defer_rip_in_library(uint64_t addr)
 {
-	return __atomic_load_n(&kpf_da.leaf_direct, __ATOMIC_ACQUIRE) &&
+	return __atomic_load_n(&kpf_da.rip_check, __ATOMIC_ACQUIRE) &&
 	       kpf_defer_in_text(addr);
 }
 
@@ -509,7 +505,6 @@ static int kpf_stub_prepare(void)
 
 	if (done)
 		return 0;
-	kpf_defer_leaf_lookup();
 	err = kpf_stub_tls_offset(&kpf_da.tls_off);
 	if (!err)
 		err = -pthread_atfork(NULL, NULL, kpf_stub_region_after_fork);
@@ -568,24 +563,16 @@ static void *kpf_stub_for(uintptr_t target)
  * For callers outside this file that rewrite GOTs the walker cannot see
  * (libsets: a copy's calls into the base libc). Works whether or not
  * automatic deferral is enabled: the mark is checked by kpf_upcall()
- * regardless. A leaf function of libc (defer_leaf.c) is its own "stub":
- * its code range is registered for kpf_defer_in_text() instead.
+ * regardless.
  *
- * Return: the stub (or @target itself), or NULL if out of memory.
+ * Return: the stub, or NULL if out of memory.
  */
 void *kpf_defer_stub(void *target)
 {
 	void *stub;
 
 	pthread_mutex_lock(&kpf_da.lock);
-	if (!kpf_stub_prepare() && kpf_defer_is_leaf((uintptr_t)target)) {
-		kpf_stub_target_ranges((uintptr_t)target);
-		kpf_da.leaf_bound = 1;
-		__atomic_store_n(&kpf_da.leaf_direct, 1, __ATOMIC_RELEASE);
-		stub = target;
-	} else {
-		stub = kpf_stub_for((uintptr_t)target);
-	}
+	stub = kpf_stub_for((uintptr_t)target);
 	pthread_mutex_unlock(&kpf_da.lock);
 	return stub;
 }
@@ -599,8 +586,7 @@ static int kpf_defer_slot(const struct kpf_got_object *obj,
 	void *target = kpf_got_slot_target(obj, slot);
 	void *stub;
 
-	if (!target || !kpf_defer_in_ranges((uintptr_t)target) ||
-	    kpf_defer_is_leaf((uintptr_t)target))
+	if (!target || !kpf_defer_in_ranges((uintptr_t)target))
 		return 0;
 	/* the loaders: our wrappers, themselves called deferred */
 	if (target == (void *)kpf_real_dlopen)
@@ -805,7 +791,7 @@ static int kpf_defer_start(int enabled)
 		err = kpf_defer_process();
 	if (!err) {
 		kpf_da.started = 1;
-		__atomic_store_n(&kpf_da.leaf_direct, 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&kpf_da.rip_check, 1, __ATOMIC_RELEASE);
 	}
 	return err;
 }
@@ -884,9 +870,8 @@ int kpf_defer_auto_init(unsigned int config_flags)
 		kpf_da.enabled = 0;
 		kpf_da.started = 0;
 		err = kpf_got_for_each_object(kpf_undefer_object, NULL);
-		/* off means off, unless a libset copy calls a leaf directly */
-		__atomic_store_n(&kpf_da.leaf_direct, kpf_da.leaf_bound,
-				 __ATOMIC_RELEASE);
+		/* off means off: code in libc is preemptible again */
+		__atomic_store_n(&kpf_da.rip_check, 0, __ATOMIC_RELEASE);
 	} else {
 		err = kpf_defer_start(enabled);
 	}

@@ -14,11 +14,9 @@ KPF_HIDDEN void kpf_defer_stub_slow(void);
 KPF_HIDDEN void kpf_defer_stub_preempt(void);
 KPF_HIDDEN void *kpf_defer_stub(void *target);
 KPF_HIDDEN int kpf_defer_in_text(uint64_t addr);
-KPF_HIDDEN int kpf_defer_in_leaf(uint64_t addr);
+KPF_HIDDEN int kpf_defer_rip_in_library(uint64_t addr);
 KPF_HIDDEN int kpf_defer_frames_in_library(uint64_t rsp, uint64_t mark);
 KPF_HIDDEN int kpf_defer_call_site_deferred(uint64_t ret);
-KPF_HIDDEN void kpf_defer_leaf_lookup(void);
-KPF_HIDDEN int kpf_defer_is_leaf(uintptr_t target);
 extern uintptr_t kpf_defer_stub_lo KPF_HIDDEN;
 extern uintptr_t kpf_defer_stub_hi KPF_HIDDEN;
 
