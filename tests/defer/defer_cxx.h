@@ -9,6 +9,7 @@ extern "C" {
 
 struct cxx_arg {
 	unsigned int rounds;
+	unsigned int done;	/* rounds run (defer_test_more) */
 	unsigned long caught;
 	unsigned long strings;
 	int preempted_after;

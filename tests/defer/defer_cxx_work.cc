@@ -25,7 +25,9 @@ extern "C" void cxx_task(void *p)
 
 	s.size = sizeof(s);
 
-	for (unsigned int i = 0; i < a->rounds; i++) {
+	unsigned int i;
+
+	for (i = 0; defer_test_more(i, a->rounds); i++) {
 		try {
 			v.at(10 + i % 5) = 2;
 		} catch (const std::out_of_range &e) {
@@ -35,6 +37,7 @@ extern "C" void cxx_task(void *p)
 		a->strings += str.size();
 		defer_test_compute(500);
 	}
+	a->done = i;
 	/* after all those throws: still preemptible */
 	kpf_thread_stats(&s);
 	before = s.preemptions;

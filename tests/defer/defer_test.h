@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <kpf.h>
 
 /*
@@ -22,6 +23,32 @@ static inline unsigned int defer_test_n(unsigned int n)
 }
 
 static volatile uint64_t defer_test_sink;
+
+/*
+ * How long defer_test_drive() lets a task run before it asks it to stop:
+ * a task loop checks defer_test_more(), so a slow guest (the debug kernel
+ * under TCG, a loaded host) runs fewer iterations instead of hitting the
+ * harness's 30 s timeout. The tests assert on what was done, not on n.
+ */
+#ifndef DEFER_TEST_WALL_NS
+#define DEFER_TEST_WALL_NS	8000000000ull
+#endif
+
+static volatile int defer_test_stop;
+
+/* Another iteration of a task loop: i < n and the driver's clock allows. */
+static inline int defer_test_more(unsigned long i, unsigned long n)
+{
+	return i < n && !defer_test_stop;
+}
+
+static inline uint64_t defer_test_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
 
 /* Pure computation, no calls: about 1 ns an iteration. */
 static inline void defer_test_compute(unsigned long n)
@@ -37,7 +64,8 @@ static inline void defer_test_compute(unsigned long n)
 
 /*
  * Run fn(arg) with @budget_ns per slice; between slices call
- * between(barg). Returns the last kpf_launch/kpf_resume result (KPF_DONE
+ * between(barg). After DEFER_TEST_WALL_NS it sets defer_test_stop, which
+ * the task's defer_test_more() loop sees at its next iteration. Returns the last kpf_launch/kpf_resume result (KPF_DONE
  * or -errno) and the number of resumes in *resumes.
  */
 static inline int defer_test_drive(void (*fn)(void *), void *arg,
@@ -45,14 +73,19 @@ static inline int defer_test_drive(void (*fn)(void *), void *arg,
 				   void (*between)(void *), void *barg,
 				   unsigned long *resumes)
 {
+	uint64_t stop_at = defer_test_now_ns() + DEFER_TEST_WALL_NS;
 	kpf_task *t;
-	int r = kpf_launch(&t, fn, arg, budget_ns);
+	int r;
 
+	defer_test_stop = 0;
+	r = kpf_launch(&t, fn, arg, budget_ns);
 	*resumes = 0;
 	while (r == KPF_PREEMPTED) {
 		if (between)
 			between(barg);
 		(*resumes)++;
+		if (defer_test_now_ns() > stop_at)
+			defer_test_stop = 1;
 		r = kpf_resume(t, budget_ns);
 	}
 	return r;
