@@ -6,6 +6,7 @@
 #ifndef KPF_CHILD_H
 #define KPF_CHILD_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,26 @@ static inline void child_run(void (*fn)(void), struct child_result *res)
 		_exit(0);
 	}
 	close(pipefd[1]);
-	while (len < sizeof(res->err) - 1 &&
-	       (n = read(pipefd[0], res->err + len,
-			 sizeof(res->err) - 1 - len)) > 0)
-		len += n;
+	/*
+	 * Read to EOF, keeping the first bytes: closing the pipe early
+	 * would turn the child's next write into SIGPIPE (a child whose
+	 * preempted tasks each reported the same error did exactly that).
+	 */
+	for (;;) {
+		char drop[512];
+
+		if (len < sizeof(res->err) - 1)
+			n = read(pipefd[0], res->err + len,
+				 sizeof(res->err) - 1 - len);
+		else
+			n = read(pipefd[0], drop, sizeof(drop));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len < sizeof(res->err) - 1)
+			len += n;
+	}
 	close(pipefd[0]);
 	waitpid(pid, &res->status, 0);
 }
