@@ -17,6 +17,7 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "clock.h"
+#include "run_to_done.h"
 
 #define MS	1000000ull
 
@@ -34,9 +35,7 @@ static void spin_task(void *arg)
 
 static void nested_task(void *arg)
 {
-	kpf_task *t;
-
-	if (kpf_launch(&t, quick_task, NULL, 10 * MS) != KPF_DONE)
+	if (run_to_done(quick_task, NULL, 10 * MS) != KPF_DONE)
 		*(int *)arg = -1;
 }
 
@@ -75,12 +74,10 @@ static int sleep_three_ways(struct __test_metadata *_metadata)
 
 TEST(after_done)
 {
-	kpf_task *t;
-
 	/* budgets that end during the sleeps below */
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 30 * MS));
+	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 30 * MS));
 	sleep_three_ways(_metadata);
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 50 * MS));
+	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 50 * MS));
 	sleep_three_ways(_metadata);
 }
 
@@ -102,9 +99,8 @@ TEST(after_preempted_and_cancel)
 TEST(after_nested)
 {
 	int bad = 0;
-	kpf_task *t;
 
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, nested_task, &bad, 40 * MS));
+	ASSERT_EQ(KPF_DONE, run_to_done(nested_task, &bad, 40 * MS));
 	ASSERT_EQ(0, bad);
 	sleep_three_ways(_metadata);
 }
@@ -115,7 +111,7 @@ TEST(after_pause_of_forever_task)
 	uint64_t spin = 0;
 
 	/* a KPF_FOREVER launch after one with a budget arms nothing */
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, spin_task, &spin, 20 * MS));
+	ASSERT_EQ(KPF_DONE, run_to_done(spin_task, &spin, 20 * MS));
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, KPF_FOREVER));
 	sleep_three_ways(_metadata);
 	TH_LOG("backend %s", kpf_backend());
@@ -132,18 +128,36 @@ TEST(arming_system_calls)
 	struct kpf_stats s0 = { .size = sizeof(s0) };
 	struct kpf_stats s1 = { .size = sizeof(s1) };
 	const int n = 2000;
+	uint64_t syscalls = 0;
+	int i, counted = 0;
 	double per;
 	kpf_task *t;
-	int i;
+	int r;
 
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
-	ASSERT_EQ(0, kpf_thread_stats(&s0));
-	for (i = 0; i < n; i++)
-		ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
-	ASSERT_EQ(0, kpf_thread_stats(&s1));
-	per = (double)(s1.arm_syscalls - s0.arm_syscalls) / n;
-	TH_LOG("%s: %.3f arming system calls per budgeted launch + return",
-	       kpf_backend(), per);
+	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, kpf_thread_stats(&s0));
+		r = kpf_launch(&t, quick_task, NULL, 1 * MS);
+		ASSERT_EQ(0, kpf_thread_stats(&s1));
+		/*
+		 * Only launches that returned without an expiry count: one
+		 * stopped before its first instruction (a loaded host, the
+		 * debug kernel) armed once and disarmed nothing.
+		 */
+		if (r == KPF_DONE) {
+			syscalls += s1.arm_syscalls - s0.arm_syscalls;
+			counted++;
+			continue;
+		}
+		ASSERT_EQ(KPF_PREEMPTED, r);
+		while (r == KPF_PREEMPTED)
+			r = kpf_resume(t, 1 * MS);
+		ASSERT_EQ(KPF_DONE, r);
+	}
+	ASSERT_LT(0, counted);
+	per = (double)syscalls / counted;
+	TH_LOG("%s: %.3f arming system calls per budgeted launch + return (%d of %d launches returned without an expiry)",
+	       kpf_backend(), per, counted, n);
 	if (!strcmp(kpf_backend(), "kmod")) {
 		EXPECT_GT(0.1, per);
 	} else {

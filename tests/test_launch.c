@@ -15,6 +15,7 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "clock.h"
+#include "run_to_done.h"
 
 #define MS	1000000ull
 
@@ -54,7 +55,8 @@ TEST(short_function_done)
 	kpf_task *t = (kpf_task *)1;
 	int flag = 0;
 
-	EXPECT_EQ(KPF_DONE, kpf_launch(&t, set_flag, &flag, 1 * MS));
+	/* a budget no scheduling delay on a loaded host reaches */
+	EXPECT_EQ(KPF_DONE, kpf_launch(&t, set_flag, &flag, 1000 * MS));
 	EXPECT_EQ(42, flag);
 	EXPECT_EQ(NULL, t);
 	TH_LOG("backend %s", kpf_backend());
@@ -161,7 +163,7 @@ TEST(fork_child)
 	int r, n, status;
 	pid_t pid;
 
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, set_flag, &r, 1 * MS));
+	ASSERT_EQ(KPF_DONE, run_to_done(set_flag, &r, 1 * MS));
 	pid = fork();
 	if (pid == 0) {
 		s.until = now_ns() + 100 * MS;

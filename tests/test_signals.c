@@ -21,6 +21,7 @@
 #include "kselftest_harness.h"
 #include "stderr_capture.h"
 #include "clock.h"
+#include "run_to_done.h"
 
 #define MS	1000000ull
 
@@ -168,7 +169,7 @@ TEST(signal_taken_over_later)
 
 	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
 	setenv("KPF_SIGNAL", num, 1);
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
 	install_app_handler(SIGRTMIN + 6);
 	nanosleep(&ts, NULL);
 	capture_begin(&c);
@@ -196,7 +197,7 @@ TEST(signal_taken_over_noticed_after_overrun)
 
 	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
 	setenv("KPF_SIGNAL", num, 1);
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
 	install_app_handler(SIGRTMIN + 6);
 	capture_begin(&c);
 	r1 = kpf_launch(&t, spin_task, &spin, 1 * MS);
@@ -218,10 +219,9 @@ static void *blocking_thread(void *arg)
 	struct timespec ts = { .tv_nsec = 20 * MS };
 	struct capture *c = arg;
 	sigset_t all;
-	kpf_task *t;
 	long r;
 
-	if (kpf_launch(&t, quick_task, NULL, 1 * MS) != KPF_DONE)
+	if (run_to_done(quick_task, NULL, 1 * MS) != KPF_DONE)
 		return (void *)-1L;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
