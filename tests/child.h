@@ -6,6 +6,7 @@
 #ifndef KPF_CHILD_H
 #define KPF_CHILD_H
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +37,27 @@ static inline void child_run(void (*fn)(void), struct child_result *res)
 		_exit(0);
 	}
 	close(pipefd[1]);
-	while (len < sizeof(res->err) - 1 &&
-	       (n = read(pipefd[0], res->err + len,
-			 sizeof(res->err) - 1 - len)) > 0)
-		len += n;
+	/*
+	 * Read to the end: closing the pipe after the first 1,023 bytes
+	 * killed a child still writing with SIGPIPE (test_libset's
+	 * reentering tasks print many messages before one aborts: status
+	 * 0xd instead of SIGABRT).
+	 */
+	for (;;) {
+		char rest[256];
+
+		if (len < sizeof(res->err) - 1)
+			n = read(pipefd[0], res->err + len,
+				 sizeof(res->err) - 1 - len);
+		else
+			n = read(pipefd[0], rest, sizeof(rest));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len < sizeof(res->err) - 1)
+			len += n;
+	}
 	close(pipefd[0]);
 	waitpid(pid, &res->status, 0);
 }
