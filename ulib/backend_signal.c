@@ -27,6 +27,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -75,6 +76,26 @@ static int kpf_signal_on_altstack(const ucontext_t *uc)
 	       sp <= lo + uc->uc_stack.ss_size;
 }
 
+/*
+ * A real-time signal's default action is to end the process, and the
+ * signal libkpf takes had that action: a kill() or sigqueue() of it from
+ * the program or another process must still end it (it was swallowed).
+ * The signal is blocked while this handler runs: sent again with the
+ * default action in place, it is delivered as the handler returns. A
+ * stale SI_TIMER signal (of a deleted timer of ours, still queued at
+ * thread exit) is ignored instead.
+ */
+static void kpf_signal_default(int sig)
+{
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+}
+
 static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct kpf_thread *self = kpf_tls_self;
@@ -93,6 +114,9 @@ static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
 		else if (kpf_signal_prev.sa_handler != SIG_DFL &&
 			 kpf_signal_prev.sa_handler != SIG_IGN)
 			kpf_signal_prev.sa_handler(sig);
+		else if (kpf_signal_prev.sa_handler == SIG_DFL &&
+			 si->si_code != SI_TIMER)
+			kpf_signal_default(sig);
 		return;
 	}
 	if (!self->backend_ready)
