@@ -363,4 +363,36 @@ TEST(signal_blocked_right_after_a_launch)
 		TH_LOG("stderr: '%s'", c.text);
 }
 
+/*
+ * The program installs a handler for libkpf's signal with sigaction()
+ * right after a launch, and launches again at once: that launch must
+ * see it. Before, the check ran at most every 10 ms and the spin below
+ * ran its whole 100 ms with a 1 ms budget (KPF_DONE).
+ */
+TEST(signal_taken_over_just_after_a_launch)
+{
+	uint64_t spin = 100 * MS;
+	struct capture c;
+	const char *err;
+	char num[16];
+	kpf_task *t;
+	int r;
+
+	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
+	setenv("KPF_SIGNAL", num, 1);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	install_app_handler(SIGRTMIN + 6);
+	capture_begin(&c);
+	r = kpf_launch(&t, spin_task, &spin, 1 * MS);
+	err = capture_end(&c);
+	if (!signal_backend()) {
+		EXPECT_EQ(KPF_PREEMPTED, r);
+		kpf_cancel(t);
+		return;
+	}
+	EXPECT_EQ(-EBUSY, r);
+	EXPECT_NE(NULL, strstr(err, "got another handler"))
+		TH_LOG("stderr: '%s'", err);
+}
+
 TEST_HARNESS_MAIN

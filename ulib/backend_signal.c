@@ -43,6 +43,39 @@
 /* The disposition before ours: signals that are not ours go there. */
 static struct sigaction kpf_signal_prev;
 
+/* glibc's sigaction(), exported under this name as well */
+extern int __sigaction(int sig, const struct sigaction *act,
+		       struct sigaction *old);
+
+/* Bumped whenever the program sets a disposition for our signal. */
+static unsigned int kpf_signal_gen;
+
+/**
+ * sigaction() - glibc's, plus a note when libkpf's signal is set
+ * @sig: signal number
+ * @act: the new disposition, or NULL
+ * @old: the old one, or NULL
+ *
+ * Exported under glibc's version (libkpf.map), like pthread_sigmask():
+ * a program that installs a handler for the signal backend's signal
+ * makes every thread's next launch check at once (it used to be noticed
+ * only within KPF_SIGNAL_CHECK_NS, and a task launched in between ran
+ * without a limit). signal() and bsd_signal() call glibc's internal
+ * __sigaction() and are not seen: the periodic check remains for them.
+ *
+ * Return: as sigaction(2).
+ */
+KPF_EXPORT int sigaction(int sig, const struct sigaction *act,
+			 struct sigaction *old)
+{
+	int r = __sigaction(sig, act, old);
+
+	if (!r && act && sig == kpf_g.signo &&
+	    kpf_g.backend == KPF_BACKEND_SIGNAL)
+		__atomic_add_fetch(&kpf_signal_gen, 1, __ATOMIC_RELEASE);
+	return r;
+}
+
 static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv);
 
 static void kpf_signal_settime(struct kpf_thread *self, uint64_t when)
@@ -265,9 +298,13 @@ int kpf_signal_check(struct kpf_thread *self)
 	sigset_t mask, one;
 	int why = 0;
 
-	if (!self->signal_bad && now < self->signal_check_ns)
+	unsigned int gen = __atomic_load_n(&kpf_signal_gen, __ATOMIC_ACQUIRE);
+
+	if (!self->signal_bad && now < self->signal_check_ns &&
+	    gen == self->signal_gen)
 		return 0;
 	self->signal_check_ns = now + KPF_SIGNAL_CHECK_NS;
+	self->signal_gen = gen;
 	if (sigaction(kpf_g.signo, NULL, &cur) == 0 &&
 	    (!(cur.sa_flags & SA_SIGINFO) ||
 	     cur.sa_sigaction != kpf_signal_handler))
