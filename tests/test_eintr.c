@@ -132,24 +132,35 @@ TEST(arming_system_calls)
 	struct kpf_stats s0 = { .size = sizeof(s0) };
 	struct kpf_stats s1 = { .size = sizeof(s1) };
 	const int n = 2000;
+	uint64_t arms, t0;
+	int i, late = 0;
 	double per;
 	kpf_task *t;
-	int i;
 
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
 	ASSERT_EQ(0, kpf_thread_stats(&s0));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		t0 = now_ns();
 		ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+		/* descheduled past the budget: the timer may have fired */
+		late += now_ns() - t0 >= 1 * MS;
+	}
 	ASSERT_EQ(0, kpf_thread_stats(&s1));
-	per = (double)(s1.arm_syscalls - s0.arm_syscalls) / n;
-	TH_LOG("%s: %.3f arming system calls per budgeted launch + return",
-	       kpf_backend(), per);
+	arms = s1.arm_syscalls - s0.arm_syscalls;
+	per = (double)arms / n;
+	TH_LOG("%s: %.3f arming system calls per budgeted launch + return, %d of %d launches took the budget or longer",
+	       kpf_backend(), per, late, n);
 	if (!strcmp(kpf_backend(), "kmod")) {
 		EXPECT_GT(0.1, per);
 	} else {
-		/* arm + disarm; a late launch may add a re-arm */
-		EXPECT_LE(2.0, per);
-		EXPECT_GT(2.5, per);
+		/*
+		 * arm + disarm. A timer that fired before the return needs
+		 * no disarm (seen on a loaded host: 3,999 of 4,000), which
+		 * only a launch that took the whole budget can see; it may
+		 * add re-arms instead.
+		 */
+		EXPECT_LE((uint64_t)2 * n - late, arms);
+		EXPECT_GT(2.5 * n + 8 * late, (double)arms);
 	}
 }
 
