@@ -395,4 +395,28 @@ TEST(signal_taken_over_just_after_a_launch)
 		TH_LOG("stderr: '%s'", err);
 }
 
+/*
+ * A program that takes SIGRTMIN + 4 with sigwaitinfo() blocks it and has
+ * no handler for it: libkpf must pick another signal (it took this one,
+ * unblocked it in the thread at its first launch and then swallowed, or
+ * after the default-action fix died of, the program's signal).
+ */
+TEST(blocked_signal_is_not_taken)
+{
+	struct timespec ts = { .tv_sec = 5 };
+	union sigval v = { .sival_int = 42 };
+	sigset_t set;
+	siginfo_t si;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN + 4);
+	ASSERT_EQ(0, pthread_sigmask(SIG_BLOCK, &set, NULL));
+	ASSERT_EQ(0, kpf_init(NULL));
+	ASSERT_EQ(KPF_PREEMPTED, preempts());
+	ASSERT_EQ(0, sigqueue(getpid(), SIGRTMIN + 4, v));
+	EXPECT_EQ(SIGRTMIN + 4, sigtimedwait(&set, &si, &ts));
+	EXPECT_EQ(42, si.si_value.sival_int);
+	EXPECT_EQ(KPF_PREEMPTED, preempts());
+}
+
 TEST_HARNESS_MAIN

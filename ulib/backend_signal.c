@@ -340,11 +340,23 @@ static int kpf_signal_free(int sig)
 	return !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL;
 }
 
+/*
+ * ... and not blocked in the initializing thread: a program that blocks a
+ * signal to take it with sigwaitinfo() (in every thread, before creating
+ * them) has no handler for it either, and libkpf, which unblocks its
+ * signal in each thread that uses it, would catch the program's.
+ */
+static int kpf_signal_unused(int sig, const sigset_t *blocked)
+{
+	return sigismember(blocked, sig) != 1 && kpf_signal_free(sig);
+}
+
 /**
  * kpf_signal_process_init() - choose the timer signal, install its handler
  *
  * kpf_g.signo 0: the first real-time signal from SIGRTMIN + 4 up (then
- * SIGRTMIN..SIGRTMIN + 3) that has no handler. A signal the program named
+ * SIGRTMIN..SIGRTMIN + 3) that has no handler and is not blocked in the
+ * calling thread. A signal the program named
  * is refused if it has a handler (or is ignored).
  *
  * Return: 0, or -EBUSY (with a message) if no signal is free or the named
@@ -354,6 +366,7 @@ int kpf_signal_process_init(void)
 {
 	int n = SIGRTMAX - SIGRTMIN + 1, i, sig = kpf_g.signo;
 	struct sigaction sa;
+	sigset_t blocked;
 
 	if (sig && !kpf_signal_free(sig)) {
 		fprintf(stderr,
@@ -361,12 +374,14 @@ int kpf_signal_process_init(void)
 			sig);
 		return -EBUSY;
 	}
+	if (kpf_sigmask_raw(SIG_BLOCK, NULL, &blocked))
+		sigemptyset(&blocked);
 	for (i = 0; !sig && i < n; i++)
-		if (kpf_signal_free(SIGRTMIN + (4 + i) % n))
+		if (kpf_signal_unused(SIGRTMIN + (4 + i) % n, &blocked))
 			sig = SIGRTMIN + (4 + i) % n;
 	if (!sig) {
 		fprintf(stderr,
-			"kpf: every real-time signal has a handler: the signal backend has none to use\n");
+			"kpf: every real-time signal has a handler or is blocked: the signal backend has none to use\n");
 		return -EBUSY;
 	}
 	memset(&sa, 0, sizeof(sa));
