@@ -22,6 +22,7 @@
 #include "kselftest_harness.h"
 #include "stderr_capture.h"
 #include "clock.h"
+#include "spin.h"
 
 #define MS	1000000ull
 
@@ -73,10 +74,14 @@ static void install_app_handler(int sig)
 		abort();
 }
 
-/* Launch a 200 ms spin with a 1 ms budget: it must be preempted. */
+/*
+ * Launch a spin with a 1 ms budget: it must be preempted. The spin lasts
+ * until then (it is cancelled): a fixed 200 ms could end before a task
+ * descheduled across it was stopped (tests/spin.h).
+ */
 static int preempts(void)
 {
-	uint64_t spin = 200 * MS;
+	uint64_t spin = SPIN_GIVE_UP_NS;
 	kpf_task *t;
 	int r = kpf_launch(&t, spin_task, &spin, 1 * MS);
 
