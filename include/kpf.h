@@ -49,9 +49,11 @@ typedef struct kpf_task kpf_task;
  * @stack_size:	usable stack of each task in bytes, rounded up to pages;
  *		0 = 2 MiB. Only touched pages cost memory.
  * @signal:	real-time signal of the signal backend; 0 = the first one
- *		from SIGRTMIN + 4 up that has no handler. A named signal that
- *		has a handler is refused (-EBUSY). KPF_SIGNAL in the
- *		environment overrides it.
+ *		from SIGRTMIN + 4 up that has no handler and is not blocked
+ *		in the calling thread. A named signal that has a handler is
+ *		refused (-EBUSY). KPF_SIGNAL in the environment overrides it.
+ *		Tasks cannot block it; signals of it that libkpf's timers did
+ *		not send go to the previous disposition.
  * @retry_ns:	when an expiry hits library code (a context switch in
  *		progress), preemption is retried this much later; 0 = 20 us.
  * @pool_max:	task stacks kept for reuse process-wide; 0 = 64.

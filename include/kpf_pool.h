@@ -48,8 +48,8 @@ typedef struct kpf_future kpf_future;
  *		is taken as the size this header declares.
  * @workers:	worker threads; 0 = one per CPU the process may run on.
  * @flags:	KPF_POOL_* flags.
- * @quantum_ns:	CPU time a task runs before it goes to the back of the run
- *		queue; 0 = 1 ms; KPF_FOREVER = cooperative (tasks run until
+ * @quantum_ns:	how long (CLOCK_MONOTONIC time, not CPU time) a task runs
+ *		before it goes to the back of the run queue; 0 = 1 ms; KPF_FOREVER = cooperative (tasks run until
  *		they return, park on I/O or wait on a future).
  * @ring_entries: submission queue entries of each worker's io_uring;
  *		0 = 256 (more requests than that may be in flight).

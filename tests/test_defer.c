@@ -25,11 +25,16 @@ struct defer_probe {
 	int stage;		/* how far the task got */
 	uint64_t end_ns;	/* when it reached kpf_defer_end() */
 	int depth;		/* nesting of sections */
+	volatile int stop;	/* the launcher saw it preempted after */
 };
+
+/* Give up waiting for a preemption after the section after this long. */
+#define GIVE_UP_NS	60000000000ull
 
 static void deferring(void *arg)
 {
 	struct defer_probe *p = arg;
+	uint64_t end;
 	int i;
 
 	for (i = 0; i < p->depth; i++)
@@ -42,7 +47,15 @@ static void deferring(void *arg)
 	p->end_ns = now_ns();
 	kpf_defer_end();	/* the deferred preemption happens here */
 	p->stage = 3;
-	spin_for(30000000);	/* preemptible again */
+	/*
+	 * Preemptible again: spin until the launcher has seen that. A fixed
+	 * 30 ms spin failed on a loaded host: descheduled past its end, the
+	 * task took the expiry inside clock_gettime() (deferred to the next
+	 * libc call), found the 30 ms over and returned KPF_DONE.
+	 */
+	end = now_ns() + GIVE_UP_NS;
+	while (!p->stop && now_ns() < end)
+		;
 	p->stage = 4;
 }
 
@@ -71,7 +84,7 @@ FIXTURE_TEARDOWN(defer)
 {
 }
 
-TEST_F(defer, stops_at_outermost_end)
+TEST_F_TIMEOUT(defer, stops_at_outermost_end, 120)
 {
 	uint64_t t0, dt;
 	kpf_task *t;
@@ -90,6 +103,7 @@ TEST_F(defer, stops_at_outermost_end)
 	r = kpf_resume(t, 5000000);
 	EXPECT_EQ(KPF_PREEMPTED, r);
 	EXPECT_EQ(3, self->p.stage);
+	self->p.stop = 1;
 	while (r == KPF_PREEMPTED)
 		r = kpf_resume(t, 5000000);
 	EXPECT_EQ(KPF_DONE, r);

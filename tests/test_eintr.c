@@ -128,8 +128,8 @@ TEST(arming_system_calls)
 	struct kpf_stats s0 = { .size = sizeof(s0) };
 	struct kpf_stats s1 = { .size = sizeof(s1) };
 	const int n = 2000;
-	uint64_t syscalls = 0;
-	int i, counted = 0;
+	uint64_t syscalls = 0, t0;
+	int i, counted = 0, late = 0;
 	double per;
 	kpf_task *t;
 	int r;
@@ -137,16 +137,19 @@ TEST(arming_system_calls)
 	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
 	for (i = 0; i < n; i++) {
 		ASSERT_EQ(0, kpf_thread_stats(&s0));
+		t0 = now_ns();
 		r = kpf_launch(&t, quick_task, NULL, 1 * MS);
 		ASSERT_EQ(0, kpf_thread_stats(&s1));
 		/*
-		 * Only launches that returned without an expiry count: one
-		 * stopped before its first instruction (a loaded host, the
-		 * debug kernel) armed once and disarmed nothing.
+		 * Only launches that returned KPF_DONE count: one stopped
+		 * before its first instruction (a loaded host, the debug
+		 * kernel) armed once and disarmed nothing.
 		 */
 		if (r == KPF_DONE) {
 			syscalls += s1.arm_syscalls - s0.arm_syscalls;
 			counted++;
+			/* descheduled past the budget: the timer may have fired */
+			late += now_ns() - t0 >= 1 * MS;
 			continue;
 		}
 		ASSERT_EQ(KPF_PREEMPTED, r);
@@ -156,14 +159,19 @@ TEST(arming_system_calls)
 	}
 	ASSERT_LT(0, counted);
 	per = (double)syscalls / counted;
-	TH_LOG("%s: %.3f arming system calls per budgeted launch + return (%d of %d launches returned without an expiry)",
-	       kpf_backend(), per, counted, n);
+	TH_LOG("%s: %.3f arming system calls per budgeted launch + return (%d of %d launches returned KPF_DONE, %d of those took the budget or longer)",
+	       kpf_backend(), per, counted, n, late);
 	if (!strcmp(kpf_backend(), "kmod")) {
 		EXPECT_GT(0.1, per);
 	} else {
-		/* arm + disarm; a late launch may add a re-arm */
-		EXPECT_LE(2.0, per);
-		EXPECT_GT(2.5, per);
+		/*
+		 * arm + disarm. A timer that fired before the return needs
+		 * no disarm (seen on a loaded host: 3,999 of 4,000), which
+		 * only a launch that took the whole budget can see; it may
+		 * add re-arms instead.
+		 */
+		EXPECT_LE((uint64_t)2 * counted - late, syscalls);
+		EXPECT_GT(2.5 * counted + 8 * late, (double)syscalls);
 	}
 }
 

@@ -20,17 +20,9 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "clock.h"
+#include "spin.h"
 
 #define MS	1000000ull
-
-/* Long enough for several 1 ms budgets; an opaque call for the compiler */
-static void __attribute__((noinline)) spin(uint64_t ns)
-{
-	uint64_t end = now_ns() + ns;
-
-	while (now_ns() < end)
-		;
-}
 
 static int blocked(int sig)
 {
@@ -77,7 +69,7 @@ static void plain_task(void *arg)
 
 	s->usr1_in_task = blocked(SIGUSR1);
 	s->loc_in_task = uselocale((locale_t)0);
-	spin(30 * MS);
+	spin_until_preempted(5 * MS);
 	s->usr1_at_end = blocked(SIGUSR1);
 	s->loc_at_end = uselocale((locale_t)0);
 }
@@ -141,7 +133,7 @@ static void own_mask_task(void *arg)
 
 	change_mask(SIG_BLOCK, SIGUSR2);
 	__atomic_store_n(&s->own_mask_set, 1, __ATOMIC_RELAXED);
-	spin(30 * MS);
+	spin_until_preempted(5 * MS);
 	s->usr1_at_end = blocked(SIGUSR1);
 	s->usr2_at_end = blocked(SIGUSR2);
 }
@@ -231,7 +223,7 @@ static void outer_task(void *arg)
 	     r == KPF_PREEMPTED; r = kpf_resume(t, KPF_FOREVER))
 		;
 	s->usr1_in_task = blocked(SIGUSR2);	/* shared with the inner */
-	spin(30 * MS);
+	spin_until_preempted(5 * MS);
 	s->usr2_at_end = blocked(SIGUSR2);
 }
 

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "stderr_capture.h"
 #include "clock.h"
 #include "run_to_done.h"
+#include "spin.h"
 
 #define MS	1000000ull
 
@@ -73,10 +75,14 @@ static void install_app_handler(int sig)
 		abort();
 }
 
-/* Launch a 200 ms spin with a 1 ms budget: it must be preempted. */
+/*
+ * Launch a spin with a 1 ms budget: it must be preempted. The spin lasts
+ * until then (it is cancelled): a fixed 200 ms could end before a task
+ * descheduled across it was stopped (tests/spin.h).
+ */
 static int preempts(void)
 {
-	uint64_t spin = 200 * MS;
+	uint64_t spin = SPIN_GIVE_UP_NS;
 	kpf_task *t;
 	int r = kpf_launch(&t, spin_task, &spin, 1 * MS);
 
@@ -247,6 +253,175 @@ TEST(signal_blocked_in_thread)
 	EXPECT_EQ(-EBUSY, (long)r);
 	EXPECT_NE(NULL, strstr(c.text, "is blocked in this thread"))
 		TH_LOG("stderr: '%s'", c.text);
+}
+
+/*
+ * A task that blocks every signal: on the signal backend libkpf's own is
+ * left unblocked (as glibc keeps its internal ones), the rest really are.
+ * Before: the task ran its whole 2 s with a 1 ms budget and returned
+ * KPF_DONE. kmod needs no signal and must preempt it as well.
+ */
+static void block_all_task(void *arg)
+{
+	uint64_t spin = 2000 * MS;
+	sigset_t all, now;
+	int *usr1_blocked = arg;
+
+	sigfillset(&all);
+	if (usr1_blocked[1])
+		sigprocmask(SIG_BLOCK, &all, NULL);
+	else
+		pthread_sigmask(SIG_BLOCK, &all, NULL);
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	usr1_blocked[0] = sigismember(&now, SIGUSR1);
+	spin_task(&spin);
+}
+
+static void task_blocks_every_signal(struct __test_metadata *_metadata,
+				     int use_sigprocmask)
+{
+	int arg[2] = { -1, use_sigprocmask };
+	uint64_t t0 = now_ns(), took;
+	kpf_task *t;
+	int r;
+
+	r = kpf_launch(&t, block_all_task, arg, 1 * MS);
+	took = now_ns() - t0;
+	EXPECT_EQ(KPF_PREEMPTED, r) TH_LOG("returned after %.1f ms",
+					   took / 1e6);
+	EXPECT_EQ(1, arg[0]);
+	if (r == KPF_PREEMPTED)
+		kpf_cancel(t);
+	/* the launcher's mask never had them blocked */
+	EXPECT_EQ(KPF_PREEMPTED, preempts());
+}
+
+TEST(task_blocking_every_signal_is_preempted)
+{
+	task_blocks_every_signal(_metadata, 0);
+}
+
+TEST(task_blocking_every_signal_with_sigprocmask_is_preempted)
+{
+	task_blocks_every_signal(_metadata, 1);
+}
+
+/*
+ * Without libkpf, a real-time signal nobody handles ends the process;
+ * libkpf took the first free one (SIGRTMIN + 4) and swallowed it when
+ * somebody else sent it. Its default action must stay.
+ */
+TEST(foreign_signal_keeps_its_default_action)
+{
+	kpf_task *t;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct timespec ts = { .tv_nsec = 100 * MS };
+
+		if (kpf_launch(&t, quick_task, NULL, 1 * MS) != KPF_DONE)
+			_exit(2);
+		kill(getpid(), SIGRTMIN + 4);
+		nanosleep(&ts, NULL);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGRTMIN + 4)
+		TH_LOG("status %#x", status);
+}
+
+/* Blocked through pthread_sigmask() right after a launch: seen at once. */
+static void *blocking_at_once_thread(void *arg)
+{
+	struct capture *c = arg;
+	sigset_t all;
+	kpf_task *t;
+	long r;
+
+	if (kpf_launch(&t, quick_task, NULL, 1 * MS) != KPF_DONE)
+		return (void *)-1L;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	capture_begin(c);
+	r = preempts();
+	capture_end(c);
+	return (void *)r;
+}
+
+TEST(signal_blocked_right_after_a_launch)
+{
+	struct capture c;
+	pthread_t th;
+	void *r;
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_at_once_thread, &c));
+	ASSERT_EQ(0, pthread_join(th, &r));
+	if (!signal_backend()) {
+		EXPECT_EQ(KPF_PREEMPTED, (long)r);
+		return;
+	}
+	EXPECT_EQ(-EBUSY, (long)r);
+	EXPECT_NE(NULL, strstr(c.text, "is blocked in this thread"))
+		TH_LOG("stderr: '%s'", c.text);
+}
+
+/*
+ * The program installs a handler for libkpf's signal with sigaction()
+ * right after a launch, and launches again at once: that launch must
+ * see it. Before, the check ran at most every 10 ms and the spin below
+ * ran its whole 100 ms with a 1 ms budget (KPF_DONE).
+ */
+TEST(signal_taken_over_just_after_a_launch)
+{
+	uint64_t spin = 100 * MS;
+	struct capture c;
+	const char *err;
+	char num[16];
+	kpf_task *t;
+	int r;
+
+	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
+	setenv("KPF_SIGNAL", num, 1);
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
+	install_app_handler(SIGRTMIN + 6);
+	capture_begin(&c);
+	r = kpf_launch(&t, spin_task, &spin, 1 * MS);
+	err = capture_end(&c);
+	if (!signal_backend()) {
+		EXPECT_EQ(KPF_PREEMPTED, r);
+		kpf_cancel(t);
+		return;
+	}
+	EXPECT_EQ(-EBUSY, r);
+	EXPECT_NE(NULL, strstr(err, "got another handler"))
+		TH_LOG("stderr: '%s'", err);
+}
+
+/*
+ * A program that takes SIGRTMIN + 4 with sigwaitinfo() blocks it and has
+ * no handler for it: libkpf must pick another signal (it took this one,
+ * unblocked it in the thread at its first launch and then swallowed, or
+ * after the default-action fix died of, the program's signal).
+ */
+TEST(blocked_signal_is_not_taken)
+{
+	struct timespec ts = { .tv_sec = 5 };
+	union sigval v = { .sival_int = 42 };
+	sigset_t set;
+	siginfo_t si;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGRTMIN + 4);
+	ASSERT_EQ(0, pthread_sigmask(SIG_BLOCK, &set, NULL));
+	ASSERT_EQ(0, kpf_init(NULL));
+	ASSERT_EQ(KPF_PREEMPTED, preempts());
+	ASSERT_EQ(0, sigqueue(getpid(), SIGRTMIN + 4, v));
+	EXPECT_EQ(SIGRTMIN + 4, sigtimedwait(&set, &si, &ts));
+	EXPECT_EQ(42, si.si_value.sival_int);
+	EXPECT_EQ(KPF_PREEMPTED, preempts());
 }
 
 TEST_HARNESS_MAIN

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <kpf.h>
 #include "kselftest_harness.h"
@@ -192,6 +193,61 @@ TEST(task_overruns_its_stack)
 	EXPECT_TRUE(child_aborted(&res)) TH_LOG("status %#x", res.status);
 	EXPECT_NE(NULL, strstr(res.err, "canary at the low end"))
 		TH_LOG("stderr: '%s'", res.err);
+}
+
+/*
+ * The same jump into memory that is not mapped: the fault is neither in
+ * the guard nor in the stack, and died as a plain SIGSEGV without a word
+ * (a 136 KiB frame on a 64 KiB stack). The child reserves a PROT_NONE
+ * hole below the task's mapping, so the frame surely lands in nothing.
+ */
+static uintptr_t hole_below;
+
+static void hole_jumper_task(void *arg)
+{
+	kpf_pause();
+	frame_down_to(hole_below + 4 * KIB, 64);
+}
+
+static void hole_child(void)
+{
+	struct kpf_config cfg = { .size = sizeof(cfg), .stack_size = STACK };
+	uintptr_t map;
+	kpf_task *a;
+	void *p;
+	int k;
+
+	if (kpf_init(&cfg))
+		_exit(3);
+	if (kpf_launch(&a, hole_jumper_task, NULL, KPF_FOREVER) != 1)
+		_exit(4);
+	map = (uintptr_t)a - STACK - GUARD;
+	/* the first free 64 KiB at most 4 MiB below the guard */
+	for (k = 1; k <= 64; k++) {
+		p = mmap((void *)(map - k * 64 * KIB), 64 * KIB, PROT_NONE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0);
+		if (p == (void *)(map - k * 64 * KIB))
+			break;
+		if (p != MAP_FAILED)
+			munmap(p, 64 * KIB);
+	}
+	if (k > 64)
+		_exit(5);
+	hole_below = (uintptr_t)p;
+	kpf_resume(a, KPF_FOREVER);
+	_exit(0);
+}
+
+TEST(frame_jumps_guard_into_unmapped_memory)
+{
+	struct child_result res;
+
+	child_run(hole_child, &res);
+	EXPECT_TRUE(child_aborted(&res)) TH_LOG("status %#x", res.status);
+	EXPECT_NE(NULL, strstr(res.err, "stack overflow in preemptible function"))
+		TH_LOG("stderr: '%s'", res.err);
+	EXPECT_NE(NULL, strstr(res.err, "jumped the guard"));
 }
 
 TEST_HARNESS_MAIN

@@ -18,6 +18,7 @@
 #include <kpf.h>
 #include "kselftest_harness.h"
 #include "clock.h"
+#include "spin.h"
 
 #define MS	1000000ull
 
@@ -30,9 +31,10 @@ static void __attribute__((noinline)) spin(uint64_t ns)
 		;
 }
 
+/* cancelled once preempted: spins until then (or SPIN_GIVE_UP_NS) */
 static void spin_task(void *arg)
 {
-	spin(100 * MS);
+	spin(SPIN_GIVE_UP_NS);
 }
 
 struct resumer {
@@ -83,7 +85,7 @@ static void errno_task(void *arg)
 	struct seen *s = arg;
 
 	errno = EDOM;
-	spin(100 * MS);
+	spin_until_preempted(10 * MS);
 	s->errno_after = errno;
 }
 
@@ -128,7 +130,7 @@ static void locale_task(void *arg)
 	struct seen *s = arg;
 
 	uselocale(s->loc);
-	spin(100 * MS);
+	spin_until_preempted(10 * MS);
 	s->locale_after = uselocale((locale_t)0) == s->loc;
 }
 
@@ -151,7 +153,7 @@ static void mask_task(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	spin(100 * MS);
+	spin_until_preempted(10 * MS);
 	pthread_sigmask(SIG_SETMASK, NULL, &set);
 	s->blocked_after = sigismember(&set, SIGUSR2);
 }

@@ -27,6 +27,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -41,6 +42,39 @@
 
 /* The disposition before ours: signals that are not ours go there. */
 static struct sigaction kpf_signal_prev;
+
+/* glibc's sigaction(), exported under this name as well */
+extern int __sigaction(int sig, const struct sigaction *act,
+		       struct sigaction *old);
+
+/* Bumped whenever the program sets a disposition for our signal. */
+static unsigned int kpf_signal_gen;
+
+/**
+ * sigaction() - glibc's, plus a note when libkpf's signal is set
+ * @sig: signal number
+ * @act: the new disposition, or NULL
+ * @old: the old one, or NULL
+ *
+ * Exported under glibc's version (libkpf.map), like pthread_sigmask():
+ * a program that installs a handler for the signal backend's signal
+ * makes every thread's next launch check at once (it used to be noticed
+ * only within KPF_SIGNAL_CHECK_NS, and a task launched in between ran
+ * without a limit). signal() and bsd_signal() call glibc's internal
+ * __sigaction() and are not seen: the periodic check remains for them.
+ *
+ * Return: as sigaction(2).
+ */
+KPF_EXPORT int sigaction(int sig, const struct sigaction *act,
+			 struct sigaction *old)
+{
+	int r = __sigaction(sig, act, old);
+
+	if (!r && act && sig == kpf_g.signo &&
+	    kpf_g.backend == KPF_BACKEND_SIGNAL)
+		__atomic_add_fetch(&kpf_signal_gen, 1, __ATOMIC_RELEASE);
+	return r;
+}
 
 static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv);
 
@@ -75,6 +109,26 @@ static int kpf_signal_on_altstack(const ucontext_t *uc)
 	       sp <= lo + uc->uc_stack.ss_size;
 }
 
+/*
+ * A real-time signal's default action is to end the process, and the
+ * signal libkpf takes had that action: a kill() or sigqueue() of it from
+ * the program or another process must still end it (it was swallowed).
+ * The signal is blocked while this handler runs: sent again with the
+ * default action in place, it is delivered as the handler returns. A
+ * stale SI_TIMER signal (of a deleted timer of ours, still queued at
+ * thread exit) is ignored instead.
+ */
+static void kpf_signal_default(int sig)
+{
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+}
+
 static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct kpf_thread *self = kpf_tls_self;
@@ -93,6 +147,9 @@ static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
 		else if (kpf_signal_prev.sa_handler != SIG_DFL &&
 			 kpf_signal_prev.sa_handler != SIG_IGN)
 			kpf_signal_prev.sa_handler(sig);
+		else if (kpf_signal_prev.sa_handler == SIG_DFL &&
+			 si->si_code != SI_TIMER)
+			kpf_signal_default(sig);
 		return;
 	}
 	if (!self->backend_ready)
@@ -241,9 +298,13 @@ int kpf_signal_check(struct kpf_thread *self)
 	sigset_t mask, one;
 	int why = 0;
 
-	if (!self->signal_bad && now < self->signal_check_ns)
+	unsigned int gen = __atomic_load_n(&kpf_signal_gen, __ATOMIC_ACQUIRE);
+
+	if (!self->signal_bad && now < self->signal_check_ns &&
+	    gen == self->signal_gen)
 		return 0;
 	self->signal_check_ns = now + KPF_SIGNAL_CHECK_NS;
+	self->signal_gen = gen;
 	if (sigaction(kpf_g.signo, NULL, &cur) == 0 &&
 	    (!(cur.sa_flags & SA_SIGINFO) ||
 	     cur.sa_sigaction != kpf_signal_handler))
@@ -279,11 +340,23 @@ static int kpf_signal_free(int sig)
 	return !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL;
 }
 
+/*
+ * ... and not blocked in the initializing thread: a program that blocks a
+ * signal to take it with sigwaitinfo() (in every thread, before creating
+ * them) has no handler for it either, and libkpf, which unblocks its
+ * signal in each thread that uses it, would catch the program's.
+ */
+static int kpf_signal_unused(int sig, const sigset_t *blocked)
+{
+	return sigismember(blocked, sig) != 1 && kpf_signal_free(sig);
+}
+
 /**
  * kpf_signal_process_init() - choose the timer signal, install its handler
  *
  * kpf_g.signo 0: the first real-time signal from SIGRTMIN + 4 up (then
- * SIGRTMIN..SIGRTMIN + 3) that has no handler. A signal the program named
+ * SIGRTMIN..SIGRTMIN + 3) that has no handler and is not blocked in the
+ * calling thread. A signal the program named
  * is refused if it has a handler (or is ignored).
  *
  * Return: 0, or -EBUSY (with a message) if no signal is free or the named
@@ -293,6 +366,7 @@ int kpf_signal_process_init(void)
 {
 	int n = SIGRTMAX - SIGRTMIN + 1, i, sig = kpf_g.signo;
 	struct sigaction sa;
+	sigset_t blocked;
 
 	if (sig && !kpf_signal_free(sig)) {
 		fprintf(stderr,
@@ -300,12 +374,14 @@ int kpf_signal_process_init(void)
 			sig);
 		return -EBUSY;
 	}
+	if (kpf_sigmask_raw(SIG_BLOCK, NULL, &blocked))
+		sigemptyset(&blocked);
 	for (i = 0; !sig && i < n; i++)
-		if (kpf_signal_free(SIGRTMIN + (4 + i) % n))
+		if (kpf_signal_unused(SIGRTMIN + (4 + i) % n, &blocked))
 			sig = SIGRTMIN + (4 + i) % n;
 	if (!sig) {
 		fprintf(stderr,
-			"kpf: every real-time signal has a handler: the signal backend has none to use\n");
+			"kpf: every real-time signal has a handler or is blocked: the signal backend has none to use\n");
 		return -EBUSY;
 	}
 	memset(&sa, 0, sizeof(sa));

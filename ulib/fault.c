@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -51,21 +52,53 @@ static char *kpf_utoa(char *end, unsigned long v)
 	return end;
 }
 
+/*
+ * A frame bigger than the guard (a big array, alloca(), code built
+ * without -fstack-clash-protection) moves rsp past the guard without
+ * touching it. When the memory it lands in is not mapped, the fault is
+ * neither in the guard nor the task's stack, but rsp is just below the
+ * task's stack (not on the alternate or upcall stack) and the faulting
+ * address near it: the same overflow (a 136 KiB frame on a 64 KiB stack
+ * died of a plain SIGSEGV). Written into mapped memory instead, it is
+ * the canaries' business (stack_pool.c).
+ */
+#define KPF_JUMP_MAX	(16ul << 20)	/* rsp this far below the stack */
+#define KPF_JUMP_NEAR	(64ul << 10)	/* fault this far below rsp */
+
+static int kpf_fault_jumped_guard(struct kpf_thread *self,
+				  const struct kpf_task *t, uintptr_t addr,
+				  const void *ucv)
+{
+	const ucontext_t *uc = ucv;
+	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+
+	if (sp >= t->stack_lo || sp + KPF_JUMP_MAX < t->stack_lo)
+		return 0;
+	if (sp >= self->altstack_lo && sp < self->altstack_hi)
+		return 0;
+	if (sp >= (uintptr_t)self->upcall_map && sp <= self->upcall_top)
+		return 0;
+	return addr + KPF_JUMP_NEAR >= sp && addr < t->stack_lo;
+}
+
 static void kpf_fault_handler(int sig, siginfo_t *si, void *uc)
 {
 	struct kpf_thread *self = kpf_tls_self;
 	struct kpf_task *t = self ? self->current : NULL;
 	uintptr_t addr = (uintptr_t)si->si_addr;
-	char num[32], msg[160];
+	char num[32], msg[224];
+	int jumped = 0;
 	size_t len;
 
-	if (t && addr >= (uintptr_t)t->map && addr < t->stack_lo) {
+	if (t && ((addr >= (uintptr_t)t->map && addr < t->stack_lo) ||
+		  (jumped = kpf_fault_jumped_guard(self, t, addr, uc)))) {
 		len = 0;
 		msg[0] = '\0';
 		strcat(msg, "kpf: stack overflow in preemptible function (stack ");
 		strcat(msg, kpf_utoa(num + sizeof(num),
 				     kpf_g.stack_size / 1024));
-		strcat(msg, " KiB)\n");
+		strcat(msg, jumped ? " KiB): a frame jumped the guard; build task code with -fstack-clash-protection\n" :
+				     " KiB)\n");
 		len = strlen(msg);
 		if (write(STDERR_FILENO, msg, len) < 0)
 			_exit(127);

@@ -186,6 +186,7 @@ struct kpf_thread {
 	size_t map_size;
 	uint64_t signal_check_ns;	/* backend_signal.c: next check */
 	int signal_bad;			/* ... and its last finding */
+	unsigned int signal_gen;	/* kpf_signal_gen at that check */
 	uint64_t linger_ns;		/* kpf_thread_linger(), kmod only */
 	uint32_t linger_max;
 	struct kpf_stats stats;

@@ -12,7 +12,7 @@
 #define KPF_CTX_KIND		8
 #define KPF_CTX_XSAVE		16
 
-/* kpf_ctx.kind */
+/* kpf_exec_ctx.kind */
 #define KPF_CTX_VOLUNTARY	0	/* callee-saved regs on its stack */
 #define KPF_CTX_FULL		1	/* full frame + xsave image */
 

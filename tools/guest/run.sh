@@ -103,13 +103,7 @@ fi
 
 [ -n "$module" ] || module=$build/kmod/$rel/kpf.ko
 modarg=(--module "$module")
-if [ ! -f "$module" ]; then
-	if [ -f "$top/kmod/Kbuild" ]; then
-		die "$module missing: run make kmod KDIR=... for $rel first"
-	fi
-	echo "run.sh: notice: kmod/Kbuild does not exist yet, booting without kpf.ko" >&2
-	modarg=()
-fi
+[ -f "$module" ] || die "$module missing: run make kmod KDIR=... for $rel first"
 
 out=$build/guest
 mkdir -p "$out"
