@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "clock.h"
-#include "torture.h"
+#include "kpf_torture.h"
 
 /* Fastest of 5 runs of the torture loop: close to its CPU time. */
 static inline uint64_t torture_min_ns(uint64_t iters, int mode)

@@ -16,7 +16,7 @@
 
 #include <kpf.h>
 #include "kselftest_harness.h"
-#include "torture.h"
+#include "kpf_torture.h"
 #include "clock.h"
 
 #define DEPTH	8

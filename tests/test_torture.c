@@ -17,7 +17,7 @@
 
 #include <kpf.h>
 #include "kselftest_harness.h"
-#include "torture.h"
+#include "kpf_torture.h"
 #include "clock.h"
 
 struct job {

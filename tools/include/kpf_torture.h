@@ -1,7 +1,9 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: GPL-2.0 OR LGPL-2.1-or-later */
 /*
- * The register torture loop (torture_x86_64.S) for tests that want to
- * check exact resumes under other conditions (nesting, migration).
+ * The register torture loop (kpf_torture_x86_64.S next to this file): the
+ * one exact-resume workload of libkpf's tests (tests/: launches, nesting,
+ * migration) and of the module's selftests (selftests/kpf_resume: raw
+ * periodic upcalls).
  */
 #ifndef KPF_TORTURE_H
 #define KPF_TORTURE_H
