@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 #include <kpf.h>
+#include "../clock.h"
 
 /*
  * Loop counts: the QEMU guest (KPF_GUEST set by its /init) emulates the
@@ -42,14 +42,6 @@ static inline int defer_test_more(unsigned long i, unsigned long n)
 	return i < n && !defer_test_stop;
 }
 
-static inline uint64_t defer_test_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* Pure computation, no calls: about 1 ns an iteration. */
 static inline void defer_test_compute(unsigned long n)
 {
@@ -73,7 +65,7 @@ static inline int defer_test_drive(void (*fn)(void *), void *arg,
 				   void (*between)(void *), void *barg,
 				   unsigned long *resumes)
 {
-	uint64_t stop_at = defer_test_now_ns() + DEFER_TEST_WALL_NS;
+	uint64_t stop_at = now_ns() + DEFER_TEST_WALL_NS;
 	kpf_task *t;
 	int r;
 
@@ -84,7 +76,7 @@ static inline int defer_test_drive(void (*fn)(void *), void *arg,
 		if (between)
 			between(barg);
 		(*resumes)++;
-		if (defer_test_now_ns() > stop_at)
+		if (now_ns() > stop_at)
 			defer_test_stop = 1;
 		r = kpf_resume(t, budget_ns);
 	}
