@@ -63,7 +63,7 @@
  * out-of-line copy: the next user instruction must be the one they
  * expect, so no upcall now.
  */
-static bool kpf_stepping(const struct pt_regs *regs)
+static __always_inline bool kpf_stepping(const struct pt_regs *regs)
 {
 	if (test_thread_flag(TIF_SINGLESTEP) || (regs->flags & X86_EFLAGS_TF))
 		return true;
@@ -136,16 +136,23 @@ static int kpf_rseq_abort(unsigned long *ip)
  * The instruction check keeps a call that merely returned 219 final.
  * Safe in hardirq; an unreadable rip counts as a restart (a retry).
  */
-static bool kpf_restart_pending(const struct pt_regs *regs)
+static noinline bool kpf_restart_insn(const struct pt_regs *regs)
 {
 	u16 insn;
 
-	if (regs->ax != __NR_restart_syscall)
-		return false;
 	if (copy_from_user_nofault(&insn, (const void __user *)regs->ip,
 				   sizeof(insn)))
 		return true;
 	return insn == KPF_INSN_SYSCALL;
+}
+
+/*
+ * The rare instruction read is out of line: its buffer would otherwise
+ * give the hardirq fast path a stack canary.
+ */
+static __always_inline bool kpf_restart_pending(const struct pt_regs *regs)
+{
+	return regs->ax == __NR_restart_syscall && kpf_restart_insn(regs);
 }
 
 /*
@@ -228,8 +235,9 @@ static void kpf_frame_redirect(struct pt_regs *regs, const struct kpf_ctx *ctx)
  * the hrtimer core already read (the frame is written in that very
  * interrupt, and another clock read is a tenth of the fast path).
  */
-static void kpf_upcall(struct kpf_ctx *ctx, struct pt_regs *regs,
-		       unsigned long ip, u64 expiry, u64 irq, u64 now)
+static __always_inline void kpf_upcall(struct kpf_ctx *ctx,
+				       struct pt_regs *regs, unsigned long ip,
+				       u64 expiry, u64 irq, u64 now)
 {
 	struct kpf_area *area = ctx->area;
 
