@@ -63,7 +63,7 @@
  * out-of-line copy: the next user instruction must be the one they
  * expect, so no upcall now.
  */
-static bool kpf_stepping(const struct pt_regs *regs)
+static __always_inline bool kpf_stepping(const struct pt_regs *regs)
 {
 	if (test_thread_flag(TIF_SINGLESTEP) || (regs->flags & X86_EFLAGS_TF))
 		return true;
@@ -136,16 +136,23 @@ static int kpf_rseq_abort(unsigned long *ip)
  * The instruction check keeps a call that merely returned 219 final.
  * Safe in hardirq; an unreadable rip counts as a restart (a retry).
  */
-static bool kpf_restart_pending(const struct pt_regs *regs)
+static noinline bool kpf_restart_insn(const struct pt_regs *regs)
 {
 	u16 insn;
 
-	if (regs->ax != __NR_restart_syscall)
-		return false;
 	if (copy_from_user_nofault(&insn, (const void __user *)regs->ip,
 				   sizeof(insn)))
 		return true;
 	return insn == KPF_INSN_SYSCALL;
+}
+
+/*
+ * The rare instruction read is out of line: its buffer would otherwise
+ * give the hardirq fast path a stack canary.
+ */
+static __always_inline bool kpf_restart_pending(const struct pt_regs *regs)
+{
+	return regs->ax == __NR_restart_syscall && kpf_restart_insn(regs);
 }
 
 /*
@@ -223,13 +230,16 @@ static void kpf_frame_redirect(struct pt_regs *regs, const struct kpf_ctx *ctx)
 
 /*
  * Write the frame and send the thread to the entry. timer_lock held; the
- * caller has checked defer, in_upcall, the owner and its mm.
+ * caller has checked defer, in_upcall, the owner and its mm. @now is
+ * deliver_ns: the hardirq fast path passes the interrupt's time, which
+ * the hrtimer core already read (the frame is written in that very
+ * interrupt, and another clock read is a tenth of the fast path).
  */
-static void kpf_upcall(struct kpf_ctx *ctx, struct pt_regs *regs,
-		       unsigned long ip, u64 expiry, u64 irq)
+static __always_inline void kpf_upcall(struct kpf_ctx *ctx,
+				       struct pt_regs *regs, unsigned long ip,
+				       u64 expiry, u64 irq, u64 now)
 {
 	struct kpf_area *area = ctx->area;
-	u64 now = ktime_get_ns();
 
 	kpf_frame_save(&area->frame, regs, ip);
 	WRITE_ONCE(area->expiry_ns, expiry);
@@ -242,17 +252,34 @@ static void kpf_upcall(struct kpf_ctx *ctx, struct pt_regs *regs,
 	trace_kpf_deliver(current->pid, ip, expiry, now);
 }
 
-/* Is an rseq critical section possibly active? Safe in hardirq. */
+/*
+ * Is an rseq critical section possibly active? Safe in hardirq: the
+ * interrupt came from current's user mode, so its mm is the one loaded,
+ * and a fault on the read is fixed up without sleeping (pagefaults are
+ * disabled). One user load, not copy_from_user_nofault(), whose
+ * out-of-line copy and usercopy hardening checks cost more than
+ * the rest of the fast path's checks together.
+ */
 static bool kpf_rseq_busy(void)
 {
 #ifdef CONFIG_RSEQ
+	struct rseq __user *urseq = current->rseq;
 	u64 cs;
 
-	if (!current->rseq)
+	if (!urseq)
 		return false;
-	if (copy_from_user_nofault(&cs, &current->rseq->rseq_cs, sizeof(cs)))
-		return true;
+	pagefault_disable();
+	if (!user_access_begin(&urseq->rseq_cs, sizeof(cs)))
+		goto fault;
+	unsafe_get_user(cs, &urseq->rseq_cs, fault_end);
+	user_access_end();
+	pagefault_enable();
 	return cs != 0;
+fault_end:
+	user_access_end();
+fault:
+	pagefault_enable();
+	return true;
 #else
 	return false;
 #endif
@@ -282,7 +309,7 @@ bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq)
 	    !user_64bit_mode(regs) || current->mm != ctx->mm ||
 	    kpf_stepping(regs) || kpf_rseq_busy() || kpf_restart_pending(regs))
 		return false;
-	kpf_upcall(ctx, regs, instruction_pointer(regs), expiry, irq);
+	kpf_upcall(ctx, regs, instruction_pointer(regs), expiry, irq, irq);
 	kpf_stat_inc(KPF_STAT_DELIVERED_IRQ);
 	return true;
 }
@@ -372,7 +399,7 @@ static enum kpf_delivered kpf_deliver(struct kpf_ctx *ctx, u32 gen,
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	if (kpf_work_current(ctx, gen)) {
-		kpf_upcall(ctx, regs, ip, expiry, irq);
+		kpf_upcall(ctx, regs, ip, expiry, irq, ktime_get_ns());
 	} else {
 		/*
 		 * Stopped meanwhile, but rseq_cs is already cleared: the

@@ -26,6 +26,7 @@
 #include <linux/hrtimer.h>
 #include <linux/refcount.h>
 #include <linux/mutex.h>
+#include <linux/percpu.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -123,8 +124,30 @@ enum kpf_stat {
 	KPF_STAT_NR,
 };
 
-void kpf_stat_inc(enum kpf_stat stat);
-void kpf_stat_add(enum kpf_stat stat, u64 n);
+/**
+ * struct kpf_stats - one CPU's counters
+ * @count:	indexed by enum kpf_stat.
+ */
+struct kpf_stats {
+	u64 count[KPF_STAT_NR];
+};
+
+DECLARE_PER_CPU(struct kpf_stats, kpf_stats);
+
+/*
+ * Inline, not a call into kpf_stats.c: the hardirq path bumps up to three
+ * of them per expiry, and each is a single per-CPU add.
+ */
+static inline void kpf_stat_add(enum kpf_stat stat, u64 n)
+{
+	this_cpu_add(kpf_stats.count[stat], n);
+}
+
+static inline void kpf_stat_inc(enum kpf_stat stat)
+{
+	this_cpu_inc(kpf_stats.count[stat]);
+}
+
 extern const struct attribute_group *kpf_stat_groups[];
 
 /* kpf_limits.c */

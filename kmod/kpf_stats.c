@@ -12,32 +12,7 @@
 
 #include "kpf_internal.h"
 
-struct kpf_stats {
-	u64 count[KPF_STAT_NR];
-};
-
-static DEFINE_PER_CPU(struct kpf_stats, kpf_stats);
-
-/**
- * kpf_stat_add() - add to a module-wide counter
- * @stat:	which counter.
- * @n:		amount.
- *
- * Safe in any context, including hardirq.
- */
-void kpf_stat_add(enum kpf_stat stat, u64 n)
-{
-	this_cpu_add(kpf_stats.count[stat], n);
-}
-
-/**
- * kpf_stat_inc() - add one to a module-wide counter
- * @stat:	which counter.
- */
-void kpf_stat_inc(enum kpf_stat stat)
-{
-	kpf_stat_add(stat, 1);
-}
+DEFINE_PER_CPU(struct kpf_stats, kpf_stats);
 
 static u64 kpf_stat_sum(enum kpf_stat stat)
 {

@@ -63,6 +63,7 @@
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/task_work.h>
+#include <linux/uaccess.h>
 
 #include "kpf_internal.h"
 #include "kpf_trace.h"
@@ -456,6 +457,39 @@ static int kpf_arm_clamp(const struct kpf_arm *arm, u64 first, u64 earliest,
 	return 0;
 }
 
+/*
+ * Read the caller's struct kpf_arm. A caller of this module's version
+ * (the usual case) gets nine user loads under one user_access_begin():
+ * kpf_copy_arg()'s copy_struct_from_user() of a size only known at run
+ * time adds the usercopy hardening check and an out-of-line copy, a
+ * tenth of what an ARM costs. Other sizes go through kpf_copy_arg().
+ */
+static int kpf_arm_read(struct kpf_arm *arm, const void __user *uarg,
+			u32 usize)
+{
+	const struct kpf_arm __user *u = uarg;
+
+	if (usize != sizeof(*arm))
+		return kpf_copy_arg(arm, sizeof(*arm), KPF_ARM_SIZE_VER0, uarg,
+				    usize);
+	if (!user_access_begin(u, sizeof(*u)))
+		return -EFAULT;
+	unsafe_get_user(arm->size, &u->size, efault);
+	unsafe_get_user(arm->flags, &u->flags, efault);
+	unsafe_get_user(arm->value_ns, &u->value_ns, efault);
+	unsafe_get_user(arm->period_ns, &u->period_ns, efault);
+	unsafe_get_user(arm->reserved[0], &u->reserved[0], efault);
+	unsafe_get_user(arm->reserved[1], &u->reserved[1], efault);
+	unsafe_get_user(arm->linger_ns, &u->linger_ns, efault);
+	unsafe_get_user(arm->linger_max, &u->linger_max, efault);
+	unsafe_get_user(arm->reserved1, &u->reserved1, efault);
+	user_access_end();
+	return arm->size == usize ? 0 : -EINVAL;
+efault:
+	user_access_end();
+	return -EFAULT;
+}
+
 /**
  * kpf_ioctl_arm() - KPF_IOC_ARM: start or move the timer
  * @ctx:	context of the file; ioctl_lock held.
@@ -472,7 +506,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	u64 now, min_ns, deadline, expiry;
 	int ret;
 
-	ret = kpf_copy_arg(&arm, sizeof(arm), KPF_ARM_SIZE_VER0, uarg, usize);
+	ret = kpf_arm_read(&arm, uarg, usize);
 	if (ret)
 		return ret;
 	if (!ctx->task)

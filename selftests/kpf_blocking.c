@@ -113,6 +113,19 @@ static long block_after_arm(struct kpf_test_ctx *c, long (*call)(void *),
 				i + 2);
 			continue;
 		}
+		/*
+		 * A stall after the check above but before the system call
+		 * entered the kernel: the upcall came, rightly, in user
+		 * mode short of the call (seen in the TCG guest with
+		 * another guest running). Nothing was tested either.
+		 */
+		if (READ_ONCE(c->area->delivered) && i + 1 < ATTEMPTS &&
+		    kpf_test_last_frame.rip !=
+		    (uintptr_t)kpf_test_raw_syscall_ret) {
+			kpf_log("upcall came before the call: attempt %d\n",
+				i + 2);
+			continue;
+		}
 		return ret;
 	}
 	*attempts = ATTEMPTS;
@@ -162,6 +175,18 @@ TEST_F(blocking, pipe_read)
 			ret = kpf_test_raw_syscall(SYS_read, p[0], (long)buf,
 						   sizeof(buf), 0, 0);
 		pthread_join(t, NULL);
+		/*
+		 * A stall after the check but before read() entered the
+		 * kernel: the upcall came in user mode short of the call,
+		 * and read() then returned the data. Nothing was tested.
+		 */
+		if (ok && READ_ONCE(self->c.area->delivered) &&
+		    i + 1 < ATTEMPTS && kpf_test_last_frame.rip !=
+		    (uintptr_t)kpf_test_raw_syscall_ret) {
+			kpf_log("upcall came before read: attempt %d\n",
+				i + 2);
+			continue;
+		}
 		if (ok)
 			break;
 		/* Stalled: drain the writer's bytes and try again. */
@@ -325,6 +350,18 @@ TEST_F(blocking, futex_wait_woken)
 				break;
 		}
 		pthread_join(t, NULL);
+		/*
+		 * A stall after the check but before read() entered the
+		 * kernel: the upcall came in user mode short of the call,
+		 * and read() then returned the data. Nothing was tested.
+		 */
+		if (ok && READ_ONCE(self->c.area->delivered) &&
+		    i + 1 < ATTEMPTS && kpf_test_last_frame.rip !=
+		    (uintptr_t)kpf_test_raw_syscall_ret) {
+			kpf_log("upcall came before read: attempt %d\n",
+				i + 2);
+			continue;
+		}
 		if (ok)
 			break;
 	}

@@ -355,12 +355,19 @@ TEST(global_counters_match_area)
 		g0[i] = kpf_counter(counters[i]);
 		ASSERT_NE(UINT64_MAX, g0[i]) TH_LOG("%s", counters[i]);
 	}
-	/* A postponed one-shot: a rearm, a fire, a delivery. */
-	ASSERT_EQ(0, kpf_test_arm(&c, 0, 200 * NSEC_PER_MSEC, 0));
-	d = READ_ONCE(a->deadline_ns);
-	__atomic_exchange_n(&a->deadline_ns, d + 50 * NSEC_PER_MSEC,
-			    __ATOMIC_SEQ_CST);
-	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 1, 5 * NSEC_PER_SEC));
+	/*
+	 * A postponed one-shot: a rearm, a fire, a delivery. Again if a
+	 * vCPU stall let the expiry pass before the store (seen in the
+	 * debug guest with other guests running): no rearm then.
+	 */
+	for (i = 0; i < 5 && !READ_ONCE(a->rearms); i++) {
+		ASSERT_EQ(0, kpf_test_arm(&c, 0, 200 * NSEC_PER_MSEC, 0));
+		d = READ_ONCE(a->deadline_ns);
+		__atomic_exchange_n(&a->deadline_ns, d + 50 * NSEC_PER_MSEC,
+				    __ATOMIC_SEQ_CST);
+		ASSERT_EQ(0, kpf_test_wait_delivered(&c, i + 1,
+						     5 * NSEC_PER_SEC));
+	}
 	/* Periodic with defer toggled: deferrals and overruns too. */
 	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
 				  100 * NSEC_PER_USEC));

@@ -66,13 +66,15 @@
 .macro KPF_FRAME_RESUME area:req
 	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RSP(\area), %rsi
 	subq	$(KPF_ASM_RED_ZONE + 17 * 8), %rsi
-	xorl	%ecx, %ecx
-.Lkpf_copy_gpr\@:			/* r15 .. rdi, pt_regs order */
-	movq	KPF_ASM_AREA_FRAME(\area, %rcx, 8), %rax
-	movq	%rax, (%rsi, %rcx, 8)
-	incl	%ecx
-	cmpl	$15, %ecx
-	jne	.Lkpf_copy_gpr\@
+	/*
+	 * r15 .. rdi, pt_regs order. Unrolled: two instructions a register
+	 * instead of five, a tenth of what the rest of an upcall costs in
+	 * user space.
+	 */
+	.irp kpf_i, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+	movq	KPF_ASM_AREA_FRAME + 8 * \kpf_i(\area), %rax
+	movq	%rax, 8 * \kpf_i(%rsi)
+	.endr
 	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RFLAGS(\area), %rax
 	movq	%rax, 15 * 8(%rsi)
 	movq	KPF_ASM_AREA_FRAME + 8 * KPF_ASM_FRAME_RIP(\area), %rax

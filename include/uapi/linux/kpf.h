@@ -98,7 +98,9 @@ struct kpf_frame {
  * @frame:	kernel writes the interrupted registers at delivery.
  * @expiry_ns:	kernel: intended expiry of the delivered upcall.
  * @irq_ns:	kernel: when the timer interrupt ran for it.
- * @deliver_ns:	kernel: when the frame was written, on the way to user mode.
+ * @deliver_ns:	kernel: when the frame was written, on the way to user mode;
+ *		@irq_ns itself when the timer interrupt wrote it (it hit
+ *		the thread in user mode).
  * @fires:	kernel: expiries that were due (deadline reached, or a period).
  * @delivered:	kernel: upcalls delivered.
  * @deferred:	kernel: due expiries turned into @pending.
