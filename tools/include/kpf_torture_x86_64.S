@@ -10,7 +10,7 @@
  * restore changes the final state, which the test compares bit for bit
  * with an undisturbed run.
  *
- * struct torture_state layout: see ST_* below and torture.h.
+ * struct torture_state layout: see ST_* below and kpf_torture.h.
  */
 #define ST_GPR		0	/* rax rbx rcx rdx rsi rdi rbp r8-r15 (15) */
 #define ST_FLAGS	120
