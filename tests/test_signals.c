@@ -220,10 +220,16 @@ TEST(signal_taken_over_noticed_after_overrun)
 		TH_LOG("stderr: '%s'", err);
 }
 
+struct blocking {
+	struct capture c;
+	long sleep_ns;		/* between blocking and the next launch */
+};
+
+/* A thread that launched once, blocks every signal, then launches. */
 static void *blocking_thread(void *arg)
 {
-	struct timespec ts = { .tv_nsec = 20 * MS };
-	struct capture *c = arg;
+	struct blocking *b = arg;
+	struct timespec ts = { .tv_nsec = b->sleep_ns };
 	sigset_t all;
 	long r;
 
@@ -231,28 +237,29 @@ static void *blocking_thread(void *arg)
 		return (void *)-1L;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	nanosleep(&ts, NULL);
-	capture_begin(c);
+	if (b->sleep_ns)
+		nanosleep(&ts, NULL);
+	capture_begin(&b->c);
 	r = preempts();
-	capture_end(c);
+	capture_end(&b->c);
 	return (void *)r;
 }
 
 TEST(signal_blocked_in_thread)
 {
-	struct capture c;
+	struct blocking b = { .sleep_ns = 20 * MS };
 	pthread_t th;
 	void *r;
 
-	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_thread, &c));
+	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_thread, &b));
 	ASSERT_EQ(0, pthread_join(th, &r));
 	if (!signal_backend()) {
 		EXPECT_EQ(KPF_PREEMPTED, (long)r);
 		return;
 	}
 	EXPECT_EQ(-EBUSY, (long)r);
-	EXPECT_NE(NULL, strstr(c.text, "is blocked in this thread"))
-		TH_LOG("stderr: '%s'", c.text);
+	EXPECT_NE(NULL, strstr(b.c.text, "is blocked in this thread"))
+		TH_LOG("stderr: '%s'", b.c.text);
 }
 
 /*
@@ -334,38 +341,21 @@ TEST(foreign_signal_keeps_its_default_action)
 }
 
 /* Blocked through pthread_sigmask() right after a launch: seen at once. */
-static void *blocking_at_once_thread(void *arg)
-{
-	struct capture *c = arg;
-	sigset_t all;
-	kpf_task *t;
-	long r;
-
-	if (kpf_launch(&t, quick_task, NULL, 1 * MS) != KPF_DONE)
-		return (void *)-1L;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	capture_begin(c);
-	r = preempts();
-	capture_end(c);
-	return (void *)r;
-}
-
 TEST(signal_blocked_right_after_a_launch)
 {
-	struct capture c;
+	struct blocking b = { .sleep_ns = 0 };
 	pthread_t th;
 	void *r;
 
-	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_at_once_thread, &c));
+	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_thread, &b));
 	ASSERT_EQ(0, pthread_join(th, &r));
 	if (!signal_backend()) {
 		EXPECT_EQ(KPF_PREEMPTED, (long)r);
 		return;
 	}
 	EXPECT_EQ(-EBUSY, (long)r);
-	EXPECT_NE(NULL, strstr(c.text, "is blocked in this thread"))
-		TH_LOG("stderr: '%s'", c.text);
+	EXPECT_NE(NULL, strstr(b.c.text, "is blocked in this thread"))
+		TH_LOG("stderr: '%s'", b.c.text);
 }
 
 /*
