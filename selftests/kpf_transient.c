@@ -78,7 +78,15 @@ TEST(periodic_resumes_after_compat_mode_drops)
 		(unsigned long long)((kpf_now_ns() - t0) / NSEC_PER_MSEC),
 		READ_ONCE(c.area->armed_ns) ? "set" : "0");
 	EXPECT_GE(w.dropped - w.dropped0, DROPS);
-	EXPECT_EQ(before, during);
+	/*
+	 * Nothing can be delivered into 32-bit mode, but the count is read
+	 * in 64-bit code a few instructions before the far jump and after
+	 * the jump back: an expiry in either window is delivered there (seen
+	 * once in the TCG guest under load). At most one per window, since
+	 * each is only a few instructions long and an upcall blocks the next
+	 * until it resumed.
+	 */
+	EXPECT_LE(during - before, 2);
 	EXPECT_GE(after, during + AFTER);
 	EXPECT_EQ(0, kpf_test_reg_mismatch);
 	EXPECT_EXPIRIES_ACCOUNTED(c.area);
