@@ -250,4 +250,26 @@ TEST(frame_jumps_guard_into_unmapped_memory)
 	EXPECT_NE(NULL, strstr(res.err, "jumped the guard"));
 }
 
+/*
+ * The overflow reporter handles SIGSEGV for the whole process: one that
+ * was sent (raise, kill, sigqueue) rather than caused by a fault does not
+ * come again by itself, and must still end the program (it was swallowed).
+ */
+static void raise_segv_after_init(void)
+{
+	if (kpf_init(NULL))
+		_exit(2);
+	raise(SIGSEGV);
+	_exit(1);
+}
+
+TEST(sent_sigsegv_keeps_its_default_action)
+{
+	struct child_result res;
+
+	child_run(raise_segv_after_init, &res);
+	EXPECT_TRUE(WIFSIGNALED(res.status) && WTERMSIG(res.status) == SIGSEGV)
+		TH_LOG("status %#x", res.status);
+}
+
 TEST_HARNESS_MAIN

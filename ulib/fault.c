@@ -115,10 +115,18 @@ static void kpf_fault_handler(int sig, siginfo_t *si, void *uc)
 	/* not ours: the previous disposition decides */
 	if (kpf_old_segv.sa_flags & SA_SIGINFO) {
 		kpf_old_segv.sa_sigaction(sig, si, uc);
+	} else if (kpf_old_segv.sa_handler == SIG_IGN && si->si_code <= 0) {
+		/* sent (kill, raise, sigqueue), and the program ignores it */
 	} else if (kpf_old_segv.sa_handler == SIG_DFL ||
 		   kpf_old_segv.sa_handler == SIG_IGN) {
-		/* return, fault again, get the default action (core dump) */
+		/*
+		 * A fault: return, fault again, get the default action (core
+		 * dump). A sent SIGSEGV (si_code <= 0) does not come again:
+		 * send it once more (SA_NODEFER: it is not blocked here).
+		 */
 		signal(sig, SIG_DFL);
+		if (si->si_code <= 0)
+			raise(sig);
 	} else {
 		kpf_old_segv.sa_handler(sig);
 	}
