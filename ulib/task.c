@@ -613,12 +613,16 @@ void kpf_upcall(struct kpf_area *area)
 	 * library, though: pthread_exit() in a task unwinds to the thread's
 	 * start in libc on that stack, and the thread then exits there (its
 	 * key destructor frees the task); an expiry in that window is
-	 * retried like any other in library code.
+	 * retried like any other in library code. Nor in libkpf's own
+	 * critical code: that key destructor is some (its first
+	 * instructions run before it sets busy).
 	 */
 	if (!in_task && !self->busy && rsp > t->caller_ctx.rsp &&
 	    rsp - t->caller_ctx.rsp < KPF_LAUNCHER_REACH &&
 	    !(rsp >= self->altstack_lo && rsp <= self->altstack_hi) &&
-	    !kpf_defer_in_text(area->frame.rip))
+	    !kpf_defer_in_text(area->frame.rip) &&
+	    !(area->frame.rip >= (uintptr_t)__start_kpf_critical_text &&
+	      area->frame.rip < (uintptr_t)__stop_kpf_critical_text))
 		kpf_die("the running task %p was left by longjmp() or a stack switch: its launcher runs again (at rip %#llx) while the library counts the task as running; not supported",
 			(void *)t, (unsigned long long)area->frame.rip);
 	if (in_task && !in_library) {

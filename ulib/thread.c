@@ -64,8 +64,15 @@ static void kpf_thread_free(struct kpf_thread *self)
  * Key destructor: the thread is exiting. If pthread_exit() was called in
  * a task, the unwinder has left its stack (glibc jumps back to the
  * thread's start) and the task, with any task it was nested in, is dead.
+ * That task is still self->current until kpf_task_discard_running(), and
+ * its timer may still be armed: an expiry before busy is set must find
+ * critical code, not "the launcher runs again" (kpf_upcall()). Seen in
+ * the stock QEMU (TCG) guest, which takes interrupts at translation-block
+ * starts such as a function's entry: test_defer-nopie-lazy@signal's
+ * pthread_exit_in_a_task died with the expiry at this function's first
+ * instruction (twice, in about 20 runs).
  */
-static void kpf_thread_destroy(void *arg)
+KPF_CRITICAL static void kpf_thread_destroy(void *arg)
 {
 	struct kpf_thread *self = arg;
 
