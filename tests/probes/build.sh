@@ -1,0 +1,10 @@
+#!/bin/sh
+# build every probe against build/ulib (make ulib first)
+cd "$(dirname "$0")" && U=$(cd ../../build/ulib && pwd)
+for f in p*.c; do b=${f%.c}; [ "$b" = p12_preload_wrap ] && continue
+  cc -O2 -g -D_GNU_SOURCE -I../../include -o $b $f -L$U -Wl,-rpath,$U -lkpf -lpthread -lrt || echo "FAILED $f"
+done
+cc -O2 -D_GNU_SOURCE -DWITH_KPF -I../../include -o p7_cost_kpf p7_cost.c -L$U -Wl,-rpath,$U -lkpf -lpthread
+cc -O2 -D_GNU_SOURCE -o p7_cost_glibc p7_cost.c -lpthread
+cc -O2 -D_GNU_SOURCE -I../../include -static -o p3_static p3_static.c $U/libkpf.a -lpthread
+cc -shared -fPIC -O2 -o p12_preload_wrap.so p12_preload_wrap.c -ldl
