@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -421,6 +422,58 @@ TEST(blocked_signal_is_not_taken)
 	EXPECT_EQ(SIGRTMIN + 4, sigtimedwait(&set, &si, &ts));
 	EXPECT_EQ(42, si.si_value.sival_int);
 	EXPECT_EQ(KPF_PREEMPTED, preempts());
+}
+
+/*
+ * A task that waits for every real-time signal with sigtimedwait(): the
+ * kernel hands a waited signal to the waiter, so it took the timer's
+ * expiry itself (SI_TIMER), libkpf armed nothing more and the task ran
+ * without a limit (a 10 ms budget ran 510 ms and returned KPF_DONE).
+ * libkpf's sigtimedwait() leaves its signal out of a task's set: the
+ * expiry interrupts the wait and stops the task as it returns. On kmod
+ * the wait times out and the task is stopped as it returns as well.
+ */
+struct wait_result {
+	int ret;		/* sigtimedwait()'s, INT_MIN until it returned */
+	int err;
+	int code;
+};
+
+static void rt_wait_task(void *arg)
+{
+	struct wait_result *w = arg;
+	struct timespec ts = { .tv_nsec = 300 * MS };
+	siginfo_t si = { 0 };
+	sigset_t rt;
+	int s, r;
+
+	sigemptyset(&rt);
+	for (s = SIGRTMIN; s <= SIGRTMAX; s++)
+		sigaddset(&rt, s);
+	r = sigtimedwait(&rt, &si, &ts);
+	w->err = errno;
+	w->code = si.si_code;
+	w->ret = r;
+}
+
+TEST(task_sigtimedwait_does_not_take_the_timer)
+{
+	struct wait_result w = { .ret = INT_MIN };
+	int r, stops = 0;
+	kpf_task *t;
+
+	r = kpf_launch(&t, rt_wait_task, &w, 10 * MS);
+	while (r == KPF_PREEMPTED) {
+		stops++;
+		r = kpf_resume(t, 10 * MS);
+	}
+	ASSERT_EQ(KPF_DONE, r);
+	TH_LOG("sigtimedwait returned %d (errno %d, si_code %d), %d stops",
+	       w.ret, w.err, w.code, stops);
+	EXPECT_EQ(-1, w.ret);
+	EXPECT_TRUE(w.err == EINTR || w.err == EAGAIN);
+	/* the expiry was not the task's, and it stopped the task */
+	EXPECT_LT(0, stops);
 }
 
 TEST_HARNESS_MAIN
