@@ -476,4 +476,23 @@ TEST(task_sigtimedwait_does_not_take_the_timer)
 	EXPECT_LT(0, stops);
 }
 
+/* A bad set in a task: EFAULT, as with glibc (libkpf's copy crashed). */
+static void bad_set_wait_task(void *arg)
+{
+	struct timespec zero = { 0 };
+	int *res = arg;
+
+	res[0] = sigtimedwait((const sigset_t *)8, NULL, &zero);
+	res[1] = errno;
+}
+
+TEST(task_sigtimedwait_bad_set_is_efault)
+{
+	int res[2] = { 0, 0 };
+
+	ASSERT_EQ(KPF_DONE, run_to_done(bad_set_wait_task, res, 100 * MS));
+	EXPECT_EQ(-1, res[0]);
+	EXPECT_EQ(EFAULT, res[1]);
+}
+
 TEST_HARNESS_MAIN

@@ -23,20 +23,30 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-/* @set, or a copy of it without libkpf's signal when a task waits */
+/*
+ * @set, or a copy of it without libkpf's signal when a task waits. The
+ * copy is read with process_vm_readv(), which fails instead of faulting:
+ * a bad pointer goes to the kernel as it came and gets EFAULT, as with
+ * glibc (a plain read crashed the task).
+ */
 static const sigset_t *kpf_sigwait_set(const sigset_t *set, sigset_t *copy)
 {
 	struct kpf_thread *self = kpf_thread_peek();
+	struct iovec to = { copy, _NSIG / 8 };
+	struct iovec from = { (void *)set, _NSIG / 8 };
 
 	if (!set || !self || !self->current ||
-	    kpf_g.backend != KPF_BACKEND_SIGNAL ||
-	    sigismember(set, kpf_g.signo) != 1)
+	    kpf_g.backend != KPF_BACKEND_SIGNAL)
 		return set;
-	*copy = *set;
+	sigemptyset(copy);
+	if (process_vm_readv(getpid(), &to, 1, &from, 1, 0) != _NSIG / 8 ||
+	    sigismember(copy, kpf_g.signo) != 1)
+		return set;
 	sigdelset(copy, kpf_g.signo);
 	return copy;
 }
