@@ -163,14 +163,20 @@ TEST(named_signal_in_use_is_refused)
 		TH_LOG("stderr: '%s'", err);
 }
 
-/* The program installs a handler for libkpf's signal after it started. */
-TEST(signal_taken_over_later)
+/*
+ * The program installs a handler for libkpf's signal with sigaction()
+ * after a launch, and launches again @sleep_ns later. Right away (0) the
+ * launch must see it too: before, the check ran at most every 10 ms and
+ * the spin ran its whole 100 ms with a 1 ms budget (KPF_DONE).
+ */
+static void taken_over_after(struct __test_metadata *_metadata,
+			     long sleep_ns)
 {
-	struct timespec ts = { .tv_nsec = 20 * MS };
+	struct timespec ts = { .tv_nsec = sleep_ns };
+	uint64_t spin = 100 * MS;
 	struct capture c;
 	const char *err;
 	char num[16];
-	uint64_t spin = 100 * MS;
 	kpf_task *t;
 	int r;
 
@@ -178,7 +184,8 @@ TEST(signal_taken_over_later)
 	setenv("KPF_SIGNAL", num, 1);
 	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
 	install_app_handler(SIGRTMIN + 6);
-	nanosleep(&ts, NULL);
+	if (sleep_ns)
+		nanosleep(&ts, NULL);
 	capture_begin(&c);
 	r = kpf_launch(&t, spin_task, &spin, 1 * MS);
 	err = capture_end(&c);
@@ -190,6 +197,12 @@ TEST(signal_taken_over_later)
 	EXPECT_EQ(-EBUSY, r);
 	EXPECT_NE(NULL, strstr(err, "got another handler"))
 		TH_LOG("stderr: '%s'", err);
+}
+
+/* The program installs a handler for libkpf's signal after it started. */
+TEST(signal_taken_over_later)
+{
+	taken_over_after(_metadata, 20 * MS);
 }
 
 /* ... and right after a check: the overrun makes the next launch check */
@@ -330,7 +343,6 @@ TEST(task_blocking_every_signal_with_sigprocmask_is_preempted)
  */
 TEST(foreign_signal_keeps_its_default_action)
 {
-	kpf_task *t;
 	int status;
 	pid_t pid;
 
@@ -339,7 +351,7 @@ TEST(foreign_signal_keeps_its_default_action)
 	if (pid == 0) {
 		struct timespec ts = { .tv_nsec = 100 * MS };
 
-		if (kpf_launch(&t, quick_task, NULL, 1 * MS) != KPF_DONE)
+		if (run_to_done(quick_task, NULL, 1 * MS) != KPF_DONE)
 			_exit(2);
 		kill(getpid(), SIGRTMIN + 4);
 		nanosleep(&ts, NULL);
@@ -368,36 +380,9 @@ TEST(signal_blocked_right_after_a_launch)
 		TH_LOG("stderr: '%s'", b.c.text);
 }
 
-/*
- * The program installs a handler for libkpf's signal with sigaction()
- * right after a launch, and launches again at once: that launch must
- * see it. Before, the check ran at most every 10 ms and the spin below
- * ran its whole 100 ms with a 1 ms budget (KPF_DONE).
- */
 TEST(signal_taken_over_just_after_a_launch)
 {
-	uint64_t spin = 100 * MS;
-	struct capture c;
-	const char *err;
-	char num[16];
-	kpf_task *t;
-	int r;
-
-	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
-	setenv("KPF_SIGNAL", num, 1);
-	ASSERT_EQ(KPF_DONE, kpf_launch(&t, quick_task, NULL, 1 * MS));
-	install_app_handler(SIGRTMIN + 6);
-	capture_begin(&c);
-	r = kpf_launch(&t, spin_task, &spin, 1 * MS);
-	err = capture_end(&c);
-	if (!signal_backend()) {
-		EXPECT_EQ(KPF_PREEMPTED, r);
-		kpf_cancel(t);
-		return;
-	}
-	EXPECT_EQ(-EBUSY, r);
-	EXPECT_NE(NULL, strstr(err, "got another handler"))
-		TH_LOG("stderr: '%s'", err);
+	taken_over_after(_metadata, 0);
 }
 
 /*
