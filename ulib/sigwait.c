@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -32,11 +33,15 @@
  * @set, or a copy of it without libkpf's signal when a task waits. The
  * copy is read with process_vm_readv(), which fails instead of faulting:
  * a bad pointer goes to the kernel as it came and gets EFAULT, as with
- * glibc (a plain read crashed the task).
+ * glibc (a plain read crashed the task). A kernel without it
+ * (CONFIG_CROSS_MEMORY_ATTACH=n: ENOSYS, as the debug guest's) or a
+ * sandbox that refuses it gets a plain read: keeping the timer's signal
+ * out of the wait matters more than EFAULT for a bad pointer.
  */
 static const sigset_t *kpf_sigwait_set(const sigset_t *set, sigset_t *copy)
 {
 	struct kpf_thread *self = kpf_thread_peek();
+	int saved_errno = errno;
 	struct iovec to = { copy, _NSIG / 8 };
 	struct iovec from = { (void *)set, _NSIG / 8 };
 
@@ -44,8 +49,13 @@ static const sigset_t *kpf_sigwait_set(const sigset_t *set, sigset_t *copy)
 	    kpf_g.backend != KPF_BACKEND_SIGNAL)
 		return set;
 	sigemptyset(copy);
-	if (process_vm_readv(getpid(), &to, 1, &from, 1, 0) != _NSIG / 8 ||
-	    sigismember(copy, kpf_g.signo) != 1)
+	if (process_vm_readv(getpid(), &to, 1, &from, 1, 0) != _NSIG / 8) {
+		if (errno == EFAULT)
+			return set;
+		errno = saved_errno;
+		memcpy(copy, set, _NSIG / 8);
+	}
+	if (sigismember(copy, kpf_g.signo) != 1)
 		return set;
 	sigdelset(copy, kpf_g.signo);
 	return copy;
