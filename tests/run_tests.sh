@@ -66,6 +66,7 @@ if [ "${KPF_VALGRIND:-0}" = 1 ] && [ -x "$dir/test_pool" ] &&
 	command -v valgrind >/dev/null 2>&1; then
 	run_one valgrind_test_pool env KPF_POOL_TEST_VALGRIND=1 \
 		KPF_POOL_TEST_SCALE=50 valgrind -q --leak-check=full \
+		--suppressions="$(dirname "$0")/valgrind.supp" \
 		--show-leak-kinds=definite,indirect,possible \
 		--errors-for-leak-kinds=definite,indirect,possible \
 		--error-exitcode=99 "$dir/test_pool"
