@@ -36,10 +36,33 @@ static volatile uint64_t defer_test_sink;
 
 static volatile int defer_test_stop;
 
-/* Another iteration of a task loop: i < n and the driver's clock allows. */
+/*
+ * How many preemptions a test needs to have seen (defer_test_want()) and
+ * how many the driver has counted so far. How much of a loop fits in one
+ * budget depends on the host: under TCG a delivery takes hundreds of
+ * microseconds, and a loaded host delays the emulated timer interrupt by
+ * milliseconds (a CI run saw 3 resumes over a whole rand() loop that
+ * usually takes 60-130). A task loop runs on past n until the driver has
+ * counted the resumes the test asserts on, so the assertion tests the
+ * library, not the host; only DEFER_TEST_WALL_NS without them fails it.
+ */
+static unsigned long defer_test_wanted;
+static volatile unsigned long defer_test_resumed;
+
+/* Make the next defer_test_drive() run its task until @resumes resumes. */
+static inline void defer_test_want(unsigned long resumes)
+{
+	defer_test_wanted = resumes;
+}
+
+/*
+ * Another iteration of a task loop: i < n (or fewer resumes than wanted so
+ * far) and the driver's clock allows.
+ */
 static inline int defer_test_more(unsigned long i, unsigned long n)
 {
-	return i < n && !defer_test_stop;
+	return (i < n || defer_test_resumed < defer_test_wanted) &&
+	       !defer_test_stop;
 }
 
 /* Pure computation, no calls: about 1 ns an iteration. */
@@ -57,8 +80,9 @@ static inline void defer_test_compute(unsigned long n)
 /*
  * Run fn(arg) with @budget_ns per slice; between slices call
  * between(barg). After DEFER_TEST_WALL_NS it sets defer_test_stop, which
- * the task's defer_test_more() loop sees at its next iteration. Returns the last kpf_launch/kpf_resume result (KPF_DONE
- * or -errno) and the number of resumes in *resumes.
+ * the task's defer_test_more() loop sees at its next iteration. Returns
+ * the last kpf_launch/kpf_resume result (KPF_DONE or -errno) and the
+ * number of resumes in *resumes.
  */
 static inline int defer_test_drive(void (*fn)(void *), void *arg,
 				   uint64_t budget_ns,
@@ -70,16 +94,18 @@ static inline int defer_test_drive(void (*fn)(void *), void *arg,
 	int r;
 
 	defer_test_stop = 0;
+	defer_test_resumed = 0;
 	r = kpf_launch(&t, fn, arg, budget_ns);
 	*resumes = 0;
 	while (r == KPF_PREEMPTED) {
 		if (between)
 			between(barg);
-		(*resumes)++;
+		defer_test_resumed = ++(*resumes);
 		if (now_ns() > stop_at)
 			defer_test_stop = 1;
 		r = kpf_resume(t, budget_ns);
 	}
+	defer_test_wanted = 0;
 	return r;
 }
 

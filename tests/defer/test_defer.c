@@ -108,6 +108,7 @@ TEST_F_TIMEOUT(heavy, malloc_task_and_launcher, HEAVY_S + 10)
 	unsigned long resumes;
 
 	alarm(HEAVY_S);
+	defer_test_want(20);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(alloc_task, &a, BUDGET_NS,
 					     alloc_between, NULL, &resumes));
 	ASSERT_GT(a.done, 64U);
@@ -139,6 +140,7 @@ TEST_F_TIMEOUT(heavy, malloc_with_a_second_thread, HEAVY_S + 10)
 
 	alarm(HEAVY_S);
 	ASSERT_EQ(0, pthread_create(&th, NULL, other_thread_allocs, NULL));
+	defer_test_want(20);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(alloc_task, &a, BUDGET_NS,
 					     alloc_between, NULL, &resumes));
 	other_stop = 1;
@@ -228,11 +230,19 @@ static void rand_between(void *p)
 TEST(rand_task_and_launcher)
 {
 	unsigned long sum = 0, lsum = 0, resumes;
+	struct kpf_stats st;
 
 	alarm(ALARM_S);
 	srand(1);
+	defer_test_want(20);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(rand_task, &sum, BUDGET_NS,
 					     rand_between, &lsum, &resumes));
+	st = stats_now();
+	TH_LOG("%lu resumes; thread: %llu upcalls, %llu retries, %llu in a library, %llu arming calls",
+	       resumes, (unsigned long long)st.upcalls,
+	       (unsigned long long)st.retries,
+	       (unsigned long long)st.deferred_in_library,
+	       (unsigned long long)st.arm_syscalls);
 	ASSERT_GT(resumes, 10UL);
 	/* the sequence is still one sequence: nothing lost or repeated */
 	ASSERT_GT(sum, 0UL);
@@ -266,6 +276,7 @@ TEST(printf_ten_mixed_varargs)
 	int bad = 0;
 
 	alarm(ALARM_S);
+	defer_test_want(5);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(printf_task, &bad, BUDGET_NS,
 					     NULL, NULL, &resumes));
 	ASSERT_EQ(0, bad);
@@ -610,6 +621,7 @@ TEST(dlopen_in_a_task)
 	unsigned long resumes, lsum = 0;
 
 	alarm(ALARM_S);
+	defer_test_want(5);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(dlopen_task, &a, BUDGET_NS,
 					     rand_between, &lsum, &resumes));
 	ASSERT_EQ(0, a.err);

@@ -35,6 +35,7 @@ TEST(exception_from_libstdcxx_caught_by_task)
 
 	alarm(60);
 	ASSERT_EQ(0, pthread_create(&th, NULL, allocating_thread, NULL));
+	defer_test_want(20);
 	ASSERT_EQ(KPF_DONE, defer_test_drive(cxx_task, &a, 20000, cxx_between,
 					     NULL, &resumes));
 	stop = 1;
