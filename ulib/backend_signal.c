@@ -313,6 +313,13 @@ int kpf_signal_check(struct kpf_thread *self)
 		 sigismember(&mask, kpf_g.signo))
 		why = 2;
 	if (why == 2) {
+		/*
+		 * Stop the timer first: an expiry drained below without our
+		 * handler would leave armed_ns set, and a later launch would
+		 * trust an expiry that no longer comes.
+		 */
+		if (__atomic_load_n(&self->area.armed_ns, __ATOMIC_RELAXED))
+			kpf_signal_disarm(self);
 		sigemptyset(&one);
 		sigaddset(&one, kpf_g.signo);
 		while (sigtimedwait(&one, NULL, &zero) > 0)
