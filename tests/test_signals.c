@@ -260,9 +260,10 @@ static void *blocking_thread(void *arg)
 	return (void *)r;
 }
 
-TEST(signal_blocked_in_thread)
+/* Launch from a thread that blocks every signal @sleep_ns after a launch. */
+static void blocked_after(struct __test_metadata *_metadata, long sleep_ns)
 {
-	struct blocking b = { .sleep_ns = 20 * MS };
+	struct blocking b = { .sleep_ns = sleep_ns };
 	pthread_t th;
 	void *r;
 
@@ -275,6 +276,11 @@ TEST(signal_blocked_in_thread)
 	EXPECT_EQ(-EBUSY, (long)r);
 	EXPECT_NE(NULL, strstr(b.c.text, "is blocked in this thread"))
 		TH_LOG("stderr: '%s'", b.c.text);
+}
+
+TEST(signal_blocked_in_thread)
+{
+	blocked_after(_metadata, 20 * MS);
 }
 
 /*
@@ -366,19 +372,7 @@ TEST(foreign_signal_keeps_its_default_action)
 /* Blocked through pthread_sigmask() right after a launch: seen at once. */
 TEST(signal_blocked_right_after_a_launch)
 {
-	struct blocking b = { .sleep_ns = 0 };
-	pthread_t th;
-	void *r;
-
-	ASSERT_EQ(0, pthread_create(&th, NULL, blocking_thread, &b));
-	ASSERT_EQ(0, pthread_join(th, &r));
-	if (!signal_backend()) {
-		EXPECT_EQ(KPF_PREEMPTED, (long)r);
-		return;
-	}
-	EXPECT_EQ(-EBUSY, (long)r);
-	EXPECT_NE(NULL, strstr(b.c.text, "is blocked in this thread"))
-		TH_LOG("stderr: '%s'", b.c.text);
+	blocked_after(_metadata, 0);
 }
 
 TEST(signal_taken_over_just_after_a_launch)
