@@ -25,6 +25,7 @@
 
 #include <kpf.h>
 #include "kselftest_harness.h"
+#include "../clock.h"
 #include "libnonreent.h"
 #include "../child.h"
 
@@ -33,6 +34,7 @@
 #define PARSES		4
 #define ROUNDS		400
 #define BUDGET_NS	20000
+#define WAVES_WALL_NS	60000000000ull
 
 struct worker {
 	char text[48];
@@ -141,8 +143,8 @@ TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 {
 	struct run_result r;
 	struct kpf_stats s = { .size = sizeof(s) };
-	uint64_t first_wave;
-	int copies, want_copies;
+	uint64_t first_wave, deadline;
+	int copies, want_copies, waves;
 
 	ASSERT_EQ(0, kpf_libset_declare(LIB));
 	copies = kpf_libset_copies();
@@ -159,8 +161,6 @@ TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 	EXPECT_EQ(0, r.task_wrong);
 	EXPECT_EQ(0, r.launcher_wrong);
 	EXPECT_GT(r.launcher_parses, 0);
-	/* the test is only worth something if tasks stopped inside a copy */
-	EXPECT_GT(s.libset_preemptions, 0);
 	/* every task took a copy or fell back, once */
 	EXPECT_EQ((uint64_t)NTASKS, s.libset_copies + s.libset_fallbacks);
 	want_copies = copies < NTASKS ? copies : NTASKS;
@@ -189,12 +189,29 @@ TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 
 	/* a second wave reuses the copies the first wave released */
 	first_wave = s.libset_copies;
-	run_workload(&r);
-	EXPECT_EQ(0, r.unfinished);
-	EXPECT_EQ(0, r.task_wrong);
-	EXPECT_EQ(0, r.launcher_wrong);
-	kpf_thread_stats(&s);
-	EXPECT_EQ((uint64_t)2 * NTASKS, s.libset_copies + s.libset_fallbacks);
+	waves = 1;
+	deadline = now_ns() + WAVES_WALL_NS;
+	do {
+		run_workload(&r);
+		waves++;
+		EXPECT_EQ(0, r.unfinished);
+		EXPECT_EQ(0, r.task_wrong);
+		EXPECT_EQ(0, r.launcher_wrong);
+		kpf_thread_stats(&s);
+		/*
+		 * The test is only worth something if tasks stopped inside a
+		 * copy. How many do depends on the host: a loaded one delays
+		 * the guest's timer interrupts by milliseconds (a CI run on
+		 * the debug kernel: 29 of 30 tasks finished in their first
+		 * 20 us slice, 0 stops inside a copy), so more waves run
+		 * until one has, for up to WAVES_WALL_NS.
+		 */
+	} while (!s.libset_preemptions && now_ns() < deadline);
+	TH_LOG("%d waves; %llu preemptions inside a copy", waves,
+	       (unsigned long long)s.libset_preemptions);
+	EXPECT_GT(s.libset_preemptions, 0);
+	EXPECT_EQ((uint64_t)waves * NTASKS,
+		  s.libset_copies + s.libset_fallbacks);
 	/* the released copies were handed out again */
 	EXPECT_GT(s.libset_copies, first_wave);
 }

@@ -182,6 +182,13 @@ static void kpf_worker_idle_stats(struct kpf_pool_worker *w)
 			 __ATOMIC_RELAXED);
 }
 
+/* Whether parked requests must be cancelled now (KPF_POOL_CANCEL). */
+static int kpf_worker_must_cancel(struct kpf_pool_worker *w)
+{
+	return w->parked && !w->cancel_inflight &&
+	       __atomic_load_n(&w->pool->cancel, __ATOMIC_SEQ_CST);
+}
+
 /* Whether the worker may exit: the pool stops and nothing is left. */
 static int kpf_worker_done(struct kpf_pool *pool)
 {
@@ -206,8 +213,7 @@ void *kpf_worker_main(void *arg)
 	kpf_worker_linger(w);
 	for (;;) {
 		kpf_io_reap(w);
-		if (w->parked && __atomic_load_n(&pool->cancel,
-						 __ATOMIC_RELAXED))
+		if (kpf_worker_must_cancel(w))
 			kpf_io_cancel_parked(w);
 		job = kpf_runq_pop(w);
 		if (!job)
@@ -218,9 +224,17 @@ void *kpf_worker_main(void *arg)
 		}
 		if (kpf_worker_done(pool))
 			break;
-		/* announce the sleep, then look once more (Dekker) */
+		/*
+		 * Announce the sleep, then look once more (Dekker with
+		 * kpf_worker_wake(), which clears sleeping after the destroy
+		 * set cancel and stop): a cancel that came after the check
+		 * at the top must be seen here, or the worker sleeps until
+		 * its parked requests complete on their own (a 30 s
+		 * kpf_sleep() held up a destroy with KPF_POOL_CANCEL).
+		 */
 		__atomic_store_n(&w->sleeping, 1, __ATOMIC_SEQ_CST);
-		if (kpf_runq_any(pool) || kpf_worker_done(pool)) {
+		if (kpf_runq_any(pool) || kpf_worker_done(pool) ||
+		    kpf_worker_must_cancel(w)) {
 			__atomic_store_n(&w->sleeping, 0, __ATOMIC_RELAXED);
 			continue;
 		}
