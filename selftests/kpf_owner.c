@@ -63,14 +63,24 @@ static void owner_exits_armed(struct __test_metadata *_metadata,
 			      int use_defer)
 {
 	struct owner o = { .use_defer = use_defer };
-	uint64_t f1, f2;
+	uint64_t f1, f2, waited;
 	pthread_t t;
 
 	ASSERT_EQ(0, pthread_create(&t, NULL, owner_thread, &o));
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	ASSERT_EQ(0, o.ret);
-	/* The file and the area outlive the thread: they are the process's. */
-	sleep_ns(50 * NSEC_PER_MSEC);
+	/*
+	 * The file and the area outlive the thread: they are the process's.
+	 * The timer learns that its owner is gone at its next expiry, which
+	 * counts as fired and stops it for good (armed_ns 0). With in_upcall
+	 * set that expiry can be up to KPF_BUSY_MAX_NS (1 s) away: the
+	 * period backs off while the frame stays busy. Sampling 50 ms after
+	 * the join counted it in the quiet second on the debug kernel.
+	 */
+	for (waited = 0; READ_ONCE(o.c.area->armed_ns) &&
+	     waited < 5 * NSEC_PER_SEC; waited += 10 * NSEC_PER_MSEC)
+		sleep_ns(10 * NSEC_PER_MSEC);
+	ASSERT_EQ(0, READ_ONCE(o.c.area->armed_ns));
 	f1 = READ_ONCE(o.c.area->fires);
 	sleep_ns(QUIET_NS);
 	f2 = READ_ONCE(o.c.area->fires);
