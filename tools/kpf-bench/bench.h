@@ -46,7 +46,7 @@ struct kb_options {
 	unsigned int backends;
 	bool kmod_forced;
 	unsigned long samples;
-	uint64_t run_ns;
+	unsigned long run_ns;
 	unsigned long ops;
 	bool quick;
 	const char *where;

@@ -80,16 +80,40 @@ static int kb_bad_usage(const char *fmt, const char *arg)
 	return 2;
 }
 
-static bool kb_parse_ulong(const char *s, unsigned long min, unsigned long max,
-			   unsigned long *v)
+/**
+ * struct kb_num_option - a numeric option, --name N
+ * @name:	the option
+ * @val:	where it goes, times @scale
+ * @max:	the largest N (the smallest is 1)
+ * @scale:	the unit of N in the stored value
+ * @full:	the default
+ * @quick:	the default with --quick
+ */
+struct kb_num_option {
+	const char *name;
+	unsigned long *val;
+	unsigned long max, scale, full, quick;
+};
+
+static const struct kb_num_option kb_num_options[] = {
+	{ "samples", &kb_opt.samples, 10000000, 1, 10000, 1000 },
+	{ "run-ms", &kb_opt.run_ns, 100000, NSEC_PER_MSEC, 60, 30 },
+	{ "ops", &kb_opt.ops, 100000000, 1, 20000, 2000 },
+};
+
+static bool kb_parse_num(const struct kb_num_option *o, const char *s)
 {
+	unsigned long v;
 	char *end;
 
 	errno = 0;
-	if (!s || !*s || *s == '-')
+	if (!*s || *s == '-')
 		return false;
-	*v = strtoul(s, &end, 10);
-	return !errno && !*end && *v >= min && *v <= max;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 1 || v > o->max)
+		return false;
+	*o->val = v * o->scale;
+	return true;
 }
 
 /* which benchmarks @list names; 0 if it names an unknown one */
@@ -157,19 +181,19 @@ static int kb_check_kmod(void)
 
 int main(int argc, char **argv)
 {
+	/* val 0..2: kb_num_options[] */
 	static const struct option longopts[] = {
+		{ "samples", required_argument, NULL, 0 },
+		{ "run-ms", required_argument, NULL, 1 },
+		{ "ops", required_argument, NULL, 2 },
 		{ "backend", required_argument, NULL, 'b' },
-		{ "samples", required_argument, NULL, 's' },
-		{ "run-ms", required_argument, NULL, 'r' },
-		{ "ops", required_argument, NULL, 'o' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "out", required_argument, NULL, 'O' },
 		{ "where", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	bool samples_set = false, run_set = false, ops_set = false;
-	unsigned long v;
+	const struct kb_num_option *o;
 	unsigned int mask, i;
 	char where[64], clk[32];
 	const char *mode;
@@ -179,9 +203,6 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "pool-server"))
 		return kb_pool_server(argc, argv);
 	kb_opt.backends = KB_BACKEND_KMOD | KB_BACKEND_SIGNAL;
-	kb_opt.samples = 10000;
-	kb_opt.run_ns = 60 * NSEC_PER_MSEC;
-	kb_opt.ops = 20000;
 	mode = getenv("KPF_GUEST_MODE");
 	if (getenv("KPF_GUEST") && mode && *mode) {
 		snprintf(where, sizeof(where), "guest-%s", mode);
@@ -192,39 +213,24 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
+		case 0 ... ARRAY_SIZE(kb_num_options) - 1:
+			o = &kb_num_options[c];
+			if (!kb_parse_num(o, optarg)) {
+				fprintf(stderr, "kpf-bench: --%s: '%s' is not a number in 1..%lu\n",
+					o->name, optarg, o->max);
+				return 2;
+			}
+			break;
 		case 'b':
 			if (!strcmp(optarg, "kmod")) {
 				kb_opt.backends = KB_BACKEND_KMOD;
 				kb_opt.kmod_forced = true;
 			} else if (!strcmp(optarg, "signal")) {
 				kb_opt.backends = KB_BACKEND_SIGNAL;
-			} else if (!strcmp(optarg, "all")) {
-				kb_opt.backends = KB_BACKEND_KMOD | KB_BACKEND_SIGNAL;
-			} else {
+			} else if (strcmp(optarg, "all")) {
 				return kb_bad_usage("unknown backend '%s' (kmod, signal, all)",
 						    optarg);
 			}
-			break;
-		case 's':
-			if (!kb_parse_ulong(optarg, 1, 10000000, &v))
-				return kb_bad_usage("--samples: '%s' is not a number in 1..10000000",
-						    optarg);
-			kb_opt.samples = v;
-			samples_set = true;
-			break;
-		case 'r':
-			if (!kb_parse_ulong(optarg, 1, 100000, &v))
-				return kb_bad_usage("--run-ms: '%s' is not a number in 1..100000",
-						    optarg);
-			kb_opt.run_ns = v * NSEC_PER_MSEC;
-			run_set = true;
-			break;
-		case 'o':
-			if (!kb_parse_ulong(optarg, 1, 100000000, &v))
-				return kb_bad_usage("--ops: '%s' is not a number in 1..100000000",
-						    optarg);
-			kb_opt.ops = v;
-			ops_set = true;
 			break;
 		case 'q':
 			kb_opt.quick = true;
@@ -251,14 +257,9 @@ int main(int argc, char **argv)
 	mask = kb_parse_commands(argv[optind]);
 	if (!mask)
 		return kb_bad_usage("unknown command '%s'", argv[optind]);
-	if (kb_opt.quick) {
-		if (!samples_set)
-			kb_opt.samples = 1000;
-		if (!run_set)
-			kb_opt.run_ns = 30 * NSEC_PER_MSEC;
-		if (!ops_set)
-			kb_opt.ops = 2000;
-	}
+	for (o = kb_num_options; o < kb_num_options + ARRAY_SIZE(kb_num_options); o++)
+		if (!*o->val)
+			*o->val = (kb_opt.quick ? o->quick : o->full) * o->scale;
 	if (kb_opt.out_dir && mkdir(kb_opt.out_dir, 0755) && errno != EEXIST) {
 		perror(kb_opt.out_dir);
 		return 1;
