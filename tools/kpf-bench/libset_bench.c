@@ -17,8 +17,7 @@
  * Every measurement runs in a child of its own (a libset is declared once
  * per process, before the first launch); the whole series runs 3 times,
  * interleaved, and each number is the best of those (and of 5 runs inside
- * each): the host is shared. Options: --ops N, --out DIR (writes
- * libset.csv), --where LABEL.
+ * each): the host is shared. Options: --ops N, --where LABEL.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -39,24 +38,33 @@ int kbset_nop(int x);
 static unsigned long ops = 2000000;
 static const char *where = "native";
 
-/* ns per call of kbset_nop through the GOT, best of 5 */
-static double time_calls(void)
+/* ns per operation of @fn(@n, @arg), best of 5 */
+static double best_of_5(void (*fn)(unsigned long n, void *arg),
+			unsigned long n, void *arg)
 {
 	double best = 1e30, ns;
-	unsigned long i;
 	uint64_t t0;
-	int r, x = 0;
+	int r;
 
 	for (r = 0; r < 5; r++) {
 		t0 = kpf_raw_now_ns();
-		for (i = 0; i < ops; i++)
-			x = kbset_nop(x);
-		__asm__ __volatile__("" : : "r"(x));
-		ns = (double)(kpf_raw_now_ns() - t0) / ops;
+		fn(n, arg);
+		ns = (double)(kpf_raw_now_ns() - t0) / n;
 		if (ns < best)
 			best = ns;
 	}
 	return best;
+}
+
+/* @n calls of kbset_nop through the GOT */
+static void calls(unsigned long n, void *arg)
+{
+	int x = 0;
+
+	(void)arg;
+	while (n--)
+		x = kbset_nop(x);
+	__asm__ __volatile__("" : : "r"(x));
 }
 
 static double task_result;
@@ -65,7 +73,7 @@ static void calls_in_task(void *arg)
 {
 	(void)arg;
 	kbset_nop(0);		/* the first call takes a copy */
-	task_result = time_calls();
+	task_result = best_of_5(calls, ops, NULL);
 }
 
 static void pauser(void *arg)
@@ -76,26 +84,23 @@ static void pauser(void *arg)
 		kpf_pause();
 }
 
+/* @n switches into the paused task @t and back */
+static void switches(unsigned long n, void *t)
+{
+	while (n--)
+		kpf_resume(t, KPF_FOREVER);
+}
+
 static double time_switches(void)
 {
-	unsigned long n = ops / 10, i;
-	double best = 1e30, ns;
 	kpf_task *t;
-	uint64_t t0;
-	int r;
+	double ns;
 
 	if (kpf_launch(&t, pauser, NULL, KPF_FOREVER) != KPF_PREEMPTED)
 		return -1;
-	for (r = 0; r < 5; r++) {
-		t0 = kpf_raw_now_ns();
-		for (i = 0; i < n; i++)
-			kpf_resume(t, KPF_FOREVER);
-		ns = (double)(kpf_raw_now_ns() - t0) / n;
-		if (ns < best)
-			best = ns;
-	}
+	ns = best_of_5(switches, ops / 10, t);
 	kpf_cancel(t);
-	return best;
+	return ns;
 }
 
 static long rss_kib(void)
@@ -161,11 +166,11 @@ static int measure(const void *arg, double *v)
 
 	switch (m) {
 	case M_PLT:
-		v[0] = time_calls();
+		v[0] = best_of_5(calls, ops, NULL);
 		break;
 	case M_STUB_BASE:
 		err = kpf_libset_declare("libkbset.so.1");
-		v[0] = time_calls();
+		v[0] = best_of_5(calls, ops, NULL);
 		break;
 	case M_STUB_COPY:
 		err = kpf_libset_declare("libkbset.so.1");
@@ -200,27 +205,30 @@ static int measure(const void *arg, double *v)
 	return err;
 }
 
+static void print_row(const char *what, int decimals, double v, double base)
+{
+	printf("%-52s %10.*f", what, decimals, v);
+	if (base)
+		printf(" %9.2fx", v / base);
+	printf("\n");
+}
+
 int main(int argc, char **argv)
 {
-	double v[M_NR][2], w[2];
-	const char *out = NULL;
-	int round;
-	char path[4096];
-	FILE *csv = NULL;
-	int i, bad = 0;
+	double v[M_NR][2], w[2], copy_sql;
+	int round, i, bad = 0;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
-			ops = strtoul(argv[++i], NULL, 10);
-		} else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-			out = argv[++i];
-		} else if (!strcmp(argv[i], "--where") && i + 1 < argc) {
-			where = argv[++i];
-		} else {
-			fprintf(stderr,
-				"usage: kpf-bench-libset [--ops N] [--out DIR] [--where LABEL]\n");
-			return 2;
-		}
+	for (i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--ops"))
+			ops = strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--where"))
+			where = argv[i + 1];
+		else
+			break;
+	}
+	if (i < argc) {
+		fprintf(stderr, "usage: kpf-bench-libset [--ops N] [--where LABEL]\n");
+		return 2;
 	}
 	if (!ops)
 		ops = 1;
@@ -242,53 +250,29 @@ int main(int argc, char **argv)
 				v[i][1] = w[1];
 		}
 	}
+	copy_sql = (v[M_DECL4_SQL][0] - v[M_DECL1_SQL][0]) / 3;
 	printf("\n== libsets (%s backend, %s): best of 3 x 5 ==\n", kpf_backend(), where);
 	printf("%-52s %10s %10s\n", "what", "ns", "vs plain");
-	printf("%-52s %10.2f %10s\n", "call through the PLT (no libset)", v[M_PLT][0], "1.00x");
-	printf("%-52s %10.2f %9.2fx\n", "call through a libset stub, base table",
-	       v[M_STUB_BASE][0], v[M_STUB_BASE][0] / v[M_PLT][0]);
-	printf("%-52s %10.2f %9.2fx\n", "call through a libset stub, in a task's copy",
-	       v[M_STUB_COPY][0], v[M_STUB_COPY][0] / v[M_PLT][0]);
-	printf("%-52s %10.2f %10s\n", "kpf_pause + kpf_resume, no libsets", v[M_SWITCH][0], "1.00x");
-	printf("%-52s %10.2f %9.2fx\n", "kpf_pause + kpf_resume, task holds a copy",
-	       v[M_SWITCH_LS][0], v[M_SWITCH_LS][0] / v[M_SWITCH][0]);
-	printf("%-52s %10.0f %10s\n", "per copy of libkbset.so.1: time (ns)",
-	       (v[M_DECL4_NOP][0] - v[M_DECL1_NOP][0]) / 3, "");
-	printf("%-52s %10.0f %10s\n", "per copy of libkbset.so.1: resident KiB",
-	       (v[M_DECL4_NOP][1] - v[M_DECL1_NOP][1]) / 3, "");
-	printf("%-52s %10.0f %10s\n", "per copy of libsqlite3.so.0: time (ns)",
-	       (v[M_DECL4_SQL][0] - v[M_DECL1_SQL][0]) / 3, "");
-	printf("%-52s %10.0f %10s\n", "per copy of libsqlite3.so.0: resident KiB",
-	       (v[M_DECL4_SQL][1] - v[M_DECL1_SQL][1]) / 3, "");
+	print_row("call through the PLT (no libset)", 2, v[M_PLT][0], v[M_PLT][0]);
+	print_row("call through a libset stub, base table", 2,
+		  v[M_STUB_BASE][0], v[M_PLT][0]);
+	print_row("call through a libset stub, in a task's copy", 2,
+		  v[M_STUB_COPY][0], v[M_PLT][0]);
+	print_row("kpf_pause + kpf_resume, no libsets", 2, v[M_SWITCH][0],
+		  v[M_SWITCH][0]);
+	print_row("kpf_pause + kpf_resume, task holds a copy", 2,
+		  v[M_SWITCH_LS][0], v[M_SWITCH][0]);
+	print_row("per copy of libkbset.so.1: time (ns)", 0,
+		  (v[M_DECL4_NOP][0] - v[M_DECL1_NOP][0]) / 3, 0);
+	print_row("per copy of libkbset.so.1: resident KiB", 0,
+		  (v[M_DECL4_NOP][1] - v[M_DECL1_NOP][1]) / 3, 0);
+	print_row("per copy of libsqlite3.so.0: time (ns)", 0, copy_sql, 0);
+	print_row("per copy of libsqlite3.so.0: resident KiB", 0,
+		  (v[M_DECL4_SQL][1] - v[M_DECL1_SQL][1]) / 3, 0);
+	/* the ratio: how much of a libset copy is the loader's */
 	printf("%-52s %10.0f %9.2fx\n", "  dlmopen alone, per copy of it: time (ns)",
-	       v[M_RAW_SQL][0], v[M_RAW_SQL][0] ?
-	       (v[M_DECL4_SQL][0] - v[M_DECL1_SQL][0]) / 3 / v[M_RAW_SQL][0] : 0);
-	printf("%-52s %10.0f %10s\n", "  dlmopen alone, per copy of it: resident KiB",
-	       v[M_RAW_SQL][1], "");
-	if (out) {
-		snprintf(path, sizeof(path), "%s/libset.csv", out);
-		csv = fopen(path, "w");
-	}
-	if (csv) {
-		fprintf(csv, "what,where,value,unit\n");
-		fprintf(csv, "plt_call,%s,%.3f,ns\n", where, v[M_PLT][0]);
-		fprintf(csv, "stub_call_base,%s,%.3f,ns\n", where, v[M_STUB_BASE][0]);
-		fprintf(csv, "stub_call_copy,%s,%.3f,ns\n", where, v[M_STUB_COPY][0]);
-		fprintf(csv, "switch,%s,%.3f,ns\n", where, v[M_SWITCH][0]);
-		fprintf(csv, "switch_libset,%s,%.3f,ns\n", where, v[M_SWITCH_LS][0]);
-		fprintf(csv, "copy_time_kbset,%s,%.0f,ns\n", where,
-			(v[M_DECL4_NOP][0] - v[M_DECL1_NOP][0]) / 3);
-		fprintf(csv, "copy_rss_kbset,%s,%.0f,KiB\n", where,
-			(v[M_DECL4_NOP][1] - v[M_DECL1_NOP][1]) / 3);
-		fprintf(csv, "copy_time_sqlite,%s,%.0f,ns\n", where,
-			(v[M_DECL4_SQL][0] - v[M_DECL1_SQL][0]) / 3);
-		fprintf(csv, "copy_rss_sqlite,%s,%.0f,KiB\n", where,
-			(v[M_DECL4_SQL][1] - v[M_DECL1_SQL][1]) / 3);
-		fprintf(csv, "dlmopen_time_sqlite,%s,%.0f,ns\n", where,
-			v[M_RAW_SQL][0]);
-		fprintf(csv, "dlmopen_rss_sqlite,%s,%.0f,KiB\n", where,
-			v[M_RAW_SQL][1]);
-		fclose(csv);
-	}
+	       v[M_RAW_SQL][0], v[M_RAW_SQL][0] ? copy_sql / v[M_RAW_SQL][0] : 0);
+	print_row("  dlmopen alone, per copy of it: resident KiB", 0,
+		  v[M_RAW_SQL][1], 0);
 	return bad;
 }

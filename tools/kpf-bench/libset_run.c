@@ -2,7 +2,7 @@
 /*
  * Benchmark 6, libsets: runs kpf-bench-libset, the dynamic program next to
  * this binary (libsets need dlmopen and a GOT, which this static binary
- * has not), with the same --ops, --out and --where. Where it was not
+ * has not), with --ops and --where. Where it was not
  * built or carried (a guest without dynamic programs) it says so.
  */
 #include <errno.h>
@@ -25,9 +25,10 @@ extern char **environ;
 int kb_bench_libset(void)
 {
 	char self[PATH_MAX], helper[PATH_MAX + 32], ops[32];
-	const char *argv[10];
+	const char *argv[] = { helper, "--ops", ops, "--where", kb_opt.where,
+			       NULL };
 	ssize_t n;
-	int argc = 0, status;
+	int status;
 	char *slash;
 	pid_t pid;
 
@@ -45,16 +46,6 @@ int kb_bench_libset(void)
 		return 0;
 	}
 	snprintf(ops, sizeof(ops), "%lu", kb_opt.ops * 100);
-	argv[argc++] = helper;
-	argv[argc++] = "--ops";
-	argv[argc++] = ops;
-	argv[argc++] = "--where";
-	argv[argc++] = kb_opt.where;
-	if (kb_opt.out_dir) {
-		argv[argc++] = "--out";
-		argv[argc++] = kb_opt.out_dir;
-	}
-	argv[argc] = NULL;
 	kb_progress("libset: %s --ops %s", helper, ops);
 	fflush(NULL);
 	if (posix_spawn(&pid, helper, NULL, NULL, (char *const *)argv, environ) ||
