@@ -4,7 +4,7 @@
  * A separate, dynamically linked program: GOT rewriting needs a GOT, and
  * kpf-bench itself is static (it also runs in the guest without libs).
  *
- *   kpf-bench-defer [--quick] [--out FILE.csv]
+ *   kpf-bench-defer [--quick]
  *
  * Each variant runs in a child process of its own (deferral is decided
  * once per process, at kpf_init()), all in one run:
@@ -22,7 +22,7 @@
  *     off), and with no protection at all (unsafe, for reference only).
  *     Slices with an involuntary context switch (the host's doing) are
  *     left out and counted.
- * Output: a table, and CSV rows "bench,variant,metric,value,unit".
+ * Output: a table, one row "bench variant metric value unit" per number.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -37,7 +37,6 @@
 #include "kpf_raw.h"
 
 static int quick;
-static FILE *csv;
 static volatile uint64_t sink;
 
 static void compute(unsigned long n)
@@ -56,9 +55,6 @@ static void row(const char *bench, const char *variant, const char *metric,
 {
 	printf("  %-10s %-34s %-14s %12.2f %s\n", bench, variant, metric, v,
 	       unit);
-	if (csv)
-		fprintf(csv, "%s,%s,%s,%.3f,%s\n", bench, variant, metric, v,
-			unit);
 	fflush(stdout);
 }
 
@@ -348,20 +344,10 @@ int main(int argc, char **argv)
 {
 	unsigned int i;
 
-	for (i = 1; i < (unsigned int)argc; i++) {
-		if (!strcmp(argv[i], "--quick")) {
-			quick = 1;
-		} else if (!strcmp(argv[i], "--out") && i + 1 < (unsigned int)argc) {
-			csv = fopen(argv[++i], "w");
-			if (!csv) {
-				perror(argv[i]);
-				return 1;
-			}
-			fprintf(csv, "bench,variant,metric,value,unit\n");
-		} else {
-			fprintf(stderr, "usage: kpf-bench-defer [--quick] [--out FILE.csv]\n");
-			return 2;
-		}
+	quick = argc == 2 && !strcmp(argv[1], "--quick");
+	if (argc > 1 + quick) {
+		fprintf(stderr, "usage: kpf-bench-defer [--quick]\n");
+		return 2;
 	}
 	/* the parent never initializes libkpf: each child chooses */
 	if (unsetenv("KPF_DEFER_AUTO"))
@@ -370,7 +356,5 @@ int main(int argc, char **argv)
 		if (kb_in_child(run_job, &jobs[i], NULL, 0))
 			fprintf(stderr, "kpf-bench-defer: %s failed\n",
 				jobs[i].variant ? jobs[i].variant : "kpf_init");
-	if (csv)
-		fclose(csv);
 	return 0;
 }
