@@ -58,10 +58,6 @@ extern struct kb_options kb_opt;
 /* CLOCK_MONOTONIC, the clock of the kernel's hrtimers and of kpf */
 #define kb_now_ns()	kpf_raw_now_ns()
 
-/* upcall_clock.c: callable from the upcall entry (no FPU/SSE use) */
-uint64_t kb_upcall_now_ns(void);
-void kb_upcall_clock_init(void);
-
 /**
  * struct kb_log - what an upcall or signal handler records, per event
  * @count:	events handled so far
@@ -104,6 +100,7 @@ static inline uint64_t kb_log_count(void)
 /* upcall_entry.S and upcall_hook.c */
 void kb_upcall_entry(void);
 void kb_upcall_hook(struct kpf_area *area);
+void kb_upcall_clock_init(void);
 
 /**
  * struct kb_timer - a timer of one thread that records into kb_log
