@@ -131,6 +131,24 @@ static inline int kpf_raw_arm(int fd, uint32_t flags, uint64_t value_ns,
 	return ioctl(fd, KPF_IOC_ARM, &arm) ? -errno : 0;
 }
 
+/*
+ * KPF_IOC_ARM with KPF_ARM_LINGER: a one-shot at @value_ns that, when it
+ * finds no deadline due, waits @linger_ns more, at most @linger_max times.
+ */
+static inline int kpf_raw_arm_linger(int fd, uint64_t value_ns,
+				     uint64_t linger_ns, uint32_t linger_max)
+{
+	struct kpf_arm arm;
+
+	memset(&arm, 0, sizeof(arm));
+	arm.size = sizeof(arm);
+	arm.flags = KPF_ARM_ABSOLUTE | KPF_ARM_LINGER;
+	arm.value_ns = value_ns;
+	arm.linger_ns = linger_ns;
+	arm.linger_max = linger_max;
+	return ioctl(fd, KPF_IOC_ARM, &arm) ? -errno : 0;
+}
+
 static inline int kpf_raw_disarm(int fd)
 {
 	return ioctl(fd, KPF_IOC_DISARM, 0) ? -errno : 0;

@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include "bench.h"
 
@@ -68,20 +67,6 @@ struct kb_ov_sample {
 	bool starved;
 };
 
-/* irq-only: one-shot at @first, lingering @quantum_ns ahead */
-static int kb_ov_arm_irq_only(int fd, uint64_t first, uint64_t quantum_ns)
-{
-	struct kpf_arm arm;
-
-	memset(&arm, 0, sizeof(arm));
-	arm.size = sizeof(arm);
-	arm.flags = KPF_ARM_ABSOLUTE | KPF_ARM_LINGER;
-	arm.value_ns = first;
-	arm.linger_ns = quantum_ns;
-	arm.linger_max = KPF_MAX_LINGER;
-	return ioctl(fd, KPF_IOC_ARM, &arm) ? -errno : 0;
-}
-
 static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 {
 	uint64_t chunks = 0, x = 1, t0, t1 = 0, end;
@@ -111,7 +96,8 @@ static int kb_ov_run(int backend, uint64_t quantum_ns, struct kb_ov_sample *s)
 	end = t0 + kb_opt.run_ns;
 	__atomic_store_n(&kb_log.stop_ns, end + kb_opt.run_ns, __ATOMIC_SEQ_CST);
 	if (backend == KB_OV_IRQ)
-		err = kb_ov_arm_irq_only(t.k.fd, t0 + quantum_ns, quantum_ns);
+		err = kpf_raw_arm_linger(t.k.fd, t0 + quantum_ns, quantum_ns,
+					 KPF_MAX_LINGER);
 	else if (backend != KB_OV_NONE)
 		err = kb_timer_arm(&t, t0 + quantum_ns, quantum_ns);
 	while (!err) {
