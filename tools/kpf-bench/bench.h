@@ -63,8 +63,7 @@ extern struct kb_options kb_opt;
  * @count:	events handled so far
  * @cap:	entries the arrays below hold (0: count only)
  * @handler_ns:	CLOCK_MONOTONIC when the handler started
- * @expiry_ns:	intended expiry (kmod: written by the kernel; signal:
- *		written by the benchmark before arming)
+ * @expiry_ns:	kmod: the intended expiry (signal: the benchmark knows it)
  * @irq_ns:	kmod: when the timer interrupt ran
  * @deliver_ns:	kmod: when the frame was written
  * @stop_ns:	if non-zero, a handler running after this time stops its
@@ -120,10 +119,7 @@ struct kb_timer {
 int kb_log_alloc(uint64_t cap);
 void kb_log_reset(void);
 void kb_log_free(void);
-void kb_sig_log_handler(int signo);
 int kb_sig_install(int signo);
-int kb_sig_timer_arm_abs(timer_t timer, uint64_t when_ns, uint64_t period_ns);
-int kb_sig_timer_disarm(timer_t timer);
 int kb_timer_open(struct kb_timer *t, bool kmod);
 int kb_timer_arm(struct kb_timer *t, uint64_t when_ns, uint64_t period_ns);
 int kb_timer_disarm(struct kb_timer *t);

@@ -67,13 +67,23 @@ void kb_log_free(void)
 	kb_log_reset();
 }
 
-/**
- * kb_sig_log_handler() - signal handler recording a delivery in kb_log
- * @signo: unused
- *
- * The intended expiry is written to kb_log.expiry_ns by the benchmark.
- */
-void kb_sig_log_handler(int signo)
+/* the one POSIX timer's setting: first expiry at @when_ns (0: disarmed) */
+static int kb_sig_timer_set(timer_t timer, uint64_t when_ns,
+			    uint64_t period_ns)
+{
+	struct itimerspec its = {
+		.it_value = { (time_t)(when_ns / NSEC_PER_SEC),
+			      (long)(when_ns % NSEC_PER_SEC) },
+		.it_interval = { (time_t)(period_ns / NSEC_PER_SEC),
+				 (long)(period_ns % NSEC_PER_SEC) },
+	};
+
+	/* async-signal-safe: the handler disarms with it */
+	return timer_settime(timer, TIMER_ABSTIME, &its, NULL) ? -errno : 0;
+}
+
+/* record a delivery in kb_log; the benchmark knows the intended expiry */
+static void kb_sig_log_handler(int signo)
 {
 	uint64_t t = kb_now_ns();
 	uint64_t n = kb_log.count;
@@ -83,16 +93,16 @@ void kb_sig_log_handler(int signo)
 		kb_log.handler_ns[n] = t;
 	__atomic_store_n(&kb_log.count, n + 1, __ATOMIC_RELEASE);
 	if (kb_log.stop_ns && t > kb_log.stop_ns && kb_log.stop_timer) {
-		kb_sig_timer_disarm(kb_log.stop_timer);	/* async-signal-safe */
+		kb_sig_timer_set(kb_log.stop_timer, 0, 0);
 		kb_log.stopped++;
 	}
 }
 
 /**
- * kb_sig_install() - install kb_sig_log_handler with SA_RESTART
+ * kb_sig_install() - record @signo's deliveries in kb_log
  * @signo: the signal
  *
- * SA_RESTART is what a runtime would use to limit EINTR.
+ * With SA_RESTART, what a runtime would use to limit EINTR.
  *
  * Return: 0 or -errno.
  */
@@ -103,40 +113,6 @@ int kb_sig_install(int signo)
 
 	sigemptyset(&sa.sa_mask);
 	return sigaction(signo, &sa, NULL) ? -errno : 0;
-}
-
-/**
- * kb_sig_timer_arm_abs() - arm a POSIX timer at a CLOCK_MONOTONIC time
- * @timer: the timer
- * @when_ns: first expiry
- * @period_ns: period, 0 for one-shot
- *
- * Return: 0 or -errno.
- */
-int kb_sig_timer_arm_abs(timer_t timer, uint64_t when_ns, uint64_t period_ns)
-{
-	struct itimerspec its = {
-		.it_value = { (time_t)(when_ns / NSEC_PER_SEC),
-			      (long)(when_ns % NSEC_PER_SEC) },
-		.it_interval = { (time_t)(period_ns / NSEC_PER_SEC),
-				 (long)(period_ns % NSEC_PER_SEC) },
-	};
-
-	return timer_settime(timer, TIMER_ABSTIME, &its, NULL) ? -errno : 0;
-}
-
-/**
- * kb_sig_timer_disarm() - stop a POSIX timer (async-signal-safe)
- * @timer: the timer
- *
- * Return: 0 or -errno.
- */
-int kb_sig_timer_disarm(timer_t timer)
-{
-	struct itimerspec its;
-
-	memset(&its, 0, sizeof(its));
-	return timer_settime(timer, 0, &its, NULL) ? -errno : 0;
 }
 
 /**
@@ -182,7 +158,7 @@ int kb_timer_open(struct kb_timer *t, bool kmod)
 int kb_timer_arm(struct kb_timer *t, uint64_t when_ns, uint64_t period_ns)
 {
 	if (!t->kmod)
-		return kb_sig_timer_arm_abs(t->timer, when_ns, period_ns);
+		return kb_sig_timer_set(t->timer, when_ns, period_ns);
 	if (period_ns)
 		return kpf_raw_arm(t->k.fd, KPF_ARM_PERIODIC, 0, period_ns);
 	return kpf_raw_arm(t->k.fd, KPF_ARM_ABSOLUTE, when_ns, 0);
@@ -196,7 +172,7 @@ int kb_timer_arm(struct kb_timer *t, uint64_t when_ns, uint64_t period_ns)
  */
 int kb_timer_disarm(struct kb_timer *t)
 {
-	return t->kmod ? kpf_raw_disarm(t->k.fd) : kb_sig_timer_disarm(t->timer);
+	return t->kmod ? kpf_raw_disarm(t->k.fd) : kb_sig_timer_set(t->timer, 0, 0);
 }
 
 /**
