@@ -176,9 +176,24 @@ struct kb_point {
 struct kb_pool_cfg {
 	const char *name;
 	const char *backend;	/* KPF_BACKEND of the server */
+	unsigned int need;	/* KB_BACKEND_* it needs, 0: any */
 	uint64_t quantum_ns;
 	bool no_long;		/* the baseline */
 	unsigned int flags;	/* KPF_POOL_* of the server's pool */
+};
+
+#define KB_QUANTUM_NS	(200 * NSEC_PER_USEC)
+
+static const struct kb_pool_cfg kb_pool_cfgs[] = {
+	{ "preemptive-kmod", "kmod", KB_BACKEND_KMOD, KB_QUANTUM_NS, false, 0 },
+	/* the same without idle lingering: switches that need an ARM */
+	{ "kmod-no-linger", "kmod", KB_BACKEND_KMOD, KB_QUANTUM_NS, false,
+	  KPF_POOL_NO_LINGER },
+	{ "preemptive-signal", "signal", KB_BACKEND_SIGNAL, KB_QUANTUM_NS,
+	  false, 0 },
+	{ "cooperative", "auto", 0, KPF_FOREVER, false, 0 },
+	/* the first one's backend, on the schedule without long requests */
+	{ "no-long-baseline", NULL, 0, KB_QUANTUM_NS, true, 0 },
 };
 
 static uint64_t kb_short_iters;
@@ -187,6 +202,16 @@ static double kb_uniform(uint64_t *s)
 {
 	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
 	return ((*s >> 11) + 0.5) / 9007199254740992.0;
+}
+
+/* receive on connection @k (its index is the completion's data) */
+static void kb_pool_recv(struct io_uring *ring, int fd, char *buf,
+			 size_t len, uint64_t k)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	io_uring_sqe_set_data64(sqe, k);
 }
 
 /*
@@ -206,7 +231,6 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 	struct io_uring ring;
 	socklen_t alen = sizeof(a);
 	struct kb_req *reqs;
-	uint8_t *is_long;
 	int lfd, fds[KB_CONNS], k, one = 1, status, pfd[2], ret = 1;
 	char line[128], fdbuf[16], qbuf[32], fbuf[16];
 	ssize_t len;
@@ -217,17 +241,16 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 	sched = calloc(n, sizeof(*sched));
 	lat = calloc(n, sizeof(*lat));
 	reqs = calloc(n, sizeof(*reqs));
-	is_long = calloc(n, 1);
-	if (!sched || !lat || !reqs || !is_long)
+	if (!sched || !lat || !reqs)
 		goto out_free;
 	/* the schedule: exponential gaps, 1 in 1/long_frac long */
 	now = 0;
 	for (i = 0; i < n; i++) {
 		now += (uint64_t)(-log(kb_uniform(&seed)) * 1e9 / rps);
 		sched[i] = now;
-		is_long[i] = kb_uniform(&seed) < long_frac;
 		reqs[i].id = i;
-		reqs[i].iters = kb_short_iters * (is_long[i] ? 1000 : 1);
+		reqs[i].iters = kb_short_iters *
+				(kb_uniform(&seed) < long_frac ? 1000 : 1);
 	}
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -264,12 +287,8 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 	}
 	if (io_uring_queue_init(1024, &ring, 0))
 		goto out_kill;
-	for (k = 0; k < KB_CONNS; k++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-
-		io_uring_prep_recv(sqe, fds[k], bufs[k], KB_RECV_BUF, 0);
-		io_uring_sqe_set_data64(sqe, k);
-	}
+	for (k = 0; k < KB_CONNS; k++)
+		kb_pool_recv(&ring, fds[k], bufs[k], KB_RECV_BUF, k);
 	io_uring_submit(&ring);
 
 	t0 = kb_now_ns() + 10 * NSEC_PER_MSEC;
@@ -285,7 +304,7 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 		for (; next < n && t0 + sched[next] <= now; next++) {
 			struct io_uring_sqe *sqe;
 
-			if (c->no_long && is_long[next])
+			if (c->no_long && reqs[next].iters > kb_short_iters)
 				continue;
 			sqe = io_uring_get_sqe(&ring);
 			if (!sqe) {
@@ -321,13 +340,8 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 			}
 			memmove(bufs[d], bufs[d] + off, have[d] - off);
 			have[d] -= off;
-			{
-				struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-
-				io_uring_prep_recv(sqe, fds[d], bufs[d] + have[d],
-						   KB_RECV_BUF - have[d], 0);
-				io_uring_sqe_set_data64(sqe, d);
-			}
+			kb_pool_recv(&ring, fds[d], bufs[d] + have[d],
+				     KB_RECV_BUF - have[d], d);
 		}
 		io_uring_cq_advance(&ring, seen);
 	}
@@ -335,7 +349,7 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 
 	/* the short requests' latencies, compacted */
 	for (i = 0; i < n; i++)
-		if (!is_long[i] && lat[i])
+		if (reqs[i].iters == kb_short_iters && lat[i])
 			lat[nshort++] = lat[i];
 	kb_dist_compute(lat, nshort, &p->d);
 	p->offered_rps = rps;
@@ -359,7 +373,6 @@ out_free:
 	free(sched);
 	free(lat);
 	free(reqs);
-	free(is_long);
 	return ret;
 }
 
@@ -387,8 +400,8 @@ int kb_bench_pool(void)
 {
 	static const double loads[] = { 0.1, 0.3, 0.5, 0.7, 0.9 };
 	static const double long_fracs[] = { 0.005, 0.02 };
-	const uint64_t short_us = 10, quantum_ns = 200 * NSEC_PER_USEC;
-	struct kb_pool_cfg cfgs[5];
+	const uint64_t short_us = 10;
+	struct kb_pool_cfg cfgs[ARRAY_SIZE(kb_pool_cfgs)];
 	unsigned int ncfg = 0, w, l, ci;
 	uint64_t run_ns = kb_opt.quick ? 300 * NSEC_PER_MSEC :
 			  2 * NSEC_PER_SEC;
@@ -406,26 +419,13 @@ int kb_bench_pool(void)
 	prio = getpriority(PRIO_PROCESS, 0);
 	niced = !setpriority(PRIO_PROCESS, 0, -15);
 	kb_short_iters = kb_calibrate() * short_us;
-	if (kb_opt.backends & KB_BACKEND_KMOD)
-		cfgs[ncfg++] = (struct kb_pool_cfg){ "preemptive-kmod", "kmod",
-						     quantum_ns, false, 0 };
-	/* the same without idle lingering: switches that need an ARM */
-	if (kb_opt.backends & KB_BACKEND_KMOD)
-		cfgs[ncfg++] = (struct kb_pool_cfg){ "kmod-no-linger", "kmod",
-						     quantum_ns, false,
-						     KPF_POOL_NO_LINGER };
-	if (kb_opt.backends & KB_BACKEND_SIGNAL)
-		cfgs[ncfg++] = (struct kb_pool_cfg){ "preemptive-signal",
-						     "signal", quantum_ns,
-						     false, 0 };
-	cfgs[ncfg++] = (struct kb_pool_cfg){ "cooperative", "auto",
-					     KPF_FOREVER, false, 0 };
-	cfgs[ncfg++] = (struct kb_pool_cfg){ "no-long-baseline",
-					     cfgs[0].backend, quantum_ns,
-					     true, 0 };
+	for (ci = 0; ci < ARRAY_SIZE(kb_pool_cfgs); ci++)
+		if (!(kb_pool_cfgs[ci].need & ~kb_opt.backends))
+			cfgs[ncfg++] = kb_pool_cfgs[ci];
+	cfgs[ncfg - 1].backend = cfgs[0].backend;
 	kb_section("6. pool: short-request latency with 1:1000 long requests (1 worker, %llu us short, quantum %llu us, open-loop Poisson over loopback TCP)",
 		   (unsigned long long)short_us,
-		   (unsigned long long)(quantum_ns / NSEC_PER_USEC));
+		   (unsigned long long)(KB_QUANTUM_NS / NSEC_PER_USEC));
 	/*
 	 * The server's own cost per request (I/O, a task launch, TCP) is not
 	 * small next to a 10 us request: measure the capacity for shorts
