@@ -101,7 +101,7 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 		  "timer_settime (move queued)" },
 		{ "ioctl ARM (idle timer)", "ioctl DISARM", "ioctl ARM (move queued)" },
 	};
-	const char *be = kmod ? "kmod" : "signal";
+	const char *be = kb_backend_name[!kmod];
 	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0, store;
 	unsigned long i, slow = 0;
 	struct kb_timer t;
@@ -161,27 +161,22 @@ int kb_bench_arming(void)
 {
 	unsigned long ops = kb_opt.ops;
 	double base, clk;
-	unsigned int i;
+	unsigned int i, b;
 	char buf[32];
 	int err;
 
 	kb_nr_arm_rows = 0;
 	clk = kb_clock_cost(ops);
-	if (kb_opt.backends & KB_BACKEND_KMOD) {
-		kb_progress("arming kmod: %lu x ARM+DISARM, ARM moving a queued timer, deadline store",
-			    ops);
-		err = kb_arm_timer(true, ops, clk);
+	for (b = 0; b < KB_NR_BACKENDS; b++) {
+		if (!kb_backend_on(b))
+			continue;
+		kb_progress("arming %s: %lu x %s", kb_backend_name[b], ops, b ?
+			    "timer_settime arm+disarm, move, setitimer arm+disarm" :
+			    "ARM+DISARM, ARM moving a queued timer, deadline store");
+		err = kb_arm_timer(!b, ops, clk);
 		if (err) {
-			fprintf(stderr, "kpf-bench: arming kmod: %s\n", strerror(-err));
-			return 1;
-		}
-	}
-	if (kb_opt.backends & KB_BACKEND_SIGNAL) {
-		kb_progress("arming signal: %lu x timer_settime arm+disarm, move, setitimer arm+disarm",
-			    ops);
-		err = kb_arm_timer(false, ops, clk);
-		if (err) {
-			fprintf(stderr, "kpf-bench: arming signal: %s\n", strerror(-err));
+			fprintf(stderr, "kpf-bench: arming %s: %s\n",
+				kb_backend_name[b], strerror(-err));
 			return 1;
 		}
 	}

@@ -27,9 +27,12 @@
 #define READ_ONCE(x)		(*(const volatile typeof(x) *)&(x))
 #define WRITE_ONCE(x, v)	(*(volatile typeof(x) *)&(x) = (v))
 
-/* which timer backends a run compares */
+/* which timer backends a run compares: bit b is kb_backend_name[b] */
 #define KB_BACKEND_KMOD		(1U << 0)
 #define KB_BACKEND_SIGNAL	(1U << 1)
+#define KB_NR_BACKENDS		2
+
+extern const char *const kb_backend_name[KB_NR_BACKENDS];
 
 /**
  * struct kb_options - command line settings shared by every benchmark
@@ -54,6 +57,12 @@ struct kb_options {
 };
 
 extern struct kb_options kb_opt;
+
+/* the run compares backend @b (0: kmod, 1: signal) */
+static inline bool kb_backend_on(unsigned int b)
+{
+	return kb_opt.backends & (1U << b);
+}
 
 /* CLOCK_MONOTONIC, the clock of the kernel's hrtimers and of kpf */
 #define kb_now_ns()	kpf_raw_now_ns()

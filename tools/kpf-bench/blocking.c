@@ -155,14 +155,13 @@ static int kb_blk_run(bool kmod, unsigned long n, struct kb_blk_result *res)
 int kb_bench_blocking(void)
 {
 	unsigned long n = kb_opt.quick ? 50 : 200;
-	struct kb_blk_result res[2];
-	bool ran[2] = { false, false };
-	static const char *const name[2] = { "kmod", "signal" };
+	struct kb_blk_result res[KB_NR_BACKENDS];
+	const char *const *name = kb_backend_name;
 	unsigned int b, s;
 	int err, rc = 0;
 
-	for (b = 0; b < 2; b++) {
-		if (!(kb_opt.backends & (b ? KB_BACKEND_SIGNAL : KB_BACKEND_KMOD)))
+	for (b = 0; b < KB_NR_BACKENDS; b++) {
+		if (!kb_backend_on(b))
 			continue;
 		kb_progress("blocking %s: %lu x nanosleep(200 us), epoll_wait(1 ms), pipe read; preempted every %llu us",
 			    name[b], n, (unsigned long long)(KB_BLK_QUANTUM_NS / NSEC_PER_USEC));
@@ -172,15 +171,14 @@ int kb_bench_blocking(void)
 				strerror(-err));
 			return 1;
 		}
-		ran[b] = true;
 	}
 
 	kb_section("5. blocking system calls under preemption every %llu us: EINTR seen by user code",
 		   (unsigned long long)(KB_BLK_QUANTUM_NS / NSEC_PER_USEC));
 	printf("%-8s %-11s %8s %12s %18s\n", "backend", "syscall", "calls",
 	       "EINTR", "timer deliveries");
-	for (b = 0; b < 2; b++) {
-		if (!ran[b])
+	for (b = 0; b < KB_NR_BACKENDS; b++) {
+		if (!kb_backend_on(b))
 			continue;
 		for (s = 0; s < KB_BLK_NR; s++) {
 			printf("%-8s %-11s %8lu %7lu EINTR %11llu events\n", name[b],

@@ -414,12 +414,8 @@ int kb_bench_latency(void)
 	int err;
 
 	memset(runs, 0, sizeof(runs));
-	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
-		unsigned int bit = strcmp(kb_lat_variants[i].backend, "kmod") ?
-				   KB_BACKEND_SIGNAL : KB_BACKEND_KMOD;
-
-		want[i] = kb_opt.backends & bit;
-	}
+	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)	/* kmod: backend 0 */
+		want[i] = kb_backend_on(!!strcmp(kb_lat_variants[i].backend, "kmod"));
 	err = kb_lat_collect(want, runs);
 	if (err) {
 		for (i = 0; i < KB_NR_LAT_VARIANTS; i++)

@@ -246,7 +246,7 @@ int kb_bench_libcost(void)
 {
 	unsigned long n = kb_opt.ops, heavy = n / 20 ? n / 20 : 1;
 	double base[3], kpf[2][KB_LC_KPF_NR];
-	static const char *const kpf_backend[2] = { "kmod", "signal" };
+	const char *const *kpf_backend = kb_backend_name;
 	bool kpf_ok[2] = { false, false };
 	unsigned int b, i;
 
@@ -261,8 +261,8 @@ int kb_bench_libcost(void)
 		fprintf(stderr, "kpf-bench: libcost: pthread_create or fork failed\n");
 		return 1;
 	}
-	for (b = 0; KB_HAVE_LIBKPF && b < 2; b++) {
-		if (!(kb_opt.backends & (b ? KB_BACKEND_SIGNAL : KB_BACKEND_KMOD)))
+	for (b = 0; KB_HAVE_LIBKPF && b < KB_NR_BACKENDS; b++) {
+		if (!kb_backend_on(b))
 			continue;
 		kb_progress("libcost libkpf %s: %lu x each operation", kpf_backend[b], n);
 		if (kb_in_child(kb_libcost_kpf, kpf_backend[b], kpf[b],
@@ -282,8 +282,8 @@ int kb_bench_libcost(void)
 	kb_lc_row("fork", "fork+waitpid", base[1], base[0]);
 	kb_lc_row("ucontext", "swapcontext round trip (2 switches)", base[2],
 		  base[0]);
-	for (b = 0; b < 2; b++) {
-		if (!(kb_opt.backends & (b ? KB_BACKEND_SIGNAL : KB_BACKEND_KMOD)))
+	for (b = 0; b < KB_NR_BACKENDS; b++) {
+		if (!kb_backend_on(b))
 			continue;
 		if (!kpf_ok[b]) {
 			printf("%-8s %-44s %12s\n", kpf_backend[b],

@@ -17,6 +17,7 @@
 #include "bench.h"
 
 struct kb_options kb_opt;
+const char *const kb_backend_name[KB_NR_BACKENDS] = { "kmod", "signal" };
 
 struct kb_command {
 	const char *name;

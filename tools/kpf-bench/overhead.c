@@ -140,9 +140,9 @@ int kb_bench_overhead(void)
 	unsigned int reps = kb_opt.quick ? 2 : 5;
 	bool want[KB_OV_NR] = {
 		true,
-		!!(kb_opt.backends & KB_BACKEND_KMOD),
-		!!(kb_opt.backends & KB_BACKEND_SIGNAL),
-		!!(kb_opt.backends & KB_BACKEND_KMOD),
+		kb_opt.backends & KB_BACKEND_KMOD,
+		kb_opt.backends & KB_BACKEND_SIGNAL,
+		kb_opt.backends & KB_BACKEND_KMOD,
 	};
 	struct kb_ov_sample s;
 	unsigned int q, b, r;
