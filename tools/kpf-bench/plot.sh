@@ -21,6 +21,14 @@ fi
 term='pngcairo size 960,600 font "sans,11"'
 gnuplot -e 'set terminal pngcairo' 2>/dev/null </dev/null || term='png size 960,600'
 
+# the lines every plot starts with: terminal, output file[, title]
+preamble() {
+	echo "set terminal $term"
+	echo "set termoption noenhanced"
+	echo "set output '$1'"
+	[ -z "${2:-}" ] || echo "set title \"$2\\n$label\""
+}
+
 describe() {
 	case $1 in
 	native) echo "native ($(uname -r), $(nproc) CPUs)" ;;
@@ -44,11 +52,8 @@ for sub in "$dir"/*/; do
 			i=$((i + 1))
 		done < <(sed -n 's/^# \([^ ]*\) (.*$/\1/p' "$cdf")
 		out=$dir/latency-cdf-$where.png
-		gnuplot <<-GP
-		set terminal $term
-		set termoption noenhanced
-		set output '$out'
-		set title "kpf-bench: timer expiry -> first instruction of the handler\n$label"
+		{ preamble "$out" "kpf-bench: timer expiry -> first instruction of the handler"
+		cat <<-GP
 		set xlabel 'latency from the intended expiry [us] (log scale)'
 		set ylabel 'fraction of samples'
 		set logscale x
@@ -59,6 +64,7 @@ for sub in "$dir"/*/; do
 		set key bottom right box opaque
 		plot $(IFS=,; echo "${plots[*]}")
 		GP
+		} | gnuplot
 		echo "plot.sh: $out"
 	fi
 
@@ -70,11 +76,8 @@ for sub in "$dir"/*/; do
 			lines+=("'$ov' using 1:(pos(\$2)) with linespoints lw 2 pt 7 title 'kmod (kpf upcall)'")
 		awk '!/^#/ && $3 >= 0 { f = 1 } END { exit !f }' "$ov" &&
 			lines+=("'$ov' using 1:(pos(\$3)) with linespoints lw 2 pt 5 title 'signal (timer_create)'")
-		gnuplot <<-GP
-		set terminal $term
-		set termoption noenhanced
-		set output '$out'
-		set title "kpf-bench: extra time for the same work when preempted every quantum\n$label"
+		{ preamble "$out" "kpf-bench: extra time for the same work when preempted every quantum"
+		cat <<-GP
 		set xlabel 'quantum [us] (log scale)'
 		set ylabel 'overhead [%] (log scale)'
 		set logscale xy
@@ -86,6 +89,7 @@ for sub in "$dir"/*/; do
 		pos(v) = v > 0 ? v : 1/0
 		plot $(IFS=,; echo "${lines[*]}")
 		GP
+		} | gnuplot
 		echo "plot.sh: $out"
 	fi
 
@@ -95,9 +99,7 @@ for sub in "$dir"/*/; do
 		fracs=$(awk -F, 'NR > 1 { print $1 }' "$pool" | sort -u)
 		nf=$(echo "$fracs" | wc -l)
 		{
-			echo "set terminal ${term/960,600/960,$((420 * nf))}"
-			echo "set termoption noenhanced"
-			echo "set output '$out'"
+			term=${term/960,600/960,$((420 * nf))} preamble "$out"
 			echo "set datafile separator ','"
 			echo "set multiplot layout $nf,1 title \"kpf-bench pool: short-request p99.9 latency vs offered load (open loop, 1 worker)\\n$label\""
 			echo "set xlabel 'offered load'"
