@@ -50,13 +50,13 @@ struct kb_lat_run {
 /**
  * struct kb_lat_variant - one way of getting a timer expiry to user code
  * @name:	variant name in tables and files
- * @backend:	kmod or signal
+ * @kmod:	a kpf upcall, else a signal
  * @what:	one line for the progress output
  * @block:	collect @m more samples (0 or -errno)
  */
 struct kb_lat_variant {
 	const char *name;
-	const char *backend;
+	bool kmod;
 	const char *what;
 	int (*block)(struct kb_lat_run *r, unsigned long m);
 };
@@ -205,17 +205,17 @@ static int kb_lat_setitimer(struct kb_lat_run *r, unsigned long m)
 }
 
 static const struct kb_lat_variant kb_lat_variants[] = {
-	{ "kmod-oneshot", "kmod", "one-shot, KPF_IOC_ARM per sample",
+	{ "kmod-oneshot", true, "one-shot, KPF_IOC_ARM per sample",
 	  kb_lat_oneshot },
-	{ "kmod-periodic", "kmod", "periodic, one KPF_IOC_ARM per block",
+	{ "kmod-periodic", true, "periodic, one KPF_IOC_ARM per block",
 	  kb_lat_kmod_periodic },
-	{ "kmod-deadline", "kmod",
+	{ "kmod-deadline", true,
 	  "ARM at +delay, deadline stored at +2*delay, timer moves itself",
 	  kb_lat_kmod_deadline },
-	{ "signal-timer_create", "signal",
+	{ "signal-timer_create", false,
 	  "timer_create(SIGEV_THREAD_ID)+timer_settime per sample",
 	  kb_lat_oneshot },
-	{ "signal-setitimer", "signal", "setitimer(ITIMER_REAL)/SIGALRM per sample",
+	{ "signal-setitimer", false, "setitimer(ITIMER_REAL)/SIGALRM per sample",
 	  kb_lat_setitimer },
 };
 
@@ -225,7 +225,7 @@ static int kb_lat_setup(const struct kb_lat_variant *v, struct kb_lat_run *r)
 {
 	if (v->block == kb_lat_setitimer)
 		return kb_sig_install(SIGALRM);
-	return kb_timer_open(&r->t, !strcmp(v->backend, "kmod"));
+	return kb_timer_open(&r->t, v->kmod);
 }
 
 /* release the timer; note what else there is to know */
@@ -318,7 +318,7 @@ static int kb_lat_collect(const bool *want, struct kb_lat_run *runs)
 		if (!want[i])
 			continue;
 		kb_lat_teardown(&kb_lat_variants[i], &runs[i]);
-		if (!strcmp(kb_lat_variants[i].backend, "kmod")) {
+		if (kb_lat_variants[i].kmod) {
 			struct kb_dist d;
 
 			for (s = 0; s < 3; s++) {
@@ -355,13 +355,13 @@ static void kb_lat_write_cdf(FILE *f, const char *name, const uint64_t *v,
 static void kb_lat_print(const struct kb_lat_variant *v,
 			 const struct kb_dist *d, const struct kb_dist *base)
 {
-	char b[7][32];
+	char b[5][32];
 
-	printf("%-20s %-7s %6lu  %9s %9s %9s %9s %9s", v->name, v->backend, d->n,
-	       kb_fmt_ns(b[0], 32, d->p50), kb_fmt_ns(b[1], 32, d->p90),
-	       kb_fmt_ns(b[2], 32, d->p99), kb_fmt_ns(b[3], 32, d->p999),
-	       kb_fmt_ns(b[4], 32, d->max));
-	if (base && base->n && d->n && strcmp(v->backend, "signal"))
+	printf("%-20s %-7s %6lu  %9s %9s %9s %9s %9s", v->name,
+	       kb_backend_name[!v->kmod], d->n, kb_fmt_ns(b[0], 32, d->p50),
+	       kb_fmt_ns(b[1], 32, d->p90), kb_fmt_ns(b[2], 32, d->p99),
+	       kb_fmt_ns(b[3], 32, d->p999), kb_fmt_ns(b[4], 32, d->max));
+	if (base && base->n && d->n && v->kmod)
 		printf("   %5.2fx  %5.2fx", (double)d->p50 / base->p50,
 		       (double)d->p99 / base->p99);
 	printf("\n");
@@ -375,25 +375,26 @@ static void kb_lat_record(const struct kb_lat_variant *v,
 		"stage_expiry_to_irq_p50", "stage_irq_to_frame_p50",
 		"stage_frame_to_handler_p50"
 	};
+	const char *be = kb_backend_name[!v->kmod];
 	int s;
 
-	kb_result("latency", v->backend, v->name, "samples", d->n, "count");
-	kb_result("latency", v->backend, v->name, "p50", d->p50, "ns");
-	kb_result("latency", v->backend, v->name, "p90", d->p90, "ns");
-	kb_result("latency", v->backend, v->name, "p99", d->p99, "ns");
-	kb_result("latency", v->backend, v->name, "p99.9", d->p999, "ns");
-	kb_result("latency", v->backend, v->name, "max", d->max, "ns");
-	kb_result("latency", v->backend, v->name, "mean", d->mean, "ns");
-	if (strcmp(v->backend, "kmod"))
+	kb_result("latency", be, v->name, "samples", d->n, "count");
+	kb_result("latency", be, v->name, "p50", d->p50, "ns");
+	kb_result("latency", be, v->name, "p90", d->p90, "ns");
+	kb_result("latency", be, v->name, "p99", d->p99, "ns");
+	kb_result("latency", be, v->name, "p99.9", d->p999, "ns");
+	kb_result("latency", be, v->name, "max", d->max, "ns");
+	kb_result("latency", be, v->name, "mean", d->mean, "ns");
+	if (!v->kmod)
 		return;
 	for (s = 0; s < 3; s++)
-		kb_result("latency", v->backend, v->name, stage_name[s],
+		kb_result("latency", be, v->name, stage_name[s],
 			  r->stage_p50[s], "ns");
 	if (!base)
 		return;
-	kb_result("latency", "kmod", v->name, "p50_ratio_vs_signal",
+	kb_result("latency", be, v->name, "p50_ratio_vs_signal",
 		  (double)d->p50 / base->p50, "ratio");
-	kb_result("latency", "kmod", v->name, "p99_ratio_vs_signal",
+	kb_result("latency", be, v->name, "p99_ratio_vs_signal",
 		  (double)d->p99 / base->p99, "ratio");
 }
 
@@ -414,8 +415,8 @@ int kb_bench_latency(void)
 	int err;
 
 	memset(runs, 0, sizeof(runs));
-	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)	/* kmod: backend 0 */
-		want[i] = kb_backend_on(!!strcmp(kb_lat_variants[i].backend, "kmod"));
+	for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
+		want[i] = kb_backend_on(!kb_lat_variants[i].kmod);
 	err = kb_lat_collect(want, runs);
 	if (err) {
 		for (i = 0; i < KB_NR_LAT_VARIANTS; i++)
@@ -446,7 +447,7 @@ int kb_bench_latency(void)
 	for (i = 0; i < KB_NR_LAT_VARIANTS; i++) {
 		if (!want[i])
 			continue;
-		if (!strcmp(kb_lat_variants[i].backend, "kmod"))
+		if (kb_lat_variants[i].kmod)
 			printf("  %s stages (p50): expiry->irq %s, irq->frame written %s, frame->handler %s\n",
 			       kb_lat_variants[i].name,
 			       kb_fmt_ns(b[0], 32, runs[i].stage_p50[0]),
