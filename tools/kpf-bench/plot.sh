@@ -52,7 +52,8 @@ for sub in "$dir"/*/; do
 			i=$((i + 1))
 		done < <(sed -n 's/^# \([^ ]*\) (.*$/\1/p' "$cdf")
 		out=$dir/latency-cdf-$where.png
-		{ preamble "$out" "kpf-bench: timer expiry -> first instruction of the handler"
+		{ preamble "$out" \
+			"kpf-bench: timer expiry -> first instruction of the handler"
 		cat <<-GP
 		set xlabel 'latency from the intended expiry [us] (log scale)'
 		set ylabel 'fraction of samples'
@@ -76,7 +77,8 @@ for sub in "$dir"/*/; do
 			lines+=("'$ov' using 1:(pos(\$2)) with linespoints lw 2 pt 7 title 'kmod (kpf upcall)'")
 		awk '!/^#/ && $3 >= 0 { f = 1 } END { exit !f }' "$ov" &&
 			lines+=("'$ov' using 1:(pos(\$3)) with linespoints lw 2 pt 5 title 'signal (timer_create)'")
-		{ preamble "$out" "kpf-bench: extra time for the same work when preempted every quantum"
+		{ preamble "$out" \
+			"kpf-bench: extra time for the same work when preempted every quantum"
 		cat <<-GP
 		set xlabel 'quantum [us] (log scale)'
 		set ylabel 'overhead [%] (log scale)'
