@@ -81,6 +81,8 @@ for dir in "${dyndirs[@]}"; do
 		cp "$f" "$sub/"
 		case $f in *.so*) continue ;; esac
 		count=$((count + 1))
+		# a static program or a script (run.sh --extra): no libraries
+		ldd "$f" >/dev/null 2>&1 || continue
 		# "name => /path (addr)" and "/lib64/ld-linux-x86-64.so.2 (addr)"
 		ldd "$f" | while read -r a b c _; do
 			if [ "$b" = "=>" ] && [ -f "$c" ]; then

@@ -14,7 +14,9 @@
 #   --cmd CMD        run CMD in the guest (module loaded) instead of tests
 #   --shell          interactive shell instead of tests (make vm)
 #   --module KO      load KO instead of build/kmod/<release>/kpf.ko
-#   --extra DIR      also pack the executables in DIR as /tests/<dir>/,
+#   --extra DIR      also pack the executables in DIR as /tests/<dir>/
+#                    (with the shared objects next to them and the
+#                    libraries ldd names, like the dynamic tests),
 #                    for --cmd (e.g. the benchmarks); in test mode they
 #                    run as tests like the others
 #   --fetch G:H      after --cmd, copy the files of guest directory G into
@@ -58,7 +60,7 @@ while [ $# -gt 0 ]; do
 	--cmd) cmd=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
 	--module) module=$2; shift 2 ;;
-	--extra) extra+=(--tests "$2"); shift 2 ;;
+	--extra) extra+=(--dyntests "$2"); shift 2 ;;
 	--fetch) fetch=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	-h|--help) sed -n '4,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0 ;;
