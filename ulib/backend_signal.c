@@ -128,6 +128,9 @@ static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
 		}
 		if (prev.sa_handler == SIG_IGN)
 			return;
+		if (self && self->current && !self->busy)
+			/* in a task: its mask before this handler's */
+			kpf_task_state_signal(self, &uc->uc_sigmask);
 		if (!sigisemptyset(&prev.sa_mask))
 			kpf_sigmask_raw(SIG_BLOCK, &prev.sa_mask, NULL);
 		if (prev.sa_flags & SA_SIGINFO)

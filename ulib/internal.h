@@ -290,6 +290,8 @@ KPF_HIDDEN void kpf_task_state_enter(struct kpf_thread *self,
 				     struct kpf_task *t, int caller_errno);
 KPF_HIDDEN void kpf_task_state_leave(struct kpf_thread *self,
 				     struct kpf_task *t, int preempted);
+KPF_HIDDEN void kpf_task_state_signal(struct kpf_thread *self,
+				      const sigset_t *interrupted);
 
 /* sigaction.c */
 KPF_HIDDEN void kpf_signal_own(int sig, const struct sigaction *prev);

@@ -25,6 +25,7 @@
  * writer's own thread in between and wait for it forever.
  */
 #include <string.h>
+#include <ucontext.h>
 
 #include "internal.h"
 
@@ -68,7 +69,8 @@ static void kpf_sa_store(const struct sigaction *from)
 		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
 }
 
-static void kpf_signal_prev_lock(sigset_t *saved)
+/* Writers of dispositions: every signal blocked, so none waits on its own thread. */
+static void kpf_sa_lock(sigset_t *saved)
 {
 	sigset_t all;
 
@@ -76,6 +78,17 @@ static void kpf_signal_prev_lock(sigset_t *saved)
 	kpf_sigmask_raw(SIG_BLOCK, &all, saved);
 	while (__atomic_exchange_n(&kpf_signal_lock, 1, __ATOMIC_ACQUIRE))
 		__builtin_ia32_pause();
+}
+
+static void kpf_sa_unlock(const sigset_t *saved)
+{
+	__atomic_store_n(&kpf_signal_lock, 0, __ATOMIC_RELEASE);
+	kpf_sigmask_raw(SIG_SETMASK, saved, NULL);
+}
+
+static void kpf_signal_prev_lock(sigset_t *saved)
+{
+	kpf_sa_lock(saved);
 	__atomic_store_n(&kpf_signal_seq, kpf_signal_seq + 1,
 			 __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -85,8 +98,7 @@ static void kpf_signal_prev_unlock(const sigset_t *saved)
 {
 	__atomic_store_n(&kpf_signal_seq, kpf_signal_seq + 1,
 			 __ATOMIC_RELEASE);
-	__atomic_store_n(&kpf_signal_lock, 0, __ATOMIC_RELEASE);
-	kpf_sigmask_raw(SIG_SETMASK, saved, NULL);
+	kpf_sa_unlock(saved);
 }
 
 static void kpf_signal_prev_get(struct sigaction *out)
@@ -156,6 +168,96 @@ void kpf_signal_prev_take(struct sigaction *out)
 	kpf_signal_prev_unlock(&saved);
 }
 
+/*
+ * Every other handler the program installs runs through a trampoline,
+ * for its mask: a handler that runs inside a task starts with the task's
+ * mask plus its sa_mask and signal, and sigreturn puts the task's back.
+ * Seen from libkpf, a handler calling pthread_sigmask() made the handler's
+ * mask the one its launcher got back (SIGUSR1 stayed blocked in the
+ * launcher: tests/probes/p1), and so did a task stopped inside a handler.
+ * The trampoline tells task_state.c the mask the signal interrupted first.
+ * The program's handlers, and whether they take siginfo (for the old
+ * disposition sigaction() reports), by signal:
+ */
+typedef void (*kpf_sa_fn)(int sig, siginfo_t *si, void *uc);
+static kpf_sa_fn kpf_sa_handler[_NSIG];
+static unsigned char kpf_sa_info[_NSIG];
+
+/*
+ * Critical text: an expiry that arrives before the mask is noted is
+ * retried (task.c), so a task is never stopped with a handler's mask
+ * unnoted. The program's handler is called with siginfo either way (a
+ * handler without SA_SIGINFO ignores the extra arguments).
+ */
+KPF_CRITICAL static void kpf_sa_trampoline(int sig, siginfo_t *si, void *ucv)
+{
+	struct kpf_thread *self = kpf_tls_self;
+	ucontext_t *uc = ucv;
+	kpf_sa_fn fn;
+
+	if (self && self->current && !self->busy)
+		kpf_task_state_signal(self, &uc->uc_sigmask);
+	fn = __atomic_load_n(&kpf_sa_handler[sig], __ATOMIC_ACQUIRE);
+	if (fn)
+		fn(sig, si, ucv);
+}
+
+static int kpf_sa_wraps(int sig, const struct sigaction *act)
+{
+	return act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN &&
+	       sig != SIGKILL && sig != SIGSTOP;
+}
+
+/* What the program set, where the kernel has the trampoline. */
+static void kpf_sa_unwrap(struct sigaction *sa, kpf_sa_fn fn, int info)
+{
+	if (sa->sa_sigaction != kpf_sa_trampoline)
+		return;
+	sa->sa_sigaction = fn;
+	if (!info)
+		sa->sa_flags &= ~SA_SIGINFO;
+}
+
+/* sigaction() for a signal libkpf does not hold: a handler is wrapped */
+static int kpf_sa_other(int sig, const struct sigaction *act,
+			struct sigaction *old)
+{
+	struct sigaction now;
+	kpf_sa_fn was_fn;
+	sigset_t saved;
+	int was_info, r;
+
+	if (!act) {
+		r = __sigaction(sig, NULL, old);
+		if (!r && old)
+			kpf_sa_unwrap(old,
+				      __atomic_load_n(&kpf_sa_handler[sig],
+						      __ATOMIC_ACQUIRE),
+				      kpf_sa_info[sig]);
+		return r;
+	}
+	now = *act;		/* @act and @old may be the same */
+	kpf_sa_lock(&saved);
+	was_fn = kpf_sa_handler[sig];
+	was_info = kpf_sa_info[sig];
+	if (kpf_sa_wraps(sig, &now)) {
+		__atomic_store_n(&kpf_sa_handler[sig], now.sa_sigaction,
+				 __ATOMIC_RELEASE);
+		kpf_sa_info[sig] = !!(now.sa_flags & SA_SIGINFO);
+		now.sa_sigaction = kpf_sa_trampoline;
+		now.sa_flags |= SA_SIGINFO;
+	}
+	r = __sigaction(sig, &now, old);
+	if (r) {
+		kpf_sa_handler[sig] = was_fn;
+		kpf_sa_info[sig] = was_info;
+	}
+	kpf_sa_unlock(&saved);
+	if (!r && old)
+		kpf_sa_unwrap(old, was_fn, was_info);
+	return r;
+}
+
 /**
  * sigaction() - glibc's, except for the signal libkpf's handler holds
  * @sig: signal number
@@ -174,9 +276,10 @@ KPF_EXPORT int sigaction(int sig, const struct sigaction *act,
 	struct sigaction now, was;
 	sigset_t saved;
 
-	if (sig != __atomic_load_n(&kpf_signal_owned, __ATOMIC_ACQUIRE) ||
-	    !sig)
+	if (sig < 1 || sig >= _NSIG)
 		return __sigaction(sig, act, old);
+	if (sig != __atomic_load_n(&kpf_signal_owned, __ATOMIC_ACQUIRE))
+		return kpf_sa_other(sig, act, old);
 	if (!act) {
 		if (old)
 			kpf_signal_prev_get(old);
