@@ -18,6 +18,10 @@
  * libkpf defines them too, with glibc's semantics, on top of its own
  * sigaction() and sigprocmask() (exported under GLIBC_2.2.5, libkpf.map).
  *
+ * Every other handler the program installs runs through a trampoline
+ * that first tells task_state.c the mask the signal interrupted (see
+ * kpf_sa_trampoline()); sigaction() reports the program's own handler.
+ *
  * The handler reads the recorded disposition on any thread while another
  * may set it: a sequence count. Writers take a spin lock and block every
  * signal while they hold it, so that no reader (libkpf's handler) and no

@@ -23,9 +23,11 @@
  *
  * Not seen (Documentation/libkpf.md): mask changes inside libc (a
  * siglongjmp() restoring a mask saved by sigsetjmp(), setcontext(),
- * pthread_create() and posix_spawn() while they run), the kernel's
- * handler mask while a signal handler runs in a task, raw
- * rt_sigprocmask system calls, and programs that dlopen() libkpf.
+ * pthread_create() and posix_spawn() while they run), raw
+ * rt_sigprocmask system calls, and programs that dlopen() libkpf. A
+ * program's signal handler running in a task makes the mask live first
+ * (sigaction.c, kpf_task_state_signal()), so its changes are not first
+ * changes and the launcher's mask is the one the signal interrupted.
  */
 #include <string.h>
 #include <sys/syscall.h>
