@@ -28,6 +28,7 @@
  * other writer (a program handler calling sigaction()) can run on the
  * writer's own thread in between and wait for it forever.
  */
+#include <pthread.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -88,6 +89,33 @@ static void kpf_sa_unlock(const sigset_t *saved)
 {
 	__atomic_store_n(&kpf_signal_lock, 0, __ATOMIC_RELEASE);
 	kpf_sigmask_raw(SIG_SETMASK, saved, NULL);
+}
+
+/*
+ * fork() in one thread while another holds the lock would leave the
+ * child's lock held by nobody (its next signal() deadlocked, e.g. a
+ * child resetting its signals before exec): fork with the lock held,
+ * as glibc does with its own locks. One forking thread holds it at a
+ * time, so one saved mask is enough.
+ */
+static sigset_t kpf_sa_fork_saved;
+
+static void kpf_sa_prepare(void)
+{
+	kpf_sa_lock(&kpf_sa_fork_saved);
+}
+
+static void kpf_sa_after_fork(void)
+{
+	sigset_t saved = kpf_sa_fork_saved;
+
+	kpf_sa_unlock(&saved);
+}
+
+__attribute__((constructor)) static void kpf_sa_init(void)
+{
+	/* fails only with ENOMEM, at load: then the race above remains */
+	pthread_atfork(kpf_sa_prepare, kpf_sa_after_fork, kpf_sa_after_fork);
 }
 
 static void kpf_signal_prev_lock(sigset_t *saved)
