@@ -256,7 +256,6 @@ static int kpf_sa_other(int sig, const struct sigaction *act,
 {
 	struct sigaction now;
 	kpf_sa_fn was_fn;
-	sigset_t saved;
 	int was_info, r;
 
 	if (!act) {
@@ -268,9 +267,14 @@ static int kpf_sa_other(int sig, const struct sigaction *act,
 				      kpf_sa_info[sig]);
 		return r;
 	}
+	/*
+	 * No lock (it cost two more system calls per call, 0.8 -> 2.3 us):
+	 * only concurrent calls for the same signal, racy in the program
+	 * already, can see each other's handler as the old one. The
+	 * handler goes into the table before the trampoline into the kernel.
+	 */
 	now = *act;		/* @act and @old may be the same */
-	kpf_sa_lock(&saved);
-	was_fn = kpf_sa_handler[sig];
+	was_fn = __atomic_load_n(&kpf_sa_handler[sig], __ATOMIC_ACQUIRE);
 	was_info = kpf_sa_info[sig];
 	if (kpf_sa_wraps(sig, &now)) {
 		__atomic_store_n(&kpf_sa_handler[sig], now.sa_sigaction,
@@ -281,10 +285,10 @@ static int kpf_sa_other(int sig, const struct sigaction *act,
 	}
 	r = __sigaction(sig, &now, old);
 	if (r) {
-		kpf_sa_handler[sig] = was_fn;
+		__atomic_store_n(&kpf_sa_handler[sig], was_fn,
+				 __ATOMIC_RELEASE);
 		kpf_sa_info[sig] = was_info;
 	}
-	kpf_sa_unlock(&saved);
 	if (!r && old)
 		kpf_sa_unwrap(old, was_fn, was_info);
 	return r;
