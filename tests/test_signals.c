@@ -465,6 +465,39 @@ TEST(program_handler_set_with_signal_after_init_is_passed_signals)
 }
 
 /*
+ * A one-shot handler (sysv_signal(): SA_RESETHAND) for libkpf's signal:
+ * the kernel runs libkpf's handler, which must reset the program's
+ * disposition as the kernel would: the second signal ends the process.
+ */
+TEST(program_one_shot_handler_is_reset)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		union sigval v = { .sival_int = 0 };
+		struct timespec ts = { .tv_nsec = 100 * MS };
+		int sig = SIGRTMIN + 4;
+
+		if (run_to_done(quick_task, NULL, 1 * MS) != KPF_DONE)
+			_exit(2);
+		if (sysv_signal(sig, plain_handler) != SIG_DFL)
+			_exit(3);
+		sigqueue(getpid(), sig, v);
+		if (app_count != 100 || preempts() != KPF_PREEMPTED)
+			_exit(4);
+		sigqueue(getpid(), sig, v);
+		nanosleep(&ts, NULL);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGRTMIN + 4)
+		TH_LOG("status %#x", status);
+}
+
+/*
  * Another thread sets libkpf's signal to SIG_DFL or SIG_IGN while a task
  * runs (generic "reset every signal" code, a library restoring what it
  * saved before kpf_init()), with any of glibc's calls. It is the
