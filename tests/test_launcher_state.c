@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #include <kpf.h>
@@ -309,6 +310,118 @@ TEST(launcher_locale_changes_between_resumes)
 	EXPECT_EQ(loc, s.loc_at_end) TH_LOG("the task after the change");
 	uselocale(LC_GLOBAL_LOCALE);
 	freelocale(loc);
+}
+
+/*
+ * A program's signal handler that runs inside a task: the kernel runs it
+ * with its sa_mask and the signal blocked on top of the task's mask, and
+ * sigreturn puts the task's back. Neither the handler's mask nor its
+ * changes may reach the launcher. Before (tests/probes/p1): a handler
+ * that called pthread_sigmask() had its mask (SIGUSR1 blocked) recorded
+ * as the launcher's, and a task stopped inside a handler gave the
+ * handler's mask to its launcher: SIGUSR1 stayed blocked in the launcher.
+ */
+static volatile int handler_runs;
+static volatile int handler_usr1_blocked;	/* inside, after a stop */
+
+static void masking_handler(int sig)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	handler_runs++;
+}
+
+static void masking_siginfo_handler(int sig, siginfo_t *si, void *uc)
+{
+	masking_handler(sig);
+}
+
+static void raise_task(void *arg)
+{
+	raise(SIGUSR1);
+}
+
+static void handler_changes_mask(struct __test_metadata *_metadata,
+				 int use_sigaction)
+{
+	struct sigaction sa;
+	kpf_task *t;
+
+	first_use(_metadata);
+	if (use_sigaction) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = masking_siginfo_handler;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		sigaddset(&sa.sa_mask, SIGUSR2);
+		ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
+	} else {
+		ASSERT_NE(SIG_ERR, signal(SIGUSR1, masking_handler));
+	}
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, raise_task, NULL, KPF_FOREVER));
+	EXPECT_EQ(1, handler_runs);
+	EXPECT_EQ(0, blocked(SIGUSR1));
+	EXPECT_EQ(0, blocked(SIGUSR2));
+	if (use_sigaction) {
+		/* the program reads back what it set */
+		ASSERT_EQ(0, sigaction(SIGUSR1, NULL, &sa));
+		EXPECT_EQ((void *)masking_siginfo_handler,
+			  (void *)sa.sa_sigaction);
+		EXPECT_TRUE(sa.sa_flags & SA_SIGINFO);
+	} else {
+		EXPECT_EQ((void *)masking_handler,
+			  (void *)signal(SIGUSR1, SIG_DFL));
+	}
+}
+
+TEST(handler_in_a_task_changing_its_mask)
+{
+	handler_changes_mask(_metadata, 0);
+}
+
+TEST(siginfo_handler_in_a_task_changing_its_mask)
+{
+	handler_changes_mask(_metadata, 1);
+}
+
+/*
+ * A task that leaves from inside a handler. kpf_pause(): a preemption
+ * would do the same, but an expiry in a handler run from inside a libc
+ * call (raise()) waits for that call to return in a dynamic program
+ * (automatic deferral), and timing must not decide.
+ */
+static void pausing_handler(int sig)
+{
+	handler_runs++;
+	kpf_pause();
+	handler_usr1_blocked = blocked(SIGUSR1);
+}
+
+TEST(task_paused_inside_a_handler)
+{
+	int r, stops = 0, leaked = 0;
+	kpf_task *t;
+
+	first_use(_metadata);
+	ASSERT_NE(SIG_ERR, signal(SIGUSR1, pausing_handler));
+	r = kpf_launch(&t, raise_task, NULL, KPF_FOREVER);
+	while (r == KPF_PREEMPTED) {
+		if (handler_runs) {
+			stops++;
+			leaked += blocked(SIGUSR1);
+		}
+		r = kpf_resume(t, KPF_FOREVER);
+	}
+	ASSERT_EQ(KPF_DONE, r);
+	EXPECT_EQ(1, stops);
+	EXPECT_EQ(0, leaked) TH_LOG("SIGUSR1 blocked in the launcher while the task was in its handler");
+	/* the handler had its own mask back when it was resumed */
+	EXPECT_EQ(1, handler_usr1_blocked);
+	EXPECT_EQ(0, blocked(SIGUSR1));
 }
 
 TEST_HARNESS_MAIN

@@ -12,9 +12,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,6 +76,34 @@ static void install_app_handler(int sig)
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(sig, &sa, NULL))
+		abort();
+}
+
+/* glibc's struct kernel_sigaction: rt_sigaction, which libkpf cannot see */
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
+#define KSA_RESTORER	0x04000000ul
+
+/*
+ * The program installs a handler for @sig with a raw rt_sigaction system
+ * call: the one way left to replace libkpf's handler in the kernel.
+ */
+static void install_raw_handler(int sig)
+{
+	struct ksigaction k;
+
+	/* glibc's restorer, from the disposition glibc installed */
+	if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof(sigset_t) / 16))
+		abort();
+	k.handler = (void *)app_handler;
+	k.flags = SA_SIGINFO | (k.restorer ? KSA_RESTORER : 0);
+	k.mask = 0;
+	if (syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(sigset_t) / 16))
 		abort();
 }
 
@@ -165,10 +195,10 @@ TEST(named_signal_in_use_is_refused)
 }
 
 /*
- * The program installs a handler for libkpf's signal with sigaction()
- * after a launch, and launches again @sleep_ns later. Right away (0) the
- * launch must see it too: before, the check ran at most every 10 ms and
- * the spin ran its whole 100 ms with a 1 ms budget (KPF_DONE).
+ * The program replaces libkpf's handler with a raw rt_sigaction after a
+ * launch, and launches again @sleep_ns later (past the 10 ms check).
+ * (Through sigaction() or signal() the handler is not replaced: libkpf
+ * records it, program_handler_set_after_init_is_passed_signals.)
  */
 static void taken_over_after(struct __test_metadata *_metadata,
 			     long sleep_ns)
@@ -184,7 +214,7 @@ static void taken_over_after(struct __test_metadata *_metadata,
 	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
 	setenv("KPF_SIGNAL", num, 1);
 	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
-	install_app_handler(SIGRTMIN + 6);
+	install_raw_handler(SIGRTMIN + 6);
 	if (sleep_ns)
 		nanosleep(&ts, NULL);
 	capture_begin(&c);
@@ -219,7 +249,7 @@ TEST(signal_taken_over_noticed_after_overrun)
 	snprintf(num, sizeof(num), "%d", SIGRTMIN + 6);
 	setenv("KPF_SIGNAL", num, 1);
 	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
-	install_app_handler(SIGRTMIN + 6);
+	install_raw_handler(SIGRTMIN + 6);
 	capture_begin(&c);
 	r1 = kpf_launch(&t, spin_task, &spin, 1 * MS);
 	r2 = kpf_launch(&t, spin_task, &spin, 1 * MS);
@@ -375,9 +405,244 @@ TEST(signal_blocked_right_after_a_launch)
 	blocked_after(_metadata, 0);
 }
 
-TEST(signal_taken_over_just_after_a_launch)
+static void plain_handler(int sig)
 {
-	taken_over_after(_metadata, 0);
+	app_count += 100;
+}
+
+/*
+ * The program sets a handler for libkpf's signal with sigaction() or
+ * signal() after libkpf took it: libkpf's handler stays in the kernel and
+ * passes the program's signals on to it; the next launch is preempted
+ * as before, and the program gets back what it set. Before: the handler
+ * replaced libkpf's, the next launch failed with -EBUSY ("got another
+ * handler").
+ */
+static void handler_set_after_init(struct __test_metadata *_metadata,
+				   int use_signal)
+{
+	union sigval v = { .sival_int = 0 };
+	int sig = SIGRTMIN + 4, i, want = use_signal ? 300 : 3;
+	struct sigaction cur;
+
+	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
+	if (use_signal) {
+		EXPECT_EQ((void *)SIG_DFL, (void *)signal(sig, plain_handler));
+	} else {
+		install_app_handler(sig);
+	}
+	EXPECT_EQ(KPF_PREEMPTED, preempts());
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, sigqueue(getpid(), sig, v));
+	EXPECT_EQ(want, app_count);
+	ASSERT_EQ(0, sigaction(sig, NULL, &cur));
+	if (use_signal) {
+		EXPECT_EQ((void *)plain_handler, (void *)cur.sa_handler);
+		EXPECT_TRUE(cur.sa_flags & SA_RESTART);
+		EXPECT_EQ((void *)plain_handler,
+			  (void *)signal(sig, SIG_DFL));
+	} else {
+		EXPECT_EQ((void *)app_handler, (void *)cur.sa_sigaction);
+		EXPECT_TRUE(cur.sa_flags & SA_SIGINFO);
+	}
+	EXPECT_EQ(KPF_PREEMPTED, preempts());
+}
+
+TEST(program_handler_set_after_init_is_passed_signals)
+{
+	handler_set_after_init(_metadata, 0);
+}
+
+TEST(program_handler_set_with_signal_after_init_is_passed_signals)
+{
+	handler_set_after_init(_metadata, 1);
+}
+
+/*
+ * A one-shot handler (sysv_signal(): SA_RESETHAND) for libkpf's signal:
+ * the kernel runs libkpf's handler, which must reset the program's
+ * disposition as the kernel would: the second signal ends the process.
+ */
+TEST(program_one_shot_handler_is_reset)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		union sigval v = { .sival_int = 0 };
+		struct timespec ts = { .tv_nsec = 100 * MS };
+		int sig = SIGRTMIN + 4;
+
+		if (run_to_done(quick_task, NULL, 1 * MS) != KPF_DONE)
+			_exit(2);
+		if (sysv_signal(sig, plain_handler) != SIG_DFL)
+			_exit(3);
+		sigqueue(getpid(), sig, v);
+		if (app_count != 100 || preempts() != KPF_PREEMPTED)
+			_exit(4);
+		sigqueue(getpid(), sig, v);
+		nanosleep(&ts, NULL);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGRTMIN + 4)
+		TH_LOG("status %#x", status);
+}
+
+/*
+ * Another thread sets libkpf's signal to SIG_DFL or SIG_IGN while a task
+ * runs (generic "reset every signal" code, a library restoring what it
+ * saved before kpf_init()), with any of glibc's calls. It is the
+ * program's disposition for the signals that are not libkpf's: the task
+ * is still preempted, the program reads back what it set, and a signal
+ * sent by somebody else gets that disposition. Before (tests/probes/p2):
+ * SIG_DFL killed the process at the task's next expiry ("Real-time
+ * signal 4"); with SIG_IGN the task was never stopped (a 20 s spin
+ * returned KPF_DONE with a 10 ms budget).
+ */
+enum reset_how {
+	RESET_SIGACTION_DFL,
+	RESET_SIGACTION_IGN,
+	RESET_SIGNAL_IGN,
+	RESET_SYSV_SIGNAL_DFL,
+	RESET_SIGSET_DFL,
+	RESET_SIGIGNORE,
+};
+
+struct resetter {
+	int sig;
+	enum reset_how how;
+	volatile int running;	/* the task ran */
+	volatile int done;	/* the other thread set the disposition */
+	volatile int seen;	/* the task saw that, still running */
+};
+
+static void *reset_thread(void *arg)
+{
+	struct resetter *r = arg;
+	struct sigaction sa;
+
+	while (!r->running)
+		sched_yield();
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	switch (r->how) {
+	case RESET_SIGACTION_DFL:
+		sa.sa_handler = SIG_DFL;
+		sigaction(r->sig, &sa, NULL);
+		break;
+	case RESET_SIGACTION_IGN:
+		sa.sa_handler = SIG_IGN;
+		sigaction(r->sig, &sa, NULL);
+		break;
+	case RESET_SIGNAL_IGN:
+		signal(r->sig, SIG_IGN);
+		break;
+	case RESET_SYSV_SIGNAL_DFL:
+		sysv_signal(r->sig, SIG_DFL);
+		break;
+	/* deprecated, but still in glibc and in old code */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	case RESET_SIGSET_DFL:
+		sigset(r->sig, SIG_DFL);
+		break;
+	case RESET_SIGIGNORE:
+		sigignore(r->sig);
+		break;
+#pragma GCC diagnostic pop
+	}
+	r->done = 1;
+	return NULL;
+}
+
+static void reset_task(void *arg)
+{
+	struct resetter *r = arg;
+
+	r->running = 1;
+	while (!r->done)
+		;
+	r->seen = 1;
+	spin_until_preempted(0);
+}
+
+static void reset_while_a_task_runs(struct __test_metadata *_metadata,
+				    enum reset_how how)
+{
+	struct resetter r = { .sig = SIGRTMIN + 4, .how = how };
+	int ign = how == RESET_SIGACTION_IGN || how == RESET_SIGNAL_IGN ||
+		  how == RESET_SIGIGNORE;
+	union sigval v = { .sival_int = 0 };
+	struct sigaction cur;
+	int res, status;
+	pthread_t th;
+	kpf_task *t;
+	pid_t pid;
+
+	ASSERT_EQ(0, pthread_create(&th, NULL, reset_thread, &r));
+	res = kpf_launch(&t, reset_task, &r, 10 * MS);
+	/* stopped before it saw the change: let it get that far */
+	while (res == KPF_PREEMPTED && !r.seen)
+		res = kpf_resume(t, 10 * MS);
+	EXPECT_EQ(KPF_PREEMPTED, res);
+	if (res == KPF_PREEMPTED)
+		kpf_cancel(t);
+	ASSERT_EQ(0, pthread_join(th, NULL));
+	ASSERT_EQ(0, sigaction(r.sig, NULL, &cur));
+	EXPECT_EQ((void *)(ign ? SIG_IGN : SIG_DFL), (void *)cur.sa_handler);
+	EXPECT_EQ(KPF_PREEMPTED, preempts());
+	if (ign) {
+		/* ignored, as the program asked */
+		ASSERT_EQ(0, sigqueue(getpid(), r.sig, v));
+		EXPECT_EQ(KPF_PREEMPTED, preempts());
+		return;
+	}
+	/* the default action: the end of the process */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct timespec ts = { .tv_nsec = 100 * MS };
+
+		kill(getpid(), r.sig);
+		nanosleep(&ts, NULL);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == r.sig)
+		TH_LOG("status %#x", status);
+}
+
+TEST(signal_reset_to_default_while_a_task_runs)
+{
+	reset_while_a_task_runs(_metadata, RESET_SIGACTION_DFL);
+}
+
+TEST(signal_ignored_while_a_task_runs)
+{
+	reset_while_a_task_runs(_metadata, RESET_SIGACTION_IGN);
+}
+
+TEST(signal_ignored_with_signal_while_a_task_runs)
+{
+	reset_while_a_task_runs(_metadata, RESET_SIGNAL_IGN);
+}
+
+TEST(signal_reset_with_sysv_signal_while_a_task_runs)
+{
+	reset_while_a_task_runs(_metadata, RESET_SYSV_SIGNAL_DFL);
+}
+
+TEST(signal_reset_with_sigset_while_a_task_runs)
+{
+	reset_while_a_task_runs(_metadata, RESET_SIGSET_DFL);
+}
+
+TEST(signal_ignored_with_sigignore_while_a_task_runs)
+{
+	reset_while_a_task_runs(_metadata, RESET_SIGIGNORE);
 }
 
 /*

@@ -19,11 +19,14 @@
  * The signal belongs to the program too. libkpf takes a real-time signal
  * that has no handler (KPF_SIGNAL / kpf_config.signal name one, which is
  * refused if it has a handler already), passes on signals that did not
- * come from a thread's own timer, and checks at launch (at most every
+ * come from a thread's own timer to the program's disposition (which the
+ * program's sigaction() and signal() set without displacing libkpf's
+ * handler: sigaction.c), and checks at launch (at most every
  * KPF_SIGNAL_CHECK_NS per thread, and after a task overran its deadline
- * without any expiry) that the handler is still ours and the signal is
- * not blocked: kpf_launch() then fails with -EBUSY and a message rather
- * than running tasks without a time limit.
+ * without any expiry) that the handler is still ours (a raw rt_sigaction
+ * system call can replace it) and the signal is not blocked:
+ * kpf_launch() then fails with -EBUSY and a message rather than running
+ * tasks without a time limit.
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,41 +43,9 @@
 /* How often a launch re-checks that the signal still reaches us. */
 #define KPF_SIGNAL_CHECK_NS	10000000ull
 
-/* The disposition before ours: signals that are not ours go there. */
-static struct sigaction kpf_signal_prev;
-
-/* glibc's sigaction(), exported under this name as well */
+/* glibc's sigaction(): libkpf's own (sigaction.c) records, for our signal */
 extern int __sigaction(int sig, const struct sigaction *act,
 		       struct sigaction *old);
-
-/* Bumped whenever the program sets a disposition for our signal. */
-static unsigned int kpf_signal_gen;
-
-/**
- * sigaction() - glibc's, plus a note when libkpf's signal is set
- * @sig: signal number
- * @act: the new disposition, or NULL
- * @old: the old one, or NULL
- *
- * Exported under glibc's version (libkpf.map), like pthread_sigmask():
- * a program that installs a handler for the signal backend's signal
- * makes every thread's next launch check at once (it used to be noticed
- * only within KPF_SIGNAL_CHECK_NS, and a task launched in between ran
- * without a limit). signal() and bsd_signal() call glibc's internal
- * __sigaction() and are not seen: the periodic check remains for them.
- *
- * Return: as sigaction(2).
- */
-KPF_EXPORT int sigaction(int sig, const struct sigaction *act,
-			 struct sigaction *old)
-{
-	int r = __sigaction(sig, act, old);
-
-	if (!r && act && sig == kpf_g.signo &&
-	    kpf_g.backend == KPF_BACKEND_SIGNAL)
-		__atomic_add_fetch(&kpf_signal_gen, 1, __ATOMIC_RELEASE);
-	return r;
-}
 
 static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv);
 
@@ -125,7 +96,7 @@ static void kpf_signal_default(int sig)
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
 	sigemptyset(&dfl.sa_mask);
-	sigaction(sig, &dfl, NULL);
+	__sigaction(sig, &dfl, NULL);
 	syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
 }
 
@@ -141,15 +112,31 @@ static void kpf_signal_handler(int sig, siginfo_t *si, void *ucv)
 
 	if (!self || si->si_code != SI_TIMER ||
 	    si->si_value.sival_ptr != self) {
-		/* sent by somebody else: not ours to swallow */
-		if (kpf_signal_prev.sa_flags & SA_SIGINFO)
-			kpf_signal_prev.sa_sigaction(sig, si, ucv);
-		else if (kpf_signal_prev.sa_handler != SIG_DFL &&
-			 kpf_signal_prev.sa_handler != SIG_IGN)
-			kpf_signal_prev.sa_handler(sig);
-		else if (kpf_signal_prev.sa_handler == SIG_DFL &&
-			 si->si_code != SI_TIMER)
-			kpf_signal_default(sig);
+		/*
+		 * Sent by somebody else: not ours to swallow. The program's
+		 * disposition (sigaction.c; it may change on another thread
+		 * right now: a consistent copy), with its sa_mask (sigreturn
+		 * puts the mask back).
+		 */
+		struct sigaction prev;
+
+		kpf_signal_prev_take(&prev);
+		if (prev.sa_handler == SIG_DFL) {
+			if (si->si_code != SI_TIMER)
+				kpf_signal_default(sig);
+			return;
+		}
+		if (prev.sa_handler == SIG_IGN)
+			return;
+		if (self && self->current && !self->busy)
+			/* in a task: its mask before this handler's */
+			kpf_task_state_signal(self, &uc->uc_sigmask);
+		if (!sigisemptyset(&prev.sa_mask))
+			kpf_sigmask_raw(SIG_BLOCK, &prev.sa_mask, NULL);
+		if (prev.sa_flags & SA_SIGINFO)
+			prev.sa_sigaction(sig, si, ucv);
+		else
+			prev.sa_handler(sig);
 		return;
 	}
 	if (!self->backend_ready)
@@ -298,14 +285,11 @@ int kpf_signal_check(struct kpf_thread *self)
 	sigset_t mask, one;
 	int why = 0;
 
-	unsigned int gen = __atomic_load_n(&kpf_signal_gen, __ATOMIC_ACQUIRE);
-
-	if (!self->signal_bad && now < self->signal_check_ns &&
-	    gen == self->signal_gen)
+	if (!self->signal_bad && now < self->signal_check_ns)
 		return 0;
 	self->signal_check_ns = now + KPF_SIGNAL_CHECK_NS;
-	self->signal_gen = gen;
-	if (sigaction(kpf_g.signo, NULL, &cur) == 0 &&
+	/* the kernel's disposition: libkpf's sigaction() reports the program's */
+	if (__sigaction(kpf_g.signo, NULL, &cur) == 0 &&
 	    (!(cur.sa_flags & SA_SIGINFO) ||
 	     cur.sa_sigaction != kpf_signal_handler))
 		why = 1;
@@ -342,7 +326,7 @@ static int kpf_signal_free(int sig)
 {
 	struct sigaction cur;
 
-	if (sigaction(sig, NULL, &cur))
+	if (__sigaction(sig, NULL, &cur))
 		return 0;
 	return !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_DFL;
 }
@@ -372,7 +356,7 @@ static int kpf_signal_unused(int sig, const sigset_t *blocked)
 int kpf_signal_process_init(void)
 {
 	int n = SIGRTMAX - SIGRTMIN + 1, i, sig = kpf_g.signo;
-	struct sigaction sa;
+	struct sigaction sa, prev;
 	sigset_t blocked;
 
 	if (sig && !kpf_signal_free(sig)) {
@@ -396,8 +380,10 @@ int kpf_signal_process_init(void)
 	/* SA_RESTART: interrupted read() & co. restart rather than fail */
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(sig, &sa, &kpf_signal_prev))
+	if (__sigaction(sig, &sa, &prev))
 		return -errno;
 	kpf_g.signo = sig;
+	/* from now on the program's sigaction() for it sets prev */
+	kpf_signal_own(sig, &prev);
 	return 0;
 }

@@ -186,7 +186,6 @@ struct kpf_thread {
 	size_t map_size;
 	uint64_t signal_check_ns;	/* backend_signal.c: next check */
 	int signal_bad;			/* ... and its last finding */
-	unsigned int signal_gen;	/* kpf_signal_gen at that check */
 	uint64_t linger_ns;		/* kpf_thread_linger(), kmod only */
 	uint32_t linger_max;
 	struct kpf_stats stats;
@@ -291,6 +290,12 @@ KPF_HIDDEN void kpf_task_state_enter(struct kpf_thread *self,
 				     struct kpf_task *t, int caller_errno);
 KPF_HIDDEN void kpf_task_state_leave(struct kpf_thread *self,
 				     struct kpf_task *t, int preempted);
+KPF_HIDDEN void kpf_task_state_signal(struct kpf_thread *self,
+				      const sigset_t *interrupted);
+
+/* sigaction.c */
+KPF_HIDDEN void kpf_signal_own(int sig, const struct sigaction *prev);
+KPF_HIDDEN void kpf_signal_prev_take(struct sigaction *out);
 
 /* sigmask.c */
 KPF_HIDDEN int kpf_sigmask_raw(int how, const sigset_t *set, sigset_t *old);

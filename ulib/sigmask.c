@@ -6,8 +6,9 @@
  * launcher's (task_state.c). Reading the mask at every launch to know the
  * launcher's would cost a system call per launch, which the kmod backend
  * otherwise does without; instead libkpf defines both functions itself
- * (the program, and libraries bound to libc's GLIBC_2.32 pthread_sigmask
- * and GLIBC_2.2.5 sigprocmask, find these first: libkpf.map) and so
+ * (the program, and libraries bound to libc's GLIBC_2.32 or GLIBC_2.2.5
+ * pthread_sigmask and GLIBC_2.2.5 sigprocmask, find these first:
+ * libkpf.map) and so
  * learns when a task changes its mask:
  *  - outside tasks, or a call that only reads the mask: the system call,
  *    nothing else;
@@ -22,9 +23,11 @@
  *
  * Not seen (Documentation/libkpf.md): mask changes inside libc (a
  * siglongjmp() restoring a mask saved by sigsetjmp(), setcontext(),
- * pthread_create() and posix_spawn() while they run), the kernel's
- * handler mask while a signal handler runs in a task, raw
- * rt_sigprocmask system calls, and programs that dlopen() libkpf.
+ * pthread_create() and posix_spawn() while they run), raw
+ * rt_sigprocmask system calls, and programs that dlopen() libkpf. A
+ * program's signal handler running in a task makes the mask live first
+ * (sigaction.c, kpf_task_state_signal()), so its changes are not first
+ * changes and the launcher's mask is the one the signal interrupted.
  */
 #include <string.h>
 #include <sys/syscall.h>
@@ -134,6 +137,19 @@ KPF_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	return kpf_sigmask_change(how, set, old);
 }
+
+/*
+ * The same under the version libraries linked against glibc < 2.32 bind
+ * (pthread_sigmask moved from libpthread to libc there): without it, a
+ * task in such a library could block libkpf's signal (tests/probes/p4).
+ * (A static link has no versions: there it is one more local name.)
+ */
+KPF_EXPORT int kpf_pthread_sigmask_2_2_5(int how, const sigset_t *set,
+					 sigset_t *old)
+{
+	return kpf_sigmask_change(how, set, old);
+}
+__asm__(".symver kpf_pthread_sigmask_2_2_5, pthread_sigmask@GLIBC_2.2.5");
 
 /**
  * sigprocmask() - the same, with sigprocmask(2)'s return convention

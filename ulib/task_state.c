@@ -102,3 +102,35 @@ void kpf_task_state_leave(struct kpf_thread *self, struct kpf_task *t,
 	}
 	errno = t->caller_errno;
 }
+
+/**
+ * kpf_task_state_signal() - a program's signal handler starts in a task
+ * @self: the thread, in a task (not in library code)
+ * @interrupted: the mask the signal interrupted (its ucontext's)
+ *
+ * The kernel runs the handler with its sa_mask and the signal blocked on
+ * top of the task's mask, and sigreturn puts the task's back: libkpf
+ * must not take the handler's mask for the launcher's (the first change
+ * a handler made was recorded with the handler's mask as its launcher's,
+ * and a task stopped inside a handler gave it to its launcher). A task
+ * whose mask is not live has its launcher's, which @interrupted is
+ * exactly: the mask goes live with it, no system call. Leaving then
+ * costs one (the launcher's mask back, the task's read), as for a task
+ * that changed its mask. Critical text, called from critical text: never
+ * preempted halfway.
+ */
+KPF_CRITICAL void kpf_task_state_signal(struct kpf_thread *self,
+					const sigset_t *interrupted)
+{
+	struct kpf_task *t = self->current;
+
+	while (t->depth > 1)
+		t = t->parent;
+	if (t->mask_live)
+		return;
+	_Static_assert(KPF_SIGSET_BYTES == sizeof(t->caller_mask.__val[0]),
+		       "one word of mask");
+	t->caller_mask.__val[0] = interrupted->__val[0];
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->mask_live = 1;
+}
