@@ -152,6 +152,17 @@ TEST(resume_cancelled)
 	EXPECT_EQ(-EINVAL, kpf_resume(dead, 1000));
 }
 
+static volatile int fork_child_resumes;
+
+static void spin_until_resumed(void *arg)
+{
+	struct spin *s = arg;
+
+	while (now_ns() < s->until && fork_child_resumes < 3)
+		s->iters++;
+	s->done = 1;
+}
+
 /*
  * A fork child registers again (kernel contexts and POSIX timers are not
  * inherited) and is preempted on its own.
@@ -166,14 +177,21 @@ TEST(fork_child)
 	ASSERT_EQ(KPF_DONE, run_to_done(set_flag, &r, 1 * MS));
 	pid = fork();
 	if (pid == 0) {
-		s.until = now_ns() + 100 * MS;
-		r = kpf_launch(&t, spin_until, &s, 5 * MS);
+		/*
+		 * Spins until stopped three times (10 s at most): a fixed
+		 * 100 ms spin could pass before the child first ran on a
+		 * loaded host, and it returned without a stop.
+		 */
+		s.until = now_ns() + 10000 * MS;
+		r = kpf_launch(&t, spin_until_resumed, &s, 5 * MS);
 		n = 0;
 		while (r == KPF_PREEMPTED && n < 1000) {
-			n++;
+			fork_child_resumes = ++n;
 			r = kpf_resume(t, 5 * MS);
 		}
-		_exit(r == KPF_DONE && s.done && n >= 1 ? 0 : 1);
+		/* the status says what went wrong: 10 + errno, or 2, 3 */
+		_exit(r != KPF_DONE ? 10 + (-r & 0x3f) : !s.done ? 2 :
+		      n < 3 ? 3 : 0);
 	}
 	ASSERT_LT(0, pid);
 	waitpid(pid, &status, 0);

@@ -131,6 +131,16 @@ KPF_CRITICAL void kpf_task_state_signal(struct kpf_thread *self,
 	_Static_assert(KPF_SIGSET_BYTES == sizeof(t->caller_mask.__val[0]),
 		       "one word of mask");
 	t->caller_mask.__val[0] = interrupted->__val[0];
+	/*
+	 * ... except for libkpf's own signal: the signal may have interrupted
+	 * libkpf's timer handler (not a trampoline's), which runs with that
+	 * signal blocked, and the launcher then got it back blocked (its next
+	 * launch failed with EBUSY: CI, stock guest, test_defer_edges
+	 * signal_handler_inside_malloc_is_not_preempted). A launcher that
+	 * really blocks it cannot launch at all (kpf_signal_check()).
+	 */
+	if (kpf_g.backend == KPF_BACKEND_SIGNAL)
+		sigdelset(&t->caller_mask, kpf_g.signo);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->mask_live = 1;
 }
