@@ -9,7 +9,10 @@
  *   close (last fput) --------------+--> released (timer cancelled)
  *
  * Three things run against a registered context and are ordered thus:
- *  - ioctls, always from the owning thread, serialised by @ioctl_lock;
+ *  - ioctls, always from the owning thread, serialised by @ioctl_lock
+ *    (ARM, ARM_AT and DISARM by the owner do without it: nothing else can
+ *    change a registration while its owner is in an ioctl, see
+ *    kpf_ctx_mine());
  *  - the hrtimer callback, in hardirq on whichever CPU armed the timer;
  *  - the delivery task_work, on the owning thread on its way to user mode.
  * @timer_lock (a raw spinlock, taken in hardirq) covers the state the
@@ -39,7 +42,8 @@ struct kpf_user;
  * @ref:	one for the file until release, one for a queued delivery.
  * @anchor:	an anonymous file whose f_op->owner is this module: the
  *		context's reference on the module, dropped by fput().
- * @ioctl_lock:	serialises REGISTER, UNREGISTER, ARM and DISARM.
+ * @ioctl_lock:	serialises REGISTER, UNREGISTER, close, and ARM/DISARM by
+ *		a thread that is not the owner (which then get EPERM).
  * @timer_lock:	protects everything below @timer against the callback.
  * @timer:	the per-thread hrtimer, HRTIMER_MODE_ABS_PINNED_HARD.
  * @work:	the delivery task_work.
@@ -167,6 +171,7 @@ void kpf_unbind(struct kpf_ctx *ctx);
 /* kpf_timer.c */
 void kpf_timer_init(struct kpf_ctx *ctx);
 int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize);
+int kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when);
 int kpf_ioctl_disarm(struct kpf_ctx *ctx);
 void kpf_timer_stop(struct kpf_ctx *ctx);
 void kpf_timer_resume(struct kpf_ctx *ctx);
