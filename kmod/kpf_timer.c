@@ -574,7 +574,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
  * Return: 0, -EINVAL (@when is 0 or beyond KTIME_MAX) or -ENOENT (not
  * registered).
  */
-int kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when)
+long kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when)
 {
 	u64 min_ns, earliest, expiry;
 
