@@ -93,7 +93,10 @@ static int kb_arm_setitimer(unsigned long ops, double clk)
 	return 0;
 }
 
-/* KPF_IOC_ARM/DISARM and the deadline store, or timer_settime */
+/*
+ * KPF_IOC_ARM/DISARM, KPF_IOC_ARM_AT (if the module has it) and the
+ * deadline store, or timer_settime
+ */
 static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 {
 	static const char *const op[2][3] = {
@@ -104,6 +107,7 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 	const char *be = kmod ? "kmod" : "signal";
 	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0, store;
 	uint64_t at_arm = 0, at_rearm = 0;
+	bool at;
 	unsigned long i, slow = 0;
 	struct kb_timer t;
 	int err;
@@ -132,7 +136,10 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 	}
 
 	/* kmod: the same two with KPF_IOC_ARM_AT (the expiry by value) */
-	for (i = 0; i < ops && !err && kmod; i++) {
+	at = kmod && !err && !ioctl(t.k.fd, KPF_IOC_ARM_AT, far);
+	if (at)
+		err = kb_timer_disarm(&t);
+	for (i = 0; i < ops && !err && at; i++) {
 		t0 = kb_now_ns();
 		if (ioctl(t.k.fd, KPF_IOC_ARM_AT, far + i))
 			err = -errno;
@@ -141,9 +148,9 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 			err = kb_timer_disarm(&t);
 		at_arm += t1 - t0;
 	}
-	if (!err && kmod)
+	if (!err && at)
 		err = kb_timer_arm(&t, far + KB_FAR_NS, 0);
-	for (i = 0; i < ops && !err && kmod; i++) {
+	for (i = 0; i < ops && !err && at; i++) {
 		t0 = kb_now_ns();
 		if (ioctl(t.k.fd, KPF_IOC_ARM_AT, far + KB_FAR_NS - i - 1))
 			err = -errno;
@@ -167,13 +174,14 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 	kb_arm_add(be, op[kmod][0], kb_per_op(arm, ops, clk));
 	kb_arm_add(be, op[kmod][1], kb_per_op(disarm, ops, clk));
 	kb_arm_add(be, op[kmod][2], kb_per_op(rearm, ops, clk));
-	if (kmod) {
+	if (at) {
 		kb_arm_add(be, "ioctl ARM_AT (idle timer)",
 			   kb_per_op(at_arm, ops, clk));
 		kb_arm_add(be, "ioctl ARM_AT (move queued)",
 			   kb_per_op(at_rearm, ops, clk));
-		kb_arm_add(be, "area deadline store", (double)store / ops);
 	}
+	if (kmod)
+		kb_arm_add(be, "area deadline store", (double)store / ops);
 	return kmod ? 0 : kb_arm_setitimer(ops, clk);
 }
 
