@@ -9,7 +9,10 @@
  *   close (last fput) --------------+--> released (timer cancelled)
  *
  * Three things run against a registered context and are ordered thus:
- *  - ioctls, always from the owning thread, serialised by @ioctl_lock;
+ *  - ioctls, always from the owning thread, serialised by @ioctl_lock
+ *    (ARM, ARM_AT and DISARM by the owner do without it: nothing else can
+ *    change a registration while its owner is in an ioctl, see
+ *    kpf_ctx_mine());
  *  - the hrtimer callback, in hardirq on whichever CPU armed the timer;
  *  - the delivery task_work, on the owning thread on its way to user mode.
  * @timer_lock (a raw spinlock, taken in hardirq) covers the state the
@@ -39,7 +42,8 @@ struct kpf_user;
  * @ref:	one for the file until release, one for a queued delivery.
  * @anchor:	an anonymous file whose f_op->owner is this module: the
  *		context's reference on the module, dropped by fput().
- * @ioctl_lock:	serialises REGISTER, UNREGISTER, ARM and DISARM.
+ * @ioctl_lock:	serialises REGISTER, UNREGISTER, close, and ARM/DISARM by
+ *		a thread that is not the owner (which then get EPERM).
  * @timer_lock:	protects everything below @timer against the callback.
  * @timer:	the per-thread hrtimer, HRTIMER_MODE_ABS_PINNED_HARD.
  * @work:	the delivery task_work.
@@ -152,7 +156,29 @@ extern const struct attribute_group *kpf_stat_groups[];
 
 /* kpf_limits.c */
 bool kpf_sys_nice(void);
-u64 kpf_min_period_ns(bool sys_nice);
+
+extern u64 kpf_min_period_param_ns;
+extern u64 kpf_min_period_cap_param_ns;
+
+/**
+ * kpf_min_period_ns() - shortest period and one-shot distance
+ * @sys_nice:	the caller had CAP_SYS_NICE (kpf_sys_nice()).
+ *
+ * Inline: ARM asks on every call.
+ *
+ * Return: min_period_cap_ns with @sys_nice, else the larger of the two
+ * parameters (so lowering only the privileged one never helps the
+ * unprivileged).
+ */
+static inline u64 kpf_min_period_ns(bool sys_nice)
+{
+	u64 cap = READ_ONCE(kpf_min_period_cap_param_ns);
+
+	if (sys_nice)
+		return cap;
+	return max(READ_ONCE(kpf_min_period_param_ns), cap);
+}
+
 unsigned int kpf_max_contexts(void);
 int kpf_user_charge(struct kpf_user **user);
 void kpf_user_uncharge(struct kpf_user *user);
@@ -167,6 +193,7 @@ void kpf_unbind(struct kpf_ctx *ctx);
 /* kpf_timer.c */
 void kpf_timer_init(struct kpf_ctx *ctx);
 int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize);
+long kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when);
 int kpf_ioctl_disarm(struct kpf_ctx *ctx);
 void kpf_timer_stop(struct kpf_ctx *ctx);
 void kpf_timer_resume(struct kpf_ctx *ctx);

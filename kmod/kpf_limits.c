@@ -46,13 +46,15 @@ static const struct kernel_param_ops kpf_period_ops = {
 	.get = param_get_ullong,
 };
 
-static u64 min_period_ns = 2000;
-module_param_cb(min_period_ns, &kpf_period_ops, &min_period_ns, 0644);
+/* Not static: kpf_min_period_ns() reads them inline on every ARM. */
+u64 kpf_min_period_param_ns = 2000;
+module_param_cb(min_period_ns, &kpf_period_ops, &kpf_min_period_param_ns, 0644);
 MODULE_PARM_DESC(min_period_ns,
 		 "Shortest period and one-shot distance without CAP_SYS_NICE (ns, default 2000)");
 
-static u64 min_period_cap_ns = 200;
-module_param_cb(min_period_cap_ns, &kpf_period_ops, &min_period_cap_ns, 0644);
+u64 kpf_min_period_cap_param_ns = 200;
+module_param_cb(min_period_cap_ns, &kpf_period_ops,
+		&kpf_min_period_cap_param_ns, 0644);
 MODULE_PARM_DESC(min_period_cap_ns,
 		 "Shortest period and one-shot distance with CAP_SYS_NICE (ns, default 200)");
 
@@ -73,23 +75,6 @@ MODULE_PARM_DESC(max_contexts_per_user,
 bool kpf_sys_nice(void)
 {
 	return ns_capable_noaudit(&init_user_ns, CAP_SYS_NICE);
-}
-
-/**
- * kpf_min_period_ns() - shortest period and one-shot distance
- * @sys_nice:	the caller had CAP_SYS_NICE (kpf_sys_nice()).
- *
- * Return: min_period_cap_ns with @sys_nice, else the larger of the two
- * parameters (so lowering only the privileged one never helps the
- * unprivileged).
- */
-u64 kpf_min_period_ns(bool sys_nice)
-{
-	u64 cap = READ_ONCE(min_period_cap_ns);
-
-	if (sys_nice)
-		return cap;
-	return max(READ_ONCE(min_period_ns), cap);
 }
 
 /**

@@ -62,7 +62,11 @@ int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
 	return 0;
 }
 
-static int kpf_ioctl_info(void __user *uarg, u32 usize)
+/*
+ * Out of line: its 64-byte structure would give kpf_ioctl() a stack
+ * canary (and zero-initialisation) on every ARM.
+ */
+static noinline int kpf_ioctl_info(void __user *uarg, u32 usize)
 {
 	struct kpf_info info;
 	int ret;
@@ -78,7 +82,7 @@ static int kpf_ioctl_info(void __user *uarg, u32 usize)
 	info.abi_version = KPF_ABI_VERSION;
 	info.features = KPF_FEAT_ONESHOT | KPF_FEAT_PERIODIC |
 			KPF_FEAT_AREA_DEADLINE | KPF_FEAT_DEFER |
-			KPF_FEAT_LINGER;
+			KPF_FEAT_LINGER | KPF_FEAT_ARM_AT;
 	if (IS_ENABLED(CONFIG_RSEQ))
 		info.features |= KPF_FEAT_RSEQ_ABORT;
 	info.area_size = sizeof(struct kpf_area);
@@ -100,16 +104,34 @@ static bool kpf_ctx_foreign(const struct kpf_ctx *ctx)
 }
 
 /*
+ * The caller is the owner. Then nothing else changes the registration
+ * while it is in an ioctl: REGISTER needs an unbound context,
+ * UNREGISTER and exec only come from the owner itself, release waits for
+ * the last file reference (the ioctl holds one), and the owner cannot be
+ * exiting. So ARM and DISARM by the owner need no ioctl_lock: what they
+ * share with close (kpf_flush()) and the callback is under timer_lock.
+ * An ARM racing with another thread's close of the owner's last
+ * descriptor may be cancelled by it after it returned, leaving armed_ns
+ * set with no timer queued: then nothing is delivered, which is what that
+ * close asks for.
+ */
+static bool kpf_ctx_mine(const struct kpf_ctx *ctx)
+{
+	return READ_ONCE(ctx->task) == current && ctx->mm == current->mm;
+}
+
+/*
  * The commands by number, as the first version defined them. A caller
  * built against another version of a structure uses the same number with
  * another _IOC_SIZE; direction and type must still match.
  */
 static const unsigned int kpf_cmds[] = {
 	KPF_IOC_INFO, KPF_IOC_REGISTER, KPF_IOC_UNREGISTER, KPF_IOC_ARM,
-	KPF_IOC_DISARM,
+	KPF_IOC_DISARM, KPF_IOC_ARM_AT,
 };
 
-static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+static noinline long kpf_ioctl_cmd(struct file *file, unsigned int cmd,
+				   unsigned long arg)
 {
 	struct kpf_ctx *ctx = file->private_data;
 	void __user *uarg = (void __user *)arg;
@@ -121,6 +143,10 @@ static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	    _IOC_DIR(cmd) != _IOC_DIR(kpf_cmds[nr]) ||
 	    (_IOC_DIR(cmd) == _IOC_NONE && usize))
 		return -ENOTTY;
+	if (nr == _IOC_NR(KPF_IOC_ARM) && kpf_ctx_mine(ctx))
+		return kpf_ioctl_arm(ctx, uarg, usize);
+	if (nr == _IOC_NR(KPF_IOC_DISARM) && kpf_ctx_mine(ctx))
+		return arg ? -EINVAL : kpf_ioctl_disarm(ctx);
 	if (nr == _IOC_NR(KPF_IOC_INFO))
 		return kpf_ioctl_info(uarg, usize);
 
@@ -139,6 +165,9 @@ static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case _IOC_NR(KPF_IOC_ARM):
 		ret = kpf_ioctl_arm(ctx, uarg, usize);
 		break;
+	case _IOC_NR(KPF_IOC_ARM_AT):
+		ret = kpf_ioctl_arm_at(ctx, arg);
+		break;
 	default:
 		ret = arg ? -EINVAL : kpf_ioctl_disarm(ctx);
 		break;
@@ -146,6 +175,20 @@ static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 out:
 	mutex_unlock(&ctx->ioctl_lock);
 	return ret;
+}
+
+/*
+ * KPF_IOC_ARM_AT by the owner, the command a runtime issues before every
+ * quantum, is recognised here by its one encoding and tail-called with no
+ * stack frame; everything else goes through kpf_ioctl_cmd().
+ */
+static long kpf_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct kpf_ctx *ctx = file->private_data;
+
+	if (likely(cmd == KPF_IOC_ARM_AT && kpf_ctx_mine(ctx)))
+		return kpf_ioctl_arm_at(ctx, arg);
+	return kpf_ioctl_cmd(file, cmd, arg);
 }
 
 /* No operations: the anchor only carries the module reference. */

@@ -490,9 +490,47 @@ efault:
 	return -EFAULT;
 }
 
+/*
+ * Start or move the timer for an ARM request that passed its checks:
+ * @deadline is what the caller asked for (the area's deadline when
+ * one-shot), @expiry that clamped to the minimum distance. Inline in both
+ * ARM commands, so the one-shot KPF_IOC_ARM_AT compiles the periodic and
+ * lingering parts away.
+ */
+static __always_inline void kpf_arm_start(struct kpf_ctx *ctx, bool periodic,
+					  u64 period_ns, u64 linger_ns,
+					  u32 linger_max, u64 min_ns,
+					  u64 deadline, u64 expiry)
+{
+	struct kpf_area *area = ctx->area;
+	unsigned long flags;
+
+	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	ctx->min_distance_ns = min_ns;
+	ctx->armed = true;
+	ctx->periodic = periodic;
+	ctx->period_ns = period_ns;
+	ctx->paused = false;
+	ctx->busy_expiries = 0;
+	ctx->linger_ns = linger_ns;
+	ctx->linger_max = linger_max;
+	ctx->lingered = 0;
+	if (!periodic)
+		WRITE_ONCE(area->deadline_ns, deadline);
+	/* A delivery waiting for a final frame is not delayed by ARM. */
+	if (unlikely(ctx->retry) && hrtimer_is_queued(&ctx->timer))
+		expiry = min_t(u64, expiry,
+			       ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
+	hrtimer_start(&ctx->timer, ns_to_ktime(expiry),
+		      HRTIMER_MODE_ABS_PINNED_HARD);
+	WRITE_ONCE(area->armed_ns, expiry);
+	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+}
+
 /**
  * kpf_ioctl_arm() - KPF_IOC_ARM: start or move the timer
- * @ctx:	context of the file; ioctl_lock held.
+ * @ctx:	context of the file; the caller is its owner, or ioctl_lock
+ *		is held.
  * @uarg:	user pointer to struct kpf_arm.
  * @usize:	its size, from the command.
  *
@@ -500,9 +538,7 @@ efault:
  */
 int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 {
-	struct kpf_area *area;
 	struct kpf_arm arm;
-	unsigned long flags;
 	u64 now, min_ns, deadline, expiry;
 	int ret;
 
@@ -519,30 +555,38 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	ret = kpf_arm_clamp(&arm, deadline, now + min_ns, &expiry);
 	if (ret)
 		return ret;
-	area = ctx->area;
-
-	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
-	ctx->min_distance_ns = min_ns;
-	ctx->armed = true;
-	ctx->periodic = arm.flags & KPF_ARM_PERIODIC;
-	ctx->period_ns = arm.period_ns;
-	ctx->paused = false;
-	ctx->busy_expiries = 0;
-	ctx->linger_ns = arm.linger_ns;
-	ctx->linger_max = arm.linger_max;
-	ctx->lingered = 0;
-	if (!ctx->periodic)
-		WRITE_ONCE(area->deadline_ns, deadline);
-	/* A delivery waiting for a final frame is not delayed by ARM. */
-	if (ctx->retry && hrtimer_is_queued(&ctx->timer))
-		expiry = min_t(u64, expiry,
-			       ktime_to_ns(hrtimer_get_expires(&ctx->timer)));
-	hrtimer_start(&ctx->timer, ns_to_ktime(expiry),
-		      HRTIMER_MODE_ABS_PINNED_HARD);
-	WRITE_ONCE(area->armed_ns, expiry);
-	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-
+	kpf_arm_start(ctx, arm.flags & KPF_ARM_PERIODIC, arm.period_ns,
+		      arm.linger_ns, arm.linger_max, min_ns, deadline, expiry);
 	trace_kpf_arm(current->pid, expiry, arm.period_ns);
+	return 0;
+}
+
+/**
+ * kpf_ioctl_arm_at() - KPF_IOC_ARM_AT: one-shot at an absolute time
+ * @ctx:	context of the file; the caller is its owner, or ioctl_lock
+ *		is held.
+ * @when:	CLOCK_MONOTONIC expiry in ns, the ioctl argument itself.
+ *
+ * Exactly KPF_IOC_ARM with KPF_ARM_ABSOLUTE, value_ns @when and nothing
+ * else, without a structure to read and check: the common request of a
+ * runtime that arms before every quantum.
+ *
+ * Return: 0, -EINVAL (@when is 0 or beyond KTIME_MAX) or -ENOENT (not
+ * registered).
+ */
+long kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when)
+{
+	u64 min_ns, earliest, expiry;
+
+	if (!when || when > KTIME_MAX)
+		return -EINVAL;
+	if (!ctx->task)
+		return -ENOENT;
+	min_ns = kpf_min_period_ns(ctx->sys_nice);
+	earliest = ktime_get_ns() + min_ns;
+	expiry = when >= earliest ? when : min_t(u64, earliest, KTIME_MAX);
+	kpf_arm_start(ctx, false, 0, 0, 0, min_ns, when, expiry);
+	trace_kpf_arm(current->pid, expiry, 0);
 	return 0;
 }
 
@@ -601,7 +645,8 @@ void kpf_timer_retry(struct kpf_ctx *ctx, u64 expiry)
 
 /**
  * kpf_timer_stop() - stop the timer and drop a queued delivery
- * @ctx:	the context; ioctl_lock held or the last reference gone.
+ * @ctx:	the context; ioctl_lock held, called by the owner, or the last
+ *		reference gone.
  *
  * Clears the state first, under timer_lock, so a callback running on
  * another CPU finds nothing to do and does not restart; then waits for it.
@@ -631,7 +676,8 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 
 /**
  * kpf_ioctl_disarm() - KPF_IOC_DISARM
- * @ctx:	context of the file; ioctl_lock held.
+ * @ctx:	context of the file; the caller is its owner, or ioctl_lock
+ *		is held.
  *
  * Return: 0, or -ENOENT when not registered.
  */

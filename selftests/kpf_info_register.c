@@ -138,7 +138,7 @@ TEST(first_upcall_entry_state)
 
 struct foreign_result {
 	struct kpf_test_ctx *c;
-	int info, arm, disarm, unreg, reg;
+	int info, arm, arm_at, disarm, unreg, reg;
 };
 
 static void *foreign_thread(void *arg)
@@ -148,6 +148,8 @@ static void *foreign_thread(void *arg)
 
 	r->info = kpf_test_info(r->c->fd, &info);
 	r->arm = kpf_test_arm(r->c, 0, NSEC_PER_MSEC, 0);
+	r->arm_at = kpf_ioctl(r->c->fd, KPF_IOC_ARM_AT,
+			      kpf_now_ns() + NSEC_PER_MSEC);
 	r->disarm = kpf_test_disarm(r->c);
 	r->unreg = kpf_test_unregister(r->c);
 	r->reg = kpf_test_register(r->c);
@@ -168,6 +170,7 @@ TEST(other_thread_eperm)
 	ASSERT_EQ(0, pthread_join(t, NULL));
 	EXPECT_EQ(0, r.info);
 	EXPECT_EQ(-EPERM, r.arm);
+	EXPECT_EQ(-EPERM, r.arm_at);
 	EXPECT_EQ(-EPERM, r.disarm);
 	EXPECT_EQ(-EPERM, r.unreg);
 	EXPECT_EQ(-EPERM, r.reg);

@@ -58,6 +58,7 @@ int kpf_kmod_process_init(int forced)
 	if (!why) {
 		kpf_g.kmod_min_ns = info.min_period_ns;
 		kpf_g.kmod_linger = !!(info.features & KPF_FEAT_LINGER);
+		kpf_g.kmod_arm_at = !!(info.features & KPF_FEAT_ARM_AT);
 		return 0;
 	}
 fail:
@@ -127,6 +128,14 @@ void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
 {
 	struct kpf_arm arm;
 
+	self->stats.arm_syscalls++;
+	/* the argument by value: no structure for the kernel to read */
+	if (!self->linger_max && kpf_g.kmod_arm_at) {
+		if (ioctl(self->kmod_fd, KPF_IOC_ARM_AT, deadline))
+			kpf_die("KPF_IOC_ARM_AT(%llu) failed: %s: cannot enforce the budget",
+				(unsigned long long)deadline, strerror(errno));
+		return;
+	}
 	memset(&arm, 0, sizeof(arm));
 	arm.size = sizeof(arm);
 	arm.flags = KPF_ARM_ABSOLUTE;
@@ -136,7 +145,6 @@ void kpf_kmod_arm(struct kpf_thread *self, uint64_t deadline)
 		arm.linger_ns = self->linger_ns;
 		arm.linger_max = self->linger_max;
 	}
-	self->stats.arm_syscalls++;
 	if (ioctl(self->kmod_fd, KPF_IOC_ARM, &arm))
 		kpf_die("KPF_IOC_ARM(%llu) failed: %s: cannot enforce the budget",
 			(unsigned long long)deadline, strerror(errno));

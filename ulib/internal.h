@@ -227,6 +227,7 @@ struct kpf_globals {
 	unsigned int pool_max;
 	uint64_t kmod_min_ns;
 	int kmod_linger;		/* the module has KPF_ARM_LINGER */
+	int kmod_arm_at;		/* the module has KPF_IOC_ARM_AT */
 	int tsc_clock;			/* clock.c may use the TSC */
 };
 

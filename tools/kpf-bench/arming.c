@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Benchmark 3, arming cost: nanoseconds per operation to arm and disarm a
- * timer: KPF_IOC_ARM / KPF_IOC_DISARM, storing a deadline into the kpf
- * area (no system call while a timer is queued for an earlier time),
- * timer_settime and setitimer. The timers are armed far in the future, so
+ * timer: KPF_IOC_ARM / KPF_IOC_ARM_AT / KPF_IOC_DISARM, storing a deadline
+ * into the kpf area (no system call while a timer is queued for an earlier
+ * time), timer_settime and setitimer. The timers are armed far in the future, so
  * nothing fires during the loops. System calls are timed one by one (the
  * mean clock read is subtracted); the store, far cheaper than a clock
  * read, is timed as a loop. Writes results.csv.
@@ -93,7 +93,10 @@ static int kb_arm_setitimer(unsigned long ops, double clk)
 	return 0;
 }
 
-/* KPF_IOC_ARM/DISARM and the deadline store, or timer_settime */
+/*
+ * KPF_IOC_ARM/DISARM, KPF_IOC_ARM_AT (if the module has it) and the
+ * deadline store, or timer_settime
+ */
 static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 {
 	static const char *const op[2][3] = {
@@ -103,6 +106,8 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 	};
 	const char *be = kb_backend_name[!kmod];
 	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0, store;
+	uint64_t at_arm = 0, at_rearm = 0;
+	bool at;
 	unsigned long i, slow = 0;
 	struct kb_timer t;
 	int err;
@@ -130,6 +135,28 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 		rearm += kb_now_ns() - t0;
 	}
 
+	/* kmod: the same two with KPF_IOC_ARM_AT (the expiry by value) */
+	at = kmod && !err && !ioctl(t.k.fd, KPF_IOC_ARM_AT, far);
+	if (at)
+		err = kb_timer_disarm(&t);
+	for (i = 0; i < ops && !err && at; i++) {
+		t0 = kb_now_ns();
+		if (ioctl(t.k.fd, KPF_IOC_ARM_AT, far + i))
+			err = -errno;
+		t1 = kb_now_ns();
+		if (!err)
+			err = kb_timer_disarm(&t);
+		at_arm += t1 - t0;
+	}
+	if (!err && at)
+		err = kb_timer_arm(&t, far + KB_FAR_NS, 0);
+	for (i = 0; i < ops && !err && at; i++) {
+		t0 = kb_now_ns();
+		if (ioctl(t.k.fd, KPF_IOC_ARM_AT, far + KB_FAR_NS - i - 1))
+			err = -errno;
+		at_rearm += kb_now_ns() - t0;
+	}
+
 	/* kmod, queued for "far": every later deadline is a plain store */
 	if (!err && kmod)
 		err = kb_timer_arm(&t, far, 0);
@@ -147,6 +174,12 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 	kb_arm_add(be, op[kmod][0], kb_per_op(arm, ops, clk));
 	kb_arm_add(be, op[kmod][1], kb_per_op(disarm, ops, clk));
 	kb_arm_add(be, op[kmod][2], kb_per_op(rearm, ops, clk));
+	if (at) {
+		kb_arm_add(be, "ioctl ARM_AT (idle timer)",
+			   kb_per_op(at_arm, ops, clk));
+		kb_arm_add(be, "ioctl ARM_AT (move queued)",
+			   kb_per_op(at_rearm, ops, clk));
+	}
 	if (kmod)
 		kb_arm_add(be, "area deadline store", (double)store / ops);
 	return kmod ? 0 : kb_arm_setitimer(ops, clk);

@@ -235,6 +235,7 @@ struct kpf_arm {
 #define KPF_FEAT_DEFER		(1ULL << 3)
 #define KPF_FEAT_RSEQ_ABORT	(1ULL << 4)
 #define KPF_FEAT_LINGER		(1ULL << 5)	/* KPF_ARM_LINGER */
+#define KPF_FEAT_ARM_AT		(1ULL << 6)	/* KPF_IOC_ARM_AT */
 
 /**
  * struct kpf_info - argument of KPF_IOC_INFO
@@ -270,6 +271,12 @@ struct kpf_info {
 #define KPF_IOC_UNREGISTER	_IO(KPF_IOC_MAGIC, 2)
 #define KPF_IOC_ARM		_IOW(KPF_IOC_MAGIC, 3, struct kpf_arm)
 #define KPF_IOC_DISARM		_IO(KPF_IOC_MAGIC, 4)
+/*
+ * One-shot at an absolute CLOCK_MONOTONIC time in ns, passed by value as
+ * the ioctl argument: KPF_IOC_ARM with KPF_ARM_ABSOLUTE, value_ns = arg
+ * and no other field set, without a structure to copy (KPF_FEAT_ARM_AT).
+ */
+#define KPF_IOC_ARM_AT		_IO(KPF_IOC_MAGIC, 5)
 
 /* @cmd with the structure size @size (a caller built for another version). */
 #define KPF_IOC_SIZED(cmd, size) \
