@@ -13,3 +13,4 @@ cc -O2 -D_GNU_SOURCE -o p13_sigaction_table_glibc p13_sigaction_table.c -lpthrea
 cc -O2 -D_GNU_SOURCE -I../../include -o p14_sigaction_race p14_sigaction_race.c -L$U -Wl,-rpath,$U -lkpf -lpthread
 cc -O2 -D_GNU_SOURCE -DWITH_KPF -I../../include -o p15_signal_cost_kpf p15_signal_cost.c -L$U -Wl,-rpath,$U -lkpf -lpthread
 cc -O2 -D_GNU_SOURCE -o p15_signal_cost_glibc p15_signal_cost.c
+cc -O2 -D_GNU_SOURCE -I../../include -o p16_siglongjmp_task p16_siglongjmp_task.c -L$U -Wl,-rpath,$U -lkpf -lpthread
