@@ -14,3 +14,4 @@ cc -O2 -D_GNU_SOURCE -I../../include -o p14_sigaction_race p14_sigaction_race.c 
 cc -O2 -D_GNU_SOURCE -DWITH_KPF -I../../include -o p15_signal_cost_kpf p15_signal_cost.c -L$U -Wl,-rpath,$U -lkpf -lpthread
 cc -O2 -D_GNU_SOURCE -o p15_signal_cost_glibc p15_signal_cost.c
 cc -O2 -D_GNU_SOURCE -I../../include -o p16_siglongjmp_task p16_siglongjmp_task.c -L$U -Wl,-rpath,$U -lkpf -lpthread
+cc -O2 -D_GNU_SOURCE -o p17_handler_old_mask p17_handler_old_mask.c -L$U -Wl,-rpath,$U -lkpf -lpthread
