@@ -492,6 +492,35 @@ TEST(program_one_shot_handler_is_reset)
 }
 
 /*
+ * After a one-shot handler ran, sigaction() reads back SIG_DFL with the
+ * flags the program set, as the kernel keeps them: for libkpf's signal
+ * (recorded) and for another (through the trampoline, which the kernel
+ * holds with SA_SIGINFO). It read SA_SIGINFO for a plain handler, or no
+ * flags at all for libkpf's signal (tests/probes/p13).
+ */
+TEST(one_shot_handler_flags_read_back_as_set)
+{
+	int sigs[] = { SIGUSR2, SIGRTMIN + 4 }, i;
+	struct sigaction sa, cur;
+
+	ASSERT_EQ(KPF_DONE, run_to_done(quick_task, NULL, 1 * MS));
+	for (i = 0; i < 2; i++) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = plain_handler;
+		sa.sa_flags = SA_RESETHAND;
+		ASSERT_EQ(0, sigaction(sigs[i], &sa, NULL));
+		ASSERT_EQ(0, raise(sigs[i]));
+		ASSERT_EQ(0, sigaction(sigs[i], NULL, &cur));
+		EXPECT_EQ(SIG_DFL, cur.sa_handler);
+		EXPECT_EQ(SA_RESETHAND, cur.sa_flags & (SA_RESETHAND | SA_SIGINFO))
+			TH_LOG("signal %d: flags %#x", sigs[i], cur.sa_flags);
+		sa.sa_handler = SIG_IGN;
+		sa.sa_flags = 0;
+		ASSERT_EQ(0, sigaction(sigs[i], &sa, NULL));
+	}
+}
+
+/*
  * Another thread sets libkpf's signal to SIG_DFL or SIG_IGN while a task
  * runs (generic "reset every signal" code, a library restoring what it
  * saved before kpf_init()), with any of glibc's calls. It is the

@@ -191,8 +191,8 @@ void kpf_signal_prev_take(struct sigaction *out)
 	/* unless another signal or thread reset or replaced it meanwhile */
 	if (cur.sa_handler == out->sa_handler &&
 	    (cur.sa_flags & SA_RESETHAND)) {
+		/* the kernel resets the handler only: flags read back as set */
 		cur.sa_handler = SIG_DFL;
-		cur.sa_flags &= ~(SA_SIGINFO | SA_RESETHAND);
 		kpf_sa_store(&cur);
 	} else {
 		*out = cur;
@@ -214,6 +214,7 @@ void kpf_signal_prev_take(struct sigaction *out)
 typedef void (*kpf_sa_fn)(int sig, siginfo_t *si, void *uc);
 static kpf_sa_fn kpf_sa_handler[_NSIG];
 static unsigned char kpf_sa_info[_NSIG];
+/* and 1 once the kernel holds a disposition the program set unwrapped */
 
 /*
  * Critical text: an expiry that arrives before the mask is noted is
@@ -243,6 +244,15 @@ static int kpf_sa_wraps(int sig, const struct sigaction *act)
 /* What the program set, where the kernel has the trampoline. */
 static void kpf_sa_unwrap(struct sigaction *sa, kpf_sa_fn fn, int info)
 {
+	/*
+	 * A wrapped SA_RESETHAND handler that ran: the kernel reset it to
+	 * SIG_DFL keeping the trampoline's flags, SA_SIGINFO included,
+	 * which a program without it must not see (chaining code calls
+	 * sa_sigaction when SA_SIGINFO is set: a call to address 0).
+	 */
+	if (sa->sa_handler == SIG_DFL && (sa->sa_flags & SA_RESETHAND) &&
+	    fn && !info)
+		sa->sa_flags &= ~SA_SIGINFO;
 	if (sa->sa_sigaction != kpf_sa_trampoline)
 		return;
 	sa->sa_sigaction = fn;
@@ -256,7 +266,7 @@ static int kpf_sa_other(int sig, const struct sigaction *act,
 {
 	struct sigaction now;
 	kpf_sa_fn was_fn;
-	int was_info, r;
+	int was_info, wraps, r;
 
 	if (!act) {
 		r = __sigaction(sig, NULL, old);
@@ -276,7 +286,8 @@ static int kpf_sa_other(int sig, const struct sigaction *act,
 	now = *act;		/* @act and @old may be the same */
 	was_fn = __atomic_load_n(&kpf_sa_handler[sig], __ATOMIC_ACQUIRE);
 	was_info = kpf_sa_info[sig];
-	if (kpf_sa_wraps(sig, &now)) {
+	wraps = kpf_sa_wraps(sig, &now);
+	if (wraps) {
 		__atomic_store_n(&kpf_sa_handler[sig], now.sa_sigaction,
 				 __ATOMIC_RELEASE);
 		kpf_sa_info[sig] = !!(now.sa_flags & SA_SIGINFO);
@@ -284,6 +295,8 @@ static int kpf_sa_other(int sig, const struct sigaction *act,
 		now.sa_flags |= SA_SIGINFO;
 	}
 	r = __sigaction(sig, &now, old);
+	if (!r && !wraps)
+		kpf_sa_info[sig] = 1;	/* the kernel's flags are the program's */
 	if (r) {
 		__atomic_store_n(&kpf_sa_handler[sig], was_fn,
 				 __ATOMIC_RELEASE);
