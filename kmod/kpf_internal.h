@@ -12,7 +12,7 @@
  *  - ioctls, always from the owning thread, serialised by @ioctl_lock
  *    (ARM, ARM_AT and DISARM by the owner do without it: nothing else can
  *    change a registration while its owner is in an ioctl, see
- *    kpf_ctx_mine());
+ *    kpf_ctx_mine(); what they share with close is under @timer_lock);
  *  - the hrtimer callback, in hardirq on whichever CPU armed the timer;
  *  - the delivery task_work, on the owning thread on its way to user mode.
  * @timer_lock (a raw spinlock, taken in hardirq) covers the state the
@@ -62,6 +62,9 @@ struct kpf_user;
  * @period_ns:	period when @periodic.
  * @paused:	periodic timer stopped until the queued delivery runs.
  * @gone:	the owner exited or exec'd: the timer stays stopped for good.
+ * @closed:	the owner closed its last descriptor (kpf_flush()): ARM
+ *		fails with EBADF until UNREGISTER, so an ARM that was in
+ *		flight across that close cannot start the timer again.
  * @retry:	a delivery found no final frame; the timer retries it.
  * @retries:	consecutive retries, for the backoff.
  * @retry_expiry: intended expiry of the delivery being retried (ns).
@@ -100,6 +103,7 @@ struct kpf_ctx {
 	u64 period_ns;
 	bool paused;
 	bool gone;
+	bool closed;
 	bool retry;
 	unsigned int retries;
 	u64 retry_expiry;
@@ -196,6 +200,7 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize);
 long kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when);
 int kpf_ioctl_disarm(struct kpf_ctx *ctx);
 void kpf_timer_stop(struct kpf_ctx *ctx);
+void kpf_timer_close(struct kpf_ctx *ctx);
 void kpf_timer_resume(struct kpf_ctx *ctx);
 void kpf_timer_retry(struct kpf_ctx *ctx, u64 expiry);
 

@@ -110,10 +110,11 @@ static bool kpf_ctx_foreign(const struct kpf_ctx *ctx)
  * the last file reference (the ioctl holds one), and the owner cannot be
  * exiting. So ARM and DISARM by the owner need no ioctl_lock: what they
  * share with close (kpf_flush()) and the callback is under timer_lock.
- * An ARM racing with another thread's close of the owner's last
- * descriptor may be cancelled by it after it returned, leaving armed_ns
- * set with no timer queued: then nothing is delivered, which is what that
- * close asks for.
+ * Another thread may close the owner's last descriptor while an ARM is in
+ * flight (it took its file reference first): if the ARM starts the timer
+ * first, close stops it; if close stops it first, it marks the context
+ * closed under the same lock and the ARM fails with EBADF instead of
+ * arming a timer that nothing would stop.
  */
 static bool kpf_ctx_mine(const struct kpf_ctx *ctx)
 {
@@ -257,8 +258,9 @@ static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
  * goes, nothing may be delivered after close() returns - into an upcall
  * stack the program may free right after - whoever else still holds the
  * file. So stop the timer and drop a queued delivery here; the context
- * stays registered (and the page pinned) until release, but cannot be
- * re-armed by the owner without a descriptor.
+ * stays registered (and the page pinned) until release, and ARM fails
+ * with EBADF until UNREGISTER (an ARM in flight across this close, or one
+ * through a descriptor the owner got back over SCM_RIGHTS).
  */
 static int kpf_flush(struct file *file, fl_owner_t id)
 {
@@ -266,7 +268,7 @@ static int kpf_flush(struct file *file, fl_owner_t id)
 
 	mutex_lock(&ctx->ioctl_lock);
 	if (ctx->task && !kpf_owner_has_fd(ctx, file))
-		kpf_timer_stop(ctx);
+		kpf_timer_close(ctx);
 	mutex_unlock(&ctx->ioctl_lock);
 	return 0;
 }

@@ -238,6 +238,7 @@ void kpf_unbind(struct kpf_ctx *ctx)
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	ctx->area = NULL;
 	ctx->gone = false;
+	ctx->closed = false;
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 	WRITE_ONCE(ctx->task, NULL);
 	kpf_unpin_area(ctx->mm, ctx->page);

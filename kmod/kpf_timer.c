@@ -495,17 +495,22 @@ efault:
  * @deadline is what the caller asked for (the area's deadline when
  * one-shot), @expiry that clamped to the minimum distance. Inline in both
  * ARM commands, so the one-shot KPF_IOC_ARM_AT compiles the periodic and
- * lingering parts away.
+ * lingering parts away. -EBADF when the owner's last descriptor was closed
+ * meanwhile (see kpf_timer_close()).
  */
-static __always_inline void kpf_arm_start(struct kpf_ctx *ctx, bool periodic,
-					  u64 period_ns, u64 linger_ns,
-					  u32 linger_max, u64 min_ns,
-					  u64 deadline, u64 expiry)
+static __always_inline int kpf_arm_start(struct kpf_ctx *ctx, bool periodic,
+					 u64 period_ns, u64 linger_ns,
+					 u32 linger_max, u64 min_ns,
+					 u64 deadline, u64 expiry)
 {
 	struct kpf_area *area = ctx->area;
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	if (unlikely(ctx->closed)) {
+		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+		return -EBADF;
+	}
 	ctx->min_distance_ns = min_ns;
 	ctx->armed = true;
 	ctx->periodic = periodic;
@@ -525,6 +530,7 @@ static __always_inline void kpf_arm_start(struct kpf_ctx *ctx, bool periodic,
 		      HRTIMER_MODE_ABS_PINNED_HARD);
 	WRITE_ONCE(area->armed_ns, expiry);
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+	return 0;
 }
 
 /**
@@ -555,8 +561,11 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
 	ret = kpf_arm_clamp(&arm, deadline, now + min_ns, &expiry);
 	if (ret)
 		return ret;
-	kpf_arm_start(ctx, arm.flags & KPF_ARM_PERIODIC, arm.period_ns,
-		      arm.linger_ns, arm.linger_max, min_ns, deadline, expiry);
+	ret = kpf_arm_start(ctx, arm.flags & KPF_ARM_PERIODIC, arm.period_ns,
+			    arm.linger_ns, arm.linger_max, min_ns, deadline,
+			    expiry);
+	if (unlikely(ret))
+		return ret;
 	trace_kpf_arm(current->pid, expiry, arm.period_ns);
 	return 0;
 }
@@ -571,8 +580,8 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
  * else, without a structure to read and check: the common request of a
  * runtime that arms before every quantum.
  *
- * Return: 0, -EINVAL (@when is 0 or beyond KTIME_MAX) or -ENOENT (not
- * registered).
+ * Return: 0, -EINVAL (@when is 0 or beyond KTIME_MAX), -ENOENT (not
+ * registered) or -EBADF (the owner closed its last descriptor).
  */
 long kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when)
 {
@@ -585,7 +594,8 @@ long kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when)
 	min_ns = kpf_min_period_ns(ctx->sys_nice);
 	earliest = ktime_get_ns() + min_ns;
 	expiry = when >= earliest ? when : min_t(u64, earliest, KTIME_MAX);
-	kpf_arm_start(ctx, false, 0, 0, 0, min_ns, when, expiry);
+	if (unlikely(kpf_arm_start(ctx, false, 0, 0, 0, min_ns, when, expiry)))
+		return -EBADF;
 	trace_kpf_arm(current->pid, expiry, 0);
 	return 0;
 }
@@ -643,19 +653,19 @@ void kpf_timer_retry(struct kpf_ctx *ctx, u64 expiry)
 	hrtimer_start(&ctx->timer, at, HRTIMER_MODE_ABS_PINNED_HARD);
 }
 
-/**
- * kpf_timer_stop() - stop the timer and drop a queued delivery
- * @ctx:	the context; ioctl_lock held, called by the owner, or the last
- *		reference gone.
- *
- * Clears the state first, under timer_lock, so a callback running on
- * another CPU finds nothing to do and does not restart; then waits for it.
+/*
+ * Clear the state first, under timer_lock, so a callback running on
+ * another CPU finds nothing to do and does not restart, and an ARM that
+ * comes after a close (@closing) does not start it again; then wait for
+ * the callback.
  */
-void kpf_timer_stop(struct kpf_ctx *ctx)
+static void kpf_timer_halt(struct kpf_ctx *ctx, bool closing)
 {
 	unsigned long flags;
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+	if (closing)
+		ctx->closed = true;
 	ctx->armed = false;
 	ctx->periodic = false;
 	ctx->paused = false;
@@ -672,6 +682,30 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
 	}
 	raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
 	hrtimer_cancel(&ctx->timer);
+}
+
+/**
+ * kpf_timer_stop() - stop the timer and drop a queued delivery
+ * @ctx:	the context; ioctl_lock held, called by the owner, or the last
+ *		reference gone.
+ */
+void kpf_timer_stop(struct kpf_ctx *ctx)
+{
+	kpf_timer_halt(ctx, false);
+}
+
+/**
+ * kpf_timer_close() - stop for good: the owner closed its last descriptor
+ * @ctx:	a registered context; ioctl_lock held.
+ *
+ * As kpf_timer_stop(), and ARM fails with EBADF from now until
+ * UNREGISTER. The owner's ARM takes no ioctl_lock: one that got its file
+ * reference before the descriptor went away may reach kpf_arm_start()
+ * after this, and must not start a timer that nothing would stop.
+ */
+void kpf_timer_close(struct kpf_ctx *ctx)
+{
+	kpf_timer_halt(ctx, true);
 }
 
 /**

@@ -8,6 +8,9 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -236,6 +239,170 @@ TEST_F(life, close_from_other_thread_while_blocked)
 	EXPECT_EQ(0, s.ret);
 	EXPECT_EQ(0, wait_contexts(self->contexts0));
 	kpf_test_ctx_destroy(&c);
+}
+
+#define RACE_AHEAD_NS	(5 * NSEC_PER_MSEC)
+
+struct arm_racer {
+	struct kpf_test_ctx *c;
+	struct kpf_arm *arm;	/* in a page userfaultfd fills */
+	int closed;
+	int ret;		/* what the ARM returned */
+	uint64_t armed_ns;	/* area->armed_ns once close() returned */
+	uint64_t upcalls;	/* upcalls after close() returned */
+};
+
+/*
+ * The owner: registers and ARMs with its request in a missing page, so the
+ * ARM stops in the kernel reading it until the main thread, having closed
+ * the descriptor meanwhile, supplies the page. Then it checks that no
+ * timer is left and spins past the expiry it asked for.
+ */
+static void *arm_racer_thread(void *arg)
+{
+	struct arm_racer *r = arg;
+	uint64_t n;
+
+	r->ret = kpf_test_register(r->c);
+	if (r->ret) {
+		__atomic_store_n(&r->closed, -1, __ATOMIC_SEQ_CST);
+		return NULL;
+	}
+	r->ret = kpf_ioctl(r->c->fd, KPF_IOC_ARM, (uintptr_t)r->arm);
+	while (!__atomic_load_n(&r->closed, __ATOMIC_SEQ_CST))
+		;
+	r->armed_ns = READ_ONCE(r->c->area->armed_ns);
+	n = kpf_test_upcall_count;
+	kpf_spin_ns(3 * RACE_AHEAD_NS);
+	r->upcalls = kpf_test_upcall_count - n;
+	return NULL;
+}
+
+/* A userfaultfd for @page, or -errno. */
+static int uffd_for(void *page)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)page, KPF_TEST_PAGE_SIZE },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * Send @fd over a unix socket pair and leave it unreceived: the message in
+ * flight holds a reference on the file, as a fork child would. Returns the
+ * sending end (closing both ends drops it) or -errno; *@peer the other.
+ */
+static int park_in_flight(int fd, int *peer)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte = 0;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sv[0], &msg, 0) != 1) {
+		close(sv[0]);
+		close(sv[1]);
+		return -EIO;
+	}
+	*peer = sv[1];
+	return sv[0];
+}
+
+/*
+ * The owner ARMs (without ioctl_lock) while another thread of its process
+ * closes its only descriptor, while an SCM_RIGHTS message in flight keeps
+ * the file alive (so the ARM's own reference is not the last one, whose
+ * release would stop the timer anyway): the ARM got the file before
+ * close() took the descriptor away, and starts the timer after close()
+ * stopped it. That used to leave a timer running after close() returned
+ * (ARM returned 0, then an upcall 5 ms later onto a stack the program may
+ * have freed); userfaultfd holds the ARM inside that window, so the test
+ * is deterministic. Now the ARM fails with EBADF and nothing is armed or
+ * delivered.
+ */
+TEST_F(life, close_while_owner_arm_in_flight)
+{
+	struct kpf_arm arm = {
+		.size = sizeof(arm), .value_ns = RACE_AHEAD_NS,
+	};
+	struct pollfd pfd = { .events = POLLIN };
+	struct uffdio_copy copy = { .len = KPF_TEST_PAGE_SIZE };
+	struct arm_racer r = { 0 };
+	struct kpf_test_ctx c;
+	struct uffd_msg msg;
+	char *page, *src;
+	int sock, peer = -1;
+	pthread_t t;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_init(&c));
+	page = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	src = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	ASSERT_TRUE(page && src);
+	pfd.fd = uffd_for(page);
+	if (pfd.fd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(-pfd.fd));
+	r.c = &c;
+	r.arm = (struct kpf_arm *)page;
+	ASSERT_EQ(0, pthread_create(&t, NULL, arm_racer_thread, &r));
+
+	/* The ARM is now stuck reading its request. */
+	ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	ASSERT_EQ(sizeof(msg), read(pfd.fd, &msg, sizeof(msg)));
+	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+	ASSERT_EQ((uintptr_t)page,
+		  msg.arg.pagefault.address & ~(KPF_TEST_PAGE_SIZE - 1));
+	sock = park_in_flight(c.fd, &peer);
+	ASSERT_LE(0, sock);
+	EXPECT_EQ(0, close(c.fd));
+	c.fd = -1;
+	memcpy(src, &arm, sizeof(arm));
+	copy.dst = (uintptr_t)page;
+	copy.src = (uintptr_t)src;
+	ASSERT_EQ(0, ioctl(pfd.fd, UFFDIO_COPY, &copy));
+	__atomic_store_n(&r.closed, 1, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+
+	kpf_log("ARM in flight across close(): %d (%s), armed_ns %llu, upcalls after close %llu\n",
+		r.ret, strerror(-r.ret), (unsigned long long)r.armed_ns,
+		(unsigned long long)r.upcalls);
+	kpf_log("area: deadline %llu armed %llu fires %llu delivered %llu dropped %llu\n",
+		(unsigned long long)c.area->deadline_ns,
+		(unsigned long long)c.area->armed_ns,
+		(unsigned long long)c.area->fires,
+		(unsigned long long)c.area->delivered,
+		(unsigned long long)c.area->dropped);
+	EXPECT_EQ(-EBADF, r.ret);
+	EXPECT_EQ(0, r.armed_ns);
+	EXPECT_EQ(0, r.upcalls);
+	close(sock);
+	close(peer);
+	close(pfd.fd);
+	munmap(page, KPF_TEST_PAGE_SIZE);
+	munmap(src, KPF_TEST_PAGE_SIZE);
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0));
 }
 
 TEST_F(life, fork_child_eperm)
