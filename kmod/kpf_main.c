@@ -227,15 +227,17 @@ static int kpf_fd_is(const void *file, struct file *f, unsigned int fd)
 }
 
 /*
- * Does the owner still have a descriptor of @file? Looked up in the
- * owner's own fd table, which is current's when a thread of the owner's
- * process closes; references that others hold (a fork child that has not
- * exec'd, an SCM_RIGHTS copy, a concurrent fget()) do not count.
+ * Does the owner still have a descriptor of @file, now that one was taken
+ * out of the table @id? Looked up in the owner's own fd table; references
+ * that others hold (a fork child that has not exec'd, an SCM_RIGHTS copy,
+ * a concurrent fget()) do not count.
  */
-static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
+static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file,
+			     fl_owner_t id)
 {
 	struct task_struct *task = ctx->task;
-	bool shared;
+	struct files_struct *files;
+	bool found;
 
 	/*
 	 * Every descriptor holds a reference, and the one being closed still
@@ -245,12 +247,28 @@ static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
 	 */
 	if (file_count(file) == 1)
 		return false;
+	/*
+	 * The owner closes: @id is its table, or the private copy that
+	 * close_range(CLOSE_RANGE_UNSHARE) closes in and installs only
+	 * afterwards, while current->files is still the shared one that
+	 * keeps the descriptor.
+	 */
+	if (task == current)
+		return id && iterate_fd(id, 0, kpf_fd_is, file) != 0;
+	/*
+	 * Another task closes, in a table that may or may not be the
+	 * owner's: ask the owner's. Whether the two tables are the same
+	 * is not the question: the owner may have left a shared table
+	 * without its descriptor (close_range(CLOSE_RANGE_UNSHARE) beyond
+	 * its last other one copies none, and runs no ->flush), or
+	 * unshared it just after this close took the descriptor out.
+	 * task_lock() keeps the table alive, as for /proc/<pid>/fdinfo.
+	 */
 	task_lock(task);
-	shared = task->files && task->files == current->files;
+	files = task->files;
+	found = files && iterate_fd(files, 0, kpf_fd_is, file) != 0;
 	task_unlock(task);
-	if (!shared)
-		return task != current;
-	return iterate_fd(current->files, 0, kpf_fd_is, file) != 0;
+	return found;
 }
 
 /*
@@ -267,7 +285,7 @@ static int kpf_flush(struct file *file, fl_owner_t id)
 	struct kpf_ctx *ctx = file->private_data;
 
 	mutex_lock(&ctx->ioctl_lock);
-	if (ctx->task && !kpf_owner_has_fd(ctx, file))
+	if (ctx->task && !kpf_owner_has_fd(ctx, file, id))
 		kpf_timer_close(ctx);
 	mutex_unlock(&ctx->ioctl_lock);
 	return 0;
