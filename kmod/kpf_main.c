@@ -114,7 +114,8 @@ static bool kpf_ctx_foreign(const struct kpf_ctx *ctx)
  * flight (it took its file reference first): if the ARM starts the timer
  * first, close stops it; if close stops it first, it marks the context
  * closed under the same lock and the ARM fails with EBADF instead of
- * arming a timer that nothing would stop.
+ * arming a timer that nothing would stop (unless the owner's table has a
+ * descriptor of it again, see kpf_arm_start()).
  */
 static bool kpf_ctx_mine(const struct kpf_ctx *ctx)
 {
@@ -226,6 +227,28 @@ static int kpf_fd_is(const void *file, struct file *f, unsigned int fd)
 	return f == file;
 }
 
+static const struct file_operations kpf_fops;
+
+static int kpf_fd_of(const void *ctx, struct file *f, unsigned int fd)
+{
+	return f->f_op == &kpf_fops && f->private_data == ctx;
+}
+
+/**
+ * kpf_ctx_in_my_table() - does the caller have a descriptor of @ctx?
+ * @ctx:	a context; the caller is its owner, in an ioctl on it.
+ *
+ * The slow path of an ARM after a close found none (@closed): O(max_fds)
+ * under current->files->file_lock.
+ *
+ * Return: true if a descriptor in current's fd table refers to @ctx's
+ * file.
+ */
+bool kpf_ctx_in_my_table(struct kpf_ctx *ctx)
+{
+	return iterate_fd(current->files, 0, kpf_fd_of, ctx) != 0;
+}
+
 /*
  * Does the owner still have a descriptor of @file, now that one was taken
  * out of the table @id? Looked up in the owner's own fd table; references
@@ -276,9 +299,9 @@ static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file,
  * goes, nothing may be delivered after close() returns - into an upcall
  * stack the program may free right after - whoever else still holds the
  * file. So stop the timer and drop a queued delivery here; the context
- * stays registered (and the page pinned) until release, and ARM fails
- * with EBADF until UNREGISTER (an ARM in flight across this close, or one
- * through a descriptor the owner got back over SCM_RIGHTS).
+ * stays registered (and the page pinned) until release, and an ARM in
+ * flight across this close fails with EBADF (one through a descriptor the
+ * owner has again arms: see kpf_arm_start()).
  */
 static int kpf_flush(struct file *file, fl_owner_t id)
 {

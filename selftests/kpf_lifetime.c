@@ -550,6 +550,246 @@ TEST_F(life, close_range_unshare_beyond)
 		       self->contexts0);
 }
 
+struct stuck_register {
+	int fd;
+	void *reg;		/* in a page userfaultfd fills */
+	int ret;
+};
+
+/* REGISTER with its request in a missing page: holds that file's lock. */
+static void *stuck_register_thread(void *arg)
+{
+	struct stuck_register *u = arg;
+
+	u->ret = kpf_ioctl(u->fd, KPF_IOC_REGISTER, (uintptr_t)u->reg);
+	return NULL;
+}
+
+struct unsharer {
+	struct kpf_test_ctx *c;
+	int other;		/* the descriptor close_range() closes */
+	int step;		/* 1 registered, 2 close_range() returned */
+	int ret;		/* close_range() */
+	int getfd;		/* fcntl(F_GETFD) of c->fd afterwards */
+	int arm;		/* ARM afterwards */
+	int delivered;		/* its upcall arrived */
+	pid_t tid;
+};
+
+/*
+ * The owner: registers, then leaves the shared fd table with
+ * close_range(other, other, CLOSE_RANGE_UNSHARE), which copies the table
+ * (with the context's descriptor) and then blocks in the other file's
+ * ->flush. Once through, it still has its descriptor and arms.
+ */
+static void *unsharer_thread(void *arg)
+{
+	struct unsharer *o = arg;
+
+	if (kpf_test_register(o->c)) {
+		__atomic_store_n(&o->step, -1, __ATOMIC_SEQ_CST);
+		return NULL;
+	}
+	o->tid = syscall(SYS_gettid);
+	__atomic_store_n(&o->step, 1, __ATOMIC_SEQ_CST);
+	o->ret = syscall(SYS_close_range, o->other, o->other,
+			 CLOSE_RANGE_UNSHARE) ? -errno : 0;
+	o->getfd = fcntl(o->c->fd, F_GETFD);
+	o->arm = kpf_test_arm(o->c, 0, NSEC_PER_MSEC, 0);
+	if (!o->arm)
+		o->delivered = !kpf_test_wait_delivered(o->c, 1, WAIT_NS);
+	__atomic_store_n(&o->step, 2, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* The thread is asleep in D state inside close_range(). */
+static int in_close_range(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	long nr;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	nr = strtol(buf, NULL, 10);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return nr == SYS_close_range && p && p[1] == ' ' && p[2] == 'D';
+}
+
+/*
+ * Another thread closes the owner's descriptor in the shared table just
+ * while the owner is leaving that table with its own copy of it
+ * (close_range(CLOSE_RANGE_UNSHARE) of another descriptor; unshare(2)
+ * has the same window). That close finds no descriptor in the table the
+ * owner still has, and stops the context; the owner then installs its
+ * copy and still has its descriptor. Its ARM used to fail with EBADF
+ * until UNREGISTER: a descriptor the owner holds must arm. A REGISTER
+ * stuck on userfaultfd holds the other file's lock, so close_range()
+ * waits inside the window: deterministic.
+ */
+TEST_F(life, close_while_owner_unshares)
+{
+	struct uffdio_copy copy = { .len = KPF_TEST_PAGE_SIZE };
+	struct pollfd pfd = { .events = POLLIN };
+	struct stuck_register u = { 0 };
+	struct unsharer o = { 0 };
+	struct kpf_test_ctx c;
+	struct uffd_msg msg;
+	pthread_t tu, to;
+	uint64_t end;
+	char *page, *src;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_init(&c));
+	u.fd = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, u.fd);
+	page = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	src = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	ASSERT_TRUE(page && src);
+	pfd.fd = uffd_for(page);
+	if (pfd.fd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(-pfd.fd));
+	u.reg = page;
+	ASSERT_EQ(0, pthread_create(&tu, NULL, stuck_register_thread, &u));
+	ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	ASSERT_EQ(sizeof(msg), read(pfd.fd, &msg, sizeof(msg)));
+	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+
+	o.c = &c;
+	o.other = u.fd;
+	ASSERT_EQ(0, pthread_create(&to, NULL, unsharer_thread, &o));
+	while (!__atomic_load_n(&o.step, __ATOMIC_SEQ_CST))
+		;
+	ASSERT_EQ(1, o.step);
+	end = kpf_now_ns() + 10 * NSEC_PER_SEC;
+	while (!in_close_range(o.tid) && kpf_now_ns() < end)
+		;
+	ASSERT_TRUE(in_close_range(o.tid))
+		TH_LOG("the owner never blocked in close_range()");
+
+	/* Our table is still the one the owner is leaving. */
+	EXPECT_EQ(0, close(c.fd));
+	memset(src, 0, KPF_TEST_PAGE_SIZE);	/* size 0: EINVAL */
+	copy.dst = (uintptr_t)page;
+	copy.src = (uintptr_t)src;
+	ASSERT_EQ(0, ioctl(pfd.fd, UFFDIO_COPY, &copy));
+	ASSERT_EQ(0, pthread_join(tu, NULL));
+	ASSERT_EQ(0, pthread_join(to, NULL));
+	kpf_log("close_range %d, owner's descriptor F_GETFD %d, ARM %d (%s), upcall %d\n",
+		o.ret, o.getfd, o.arm, strerror(-o.arm), o.delivered);
+	EXPECT_EQ(-EINVAL, u.ret);
+	EXPECT_EQ(0, o.ret);
+	ASSERT_LE(0, o.getfd);
+	EXPECT_EQ(0, o.arm);
+	EXPECT_EQ(1, o.delivered);
+
+	close(u.fd);
+	close(pfd.fd);
+	munmap(page, KPF_TEST_PAGE_SIZE);
+	munmap(src, KPF_TEST_PAGE_SIZE);
+	c.fd = -1;
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+/* Receive the descriptor park_in_flight() sent: the new fd or -errno. */
+static int receive_parked(int peer)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(peer, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -EIO;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -EIO;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/*
+ * The owner closes its only descriptor (the timer stops, nothing is
+ * delivered after close() returns), gets the file back over SCM_RIGHTS,
+ * and arms through it: that works (it used to fail with EBADF until
+ * UNREGISTER), and the close of that descriptor stops the timer again.
+ */
+TEST_F(life, arm_after_getting_it_back)
+{
+	struct kpf_test_ctx c;
+	uint64_t n, fires;
+	int sock, peer = -1, fd;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
+	sock = park_in_flight(c.fd, &peer);
+	ASSERT_LE(0, sock);
+	EXPECT_EQ(0, close(c.fd));
+	n = kpf_test_upcall_count;
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(20 * NSEC_PER_MSEC);
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+
+	fd = receive_parked(peer);
+	ASSERT_LE(0, fd);
+	c.fd = fd;
+	n = READ_ONCE(c.area->delivered);
+	EXPECT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	EXPECT_EQ(0, kpf_test_wait_delivered(&c, n + 3, WAIT_NS));
+
+	/* Another descriptor in flight again, so close is not release. */
+	close(sock);
+	close(peer);
+	sock = park_in_flight(c.fd, &peer);
+	ASSERT_LE(0, sock);
+	EXPECT_EQ(0, close(c.fd));
+	c.fd = -1;
+	n = kpf_test_upcall_count;
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(20 * NSEC_PER_MSEC);
+	kpf_log("after getting it back: delivered %llu, upcalls after the second close %llu\n",
+		(unsigned long long)READ_ONCE(c.area->delivered),
+		(unsigned long long)(kpf_test_upcall_count - n));
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
+	close(sock);
+	close(peer);
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
 TEST_F(life, fork_child_eperm)
 {
 	struct kpf_test_ctx c;
