@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Lifetimes: a thread exiting with a periodic timer armed, close with a
- * timer armed, a fork child and an exec'd image using an inherited fd
+ * timer armed (also while an ARM is in flight, through
+ * close_range(CLOSE_RANGE_UNSHARE), while the owner unshares its fd
+ * table, and arming again through a descriptor received back), a fork
+ * child and an exec'd image using an inherited fd
  * (EPERM, and no upcall into them), and delete_module refused while a
  * /dev/kpf file is open or a delivery is still queued after release. The contexts counter must return to its value
  * from before each test.
