@@ -310,28 +310,17 @@ static void do_ptrace(uint64_t *r)
 
 static void do_scm_rights(struct slot *s)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'k';
-	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	int sv[2], got;
+	int sock, got;
 
-	if (s->fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+	if (s->fd < 0)
 		return;
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &s->fd, sizeof(int));
-	if (sendmsg(sv[0], &msg, 0) == 1 && recvmsg(sv[1], &msg, 0) == 1) {
-		memcpy(&got, CMSG_DATA(cm), sizeof(int));
+	sock = kpf_test_send_unreceived(s->fd);
+	if (sock < 0)
+		return;
+	got = kpf_test_recv_fd(sock);
+	if (got >= 0)
 		close(got);
-	}
-	close(sv[0]);
-	close(sv[1]);
+	close(sock);
 }
 
 static void one_op(int w, uint64_t *r)

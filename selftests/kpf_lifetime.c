@@ -14,7 +14,6 @@
 #include <linux/close_range.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -302,38 +301,6 @@ static int uffd_for(void *page)
 }
 
 /*
- * Send @fd over a unix socket pair and leave it unreceived: the message in
- * flight holds a reference on the file, as a fork child would. Returns the
- * sending end (closing both ends drops it) or -errno; *@peer the other.
- */
-static int park_in_flight(int fd, int *peer)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 0;
-	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	int sv[2];
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(sv[0], &msg, 0) != 1) {
-		close(sv[0]);
-		close(sv[1]);
-		return -EIO;
-	}
-	*peer = sv[1];
-	return sv[0];
-}
-
-/*
  * The owner ARMs (without ioctl_lock) while another thread of its process
  * closes its only descriptor, while an SCM_RIGHTS message in flight keeps
  * the file alive (so the ARM's own reference is not the last one, whose
@@ -356,7 +323,7 @@ TEST_F(life, close_while_owner_arm_in_flight)
 	struct kpf_test_ctx c;
 	struct uffd_msg msg;
 	char *page, *src;
-	int sock, peer = -1;
+	int held;
 	pthread_t t;
 
 	KPF_REQUIRE_DEVICE();
@@ -377,8 +344,8 @@ TEST_F(life, close_while_owner_arm_in_flight)
 	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
 	ASSERT_EQ((uintptr_t)page,
 		  msg.arg.pagefault.address & ~(KPF_TEST_PAGE_SIZE - 1));
-	sock = park_in_flight(c.fd, &peer);
-	ASSERT_LE(0, sock);
+	held = kpf_test_send_unreceived(c.fd);
+	ASSERT_LE(0, held);
 	EXPECT_EQ(0, close(c.fd));
 	c.fd = -1;
 	memcpy(src, &arm, sizeof(arm));
@@ -400,8 +367,7 @@ TEST_F(life, close_while_owner_arm_in_flight)
 	EXPECT_EQ(-EBADF, r.ret);
 	EXPECT_EQ(0, r.armed_ns);
 	EXPECT_EQ(0, r.upcalls);
-	close(sock);
-	close(peer);
+	close(held);
 	close(pfd.fd);
 	munmap(page, KPF_TEST_PAGE_SIZE);
 	munmap(src, KPF_TEST_PAGE_SIZE);

@@ -185,29 +185,12 @@ static int held_sock = -1;
 /* An SCM_RIGHTS message that nobody received yet holds the file. */
 static int hold_scm_rights(int fd, int *token)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'k';
-	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	int sv[2];
+	int sock = kpf_test_send_unreceived(fd);
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	if (sendmsg(sv[0], &msg, 0) != 1)
-		return -errno;
+	if (sock < 0)
+		return sock;
 	/* Keep the message in flight until the test ends. */
-	held_sock = sv[1];
-	close(sv[0]);
+	held_sock = sock;
 	*token = 0;
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -260,6 +261,58 @@ static inline void kpf_test_ctx_destroy(struct kpf_test_ctx *c)
 		munmap(c->stack, c->stack_size);
 	c->area = NULL;
 	c->stack = NULL;
+}
+
+/*
+ * Send @fd over a new unix socket pair and leave it unreceived: the
+ * message in flight holds a reference on the file, as a fork child would.
+ * Returns the receiving end, whose close drops that reference, or -errno.
+ */
+static inline int kpf_test_send_unreceived(int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte = 'k';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	int sv[2], ret;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	ret = sendmsg(sv[0], &msg, 0) == 1 ? sv[1] : -EIO;
+	close(sv[0]);
+	if (ret < 0)
+		close(sv[1]);
+	return ret;
+}
+
+/* Receive the descriptor kpf_test_send_unreceived() left on @sock. */
+static inline int kpf_test_recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -errno;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -EIO;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
 }
 
 /* Spin in user mode until @n upcalls were delivered; -ETIMEDOUT if not. */

@@ -1,21 +1,68 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Benchmark 3, arming cost: nanoseconds per operation to arm and disarm a
- * timer: KPF_IOC_ARM / KPF_IOC_ARM_AT / KPF_IOC_DISARM, storing a deadline
- * into the kpf area (no system call while a timer is queued for an earlier
- * time), timer_settime and setitimer. The timers are armed far in the future, so
- * nothing fires during the loops. System calls are timed one by one (the
- * mean clock read is subtracted); the store, far cheaper than a clock
- * read, is timed as a loop. Writes results.csv.
+ * Benchmark 3, arming cost: time per call to arm and disarm a timer:
+ * KPF_IOC_ARM / KPF_IOC_ARM_AT / KPF_IOC_DISARM, storing a deadline into
+ * the kpf area (no system call while a timer is queued for an earlier
+ * time), timer_settime and setitimer; and, to show where a call's time
+ * goes, calls that stop at a known point (getppid: entry and exit only; a
+ * bad fd: fdget; FIOQSIZE: do_vfs_ioctl after the LSM hook; a foreign
+ * ioctl type: kpf's first check; timer_settime of a bad timer id).
+ *
+ * The timers are armed far in the future, so nothing fires. Each system
+ * call is timed on its own and a row is the median minus the median clock
+ * read: a mean carries whatever else the machine did meanwhile (right
+ * after insmod, the icount guest's mean for ARM was 1621-1675 ns against
+ * a median of 1041). In the -icount guest 1 ns is one instruction and the
+ * median is exact. The deadline store, far cheaper than a clock read, is
+ * timed as a loop. Writes results.csv.
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <linux/fs.h>
 
 #include "bench.h"
 
 #define KB_FAR_NS	(100 * NSEC_PER_SEC)
+
+enum kb_arm_call {
+	KB_CALL_GETPPID,
+	KB_CALL_BAD_FD,
+	KB_CALL_FIOQSIZE,
+	KB_CALL_BAD_TYPE,
+	KB_CALL_BAD_TIMER,
+	KB_CALL_ARM_IDLE,
+	KB_CALL_DISARM,
+	KB_CALL_ARM_MOVE,
+	KB_CALL_ARM_AT_IDLE,
+	KB_CALL_ARM_AT_MOVE,
+	KB_CALL_SETITIMER_ARM,
+	KB_CALL_SETITIMER_DISARM,
+};
+
+/* A row: the call, its name on kmod and on signal (NULL: not there). */
+static const struct kb_arm_op {
+	enum kb_arm_call call;
+	const char *name[KB_NR_BACKENDS];
+} kb_arm_ops[] = {
+	{ KB_CALL_GETPPID, { "getppid (entry+exit)", NULL } },
+	{ KB_CALL_BAD_FD, { "ioctl bad fd (fdget)", NULL } },
+	{ KB_CALL_FIOQSIZE, { "ioctl FIOQSIZE (LSM+vfs)", NULL } },
+	{ KB_CALL_BAD_TYPE, { "ioctl bad type (kpf_ioctl)", NULL } },
+	{ KB_CALL_BAD_TIMER, { NULL, "timer_settime bad id" } },
+	{ KB_CALL_ARM_IDLE, { "ioctl ARM (idle timer)",
+			      "timer_settime arm (idle)" } },
+	{ KB_CALL_DISARM, { "ioctl DISARM", "timer_settime disarm" } },
+	{ KB_CALL_ARM_MOVE, { "ioctl ARM (move queued)",
+			      "timer_settime (move queued)" } },
+	{ KB_CALL_ARM_AT_IDLE, { "ioctl ARM_AT (idle timer)", NULL } },
+	{ KB_CALL_ARM_AT_MOVE, { "ioctl ARM_AT (move queued)", NULL } },
+	{ KB_CALL_SETITIMER_ARM, { NULL, "setitimer arm" } },
+	{ KB_CALL_SETITIMER_DISARM, { NULL, "setitimer disarm" } },
+};
 
 struct kb_arm_row {
 	const char *backend;
@@ -23,7 +70,8 @@ struct kb_arm_row {
 	double ns;
 };
 
-#define KB_MAX_ARM_ROWS	16
+/* every row on both backends, and the store */
+#define KB_MAX_ARM_ROWS	(ARRAY_SIZE(kb_arm_ops) * KB_NR_BACKENDS + 1)
 
 static struct kb_arm_row kb_arm_rows[KB_MAX_ARM_ROWS];
 static unsigned int kb_nr_arm_rows;
@@ -45,70 +93,110 @@ static double kb_arm_find(const char *op)
 	return 0;
 }
 
-/* mean cost of reading the clock, subtracted from per-operation timings */
-static double kb_clock_cost(unsigned long ops)
+/* the median of @v (sorted here) */
+static uint64_t kb_arm_median(uint64_t *v, unsigned long n)
 {
-	uint64_t sum = 0, a, b;
+	struct kb_dist d;
+
+	kb_dist_compute(v, n, &d);
+	return d.p50;
+}
+
+/* median cost of reading the clock, subtracted from every row */
+static uint64_t kb_clock_cost(uint64_t *v, unsigned long ops)
+{
 	unsigned long i;
+	uint64_t a;
 
 	for (i = 0; i < ops; i++) {
 		a = kb_now_ns();
-		b = kb_now_ns();
-		sum += b - a;
+		v[i] = kb_now_ns() - a;
 	}
-	return (double)sum / ops;
+	return kb_arm_median(v, ops);
 }
 
-/* per-operation mean minus the clock read, never below 0 */
-static double kb_per_op(uint64_t sum, unsigned long ops, double clk)
+static int kb_setitimer(uint64_t ns)
 {
-	double v = (double)sum / ops - clk;
+	struct itimerval it = {
+		.it_value = { ns / NSEC_PER_SEC, ns % NSEC_PER_SEC / 1000 },
+	};
 
-	return v > 0 ? v : 0;
-}
-
-/* setitimer(ITIMER_REAL) arm + disarm, far in the future */
-static int kb_arm_setitimer(unsigned long ops, double clk)
-{
-	struct itimerval on, off;
-	uint64_t t0, t1, t2, arm = 0, disarm = 0;
-	unsigned long i;
-
-	memset(&on, 0, sizeof(on));
-	memset(&off, 0, sizeof(off));
-	on.it_value.tv_sec = KB_FAR_NS / NSEC_PER_SEC;
-	for (i = 0; i < ops; i++) {
-		t0 = kb_now_ns();
-		if (setitimer(ITIMER_REAL, &on, NULL))
-			return -errno;
-		t1 = kb_now_ns();
-		if (setitimer(ITIMER_REAL, &off, NULL))
-			return -errno;
-		t2 = kb_now_ns();
-		arm += t1 - t0;
-		disarm += t2 - t1;
-	}
-	kb_arm_add("signal", "setitimer arm", kb_per_op(arm, ops, clk));
-	kb_arm_add("signal", "setitimer disarm", kb_per_op(disarm, ops, clk));
-	return 0;
+	return setitimer(ITIMER_REAL, &it, NULL) ? -errno : 0;
 }
 
 /*
- * KPF_IOC_ARM/DISARM, KPF_IOC_ARM_AT (if the module has it) and the
- * deadline store, or timer_settime
+ * Put the timer where call @c of the @i-th sample starts from: idle for
+ * an arm, queued for a disarm, queued far later for a move (the first
+ * sample only: each move is earlier than the last).
  */
-static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
+static int kb_arm_prepare(struct kb_timer *t, enum kb_arm_call c,
+			  unsigned long i, uint64_t far)
 {
-	static const char *const op[2][3] = {
-		{ "timer_settime arm (idle)", "timer_settime disarm",
-		  "timer_settime (move queued)" },
-		{ "ioctl ARM (idle timer)", "ioctl DISARM", "ioctl ARM (move queued)" },
-	};
-	const char *be = kb_backend_name[!kmod];
-	uint64_t t0, t1, t2, far, arm = 0, disarm = 0, rearm = 0, store;
-	uint64_t at_arm = 0, at_rearm = 0;
-	bool at;
+	switch (c) {
+	case KB_CALL_ARM_IDLE:
+	case KB_CALL_ARM_AT_IDLE:
+		return kb_timer_disarm(t);
+	case KB_CALL_DISARM:
+		return kb_timer_arm(t, far + i, 0);
+	case KB_CALL_ARM_MOVE:
+	case KB_CALL_ARM_AT_MOVE:
+		return i ? 0 : kb_timer_arm(t, far + KB_FAR_NS, 0);
+	case KB_CALL_SETITIMER_DISARM:
+		return kb_setitimer(KB_FAR_NS);
+	default:
+		return 0;
+	}
+}
+
+/* Make call @c; 0, or -errno where the call was meant to succeed. */
+static int kb_arm_make(struct kb_timer *t, enum kb_arm_call c,
+		       unsigned long i, uint64_t far)
+{
+	struct itimerspec bad = { .it_value = { 1, 0 } };
+
+	switch (c) {
+	case KB_CALL_GETPPID:
+		syscall(SYS_getppid);
+		return 0;
+	case KB_CALL_BAD_FD:
+		ioctl(-1, _IO('x', 0), 0);
+		return 0;
+	case KB_CALL_FIOQSIZE:
+		ioctl(t->k.fd, FIOQSIZE, 0);
+		return 0;
+	case KB_CALL_BAD_TYPE:
+		ioctl(t->k.fd, _IO('x', 0), 0);
+		return 0;
+	case KB_CALL_BAD_TIMER:
+		syscall(SYS_timer_settime, 12345, TIMER_ABSTIME, &bad, NULL);
+		return 0;
+	case KB_CALL_ARM_IDLE:
+		return kb_timer_arm(t, far + i, 0);
+	case KB_CALL_DISARM:
+		return kb_timer_disarm(t);
+	case KB_CALL_ARM_MOVE:
+		return kb_timer_arm(t, far + KB_FAR_NS - i - 1, 0);
+	case KB_CALL_ARM_AT_IDLE:
+		return ioctl(t->k.fd, KPF_IOC_ARM_AT, far + i) ? -errno : 0;
+	case KB_CALL_ARM_AT_MOVE:
+		return ioctl(t->k.fd, KPF_IOC_ARM_AT,
+			     far + KB_FAR_NS - i - 1) ? -errno : 0;
+	case KB_CALL_SETITIMER_ARM:
+		return kb_setitimer(KB_FAR_NS);
+	case KB_CALL_SETITIMER_DISARM:
+		return kb_setitimer(0);
+	}
+	return -EINVAL;
+}
+
+/* Every row of backend @b, each call timed on its own. */
+static int kb_arm_timer(unsigned int b, uint64_t *v, unsigned long ops,
+			uint64_t clk)
+{
+	bool kmod = (1U << b) == KB_BACKEND_KMOD;
+	uint64_t far, t0, store;
 	unsigned long i, slow = 0;
+	const struct kb_arm_op *o;
 	struct kb_timer t;
 	int err;
 
@@ -116,45 +204,27 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 	if (err)
 		return err;
 	far = kb_now_ns() + KB_FAR_NS;
-	for (i = 0; i < ops && !err; i++) {
-		t0 = kb_now_ns();
-		err = kb_timer_arm(&t, far + i, 0);
-		t1 = kb_now_ns();
-		if (!err)
+	for (o = kb_arm_ops; !err && o < kb_arm_ops + ARRAY_SIZE(kb_arm_ops);
+	     o++) {
+		if (!o->name[b])
+			continue;
+		for (i = 0; i < ops && !err; i++) {
+			err = kb_arm_prepare(&t, o->call, i, far);
+			t0 = kb_now_ns();
+			if (!err)
+				err = kb_arm_make(&t, o->call, i, far);
+			v[i] = kb_now_ns() - t0;
+		}
+		/* ARM_AT is newer than the module may be: no row then */
+		if (err == -ENOTTY && (o->call == KB_CALL_ARM_AT_IDLE ||
+				       o->call == KB_CALL_ARM_AT_MOVE)) {
 			err = kb_timer_disarm(&t);
-		t2 = kb_now_ns();
-		arm += t1 - t0;
-		disarm += t2 - t1;
-	}
-	/* moving a queued timer to an earlier time needs the system call */
-	if (!err)
-		err = kb_timer_arm(&t, far + KB_FAR_NS, 0);
-	for (i = 0; i < ops && !err; i++) {
-		t0 = kb_now_ns();
-		err = kb_timer_arm(&t, far + KB_FAR_NS - i - 1, 0);
-		rearm += kb_now_ns() - t0;
-	}
-
-	/* kmod: the same two with KPF_IOC_ARM_AT (the expiry by value) */
-	at = kmod && !err && !ioctl(t.k.fd, KPF_IOC_ARM_AT, far);
-	if (at)
-		err = kb_timer_disarm(&t);
-	for (i = 0; i < ops && !err && at; i++) {
-		t0 = kb_now_ns();
-		if (ioctl(t.k.fd, KPF_IOC_ARM_AT, far + i))
-			err = -errno;
-		t1 = kb_now_ns();
-		if (!err)
-			err = kb_timer_disarm(&t);
-		at_arm += t1 - t0;
-	}
-	if (!err && at)
-		err = kb_timer_arm(&t, far + KB_FAR_NS, 0);
-	for (i = 0; i < ops && !err && at; i++) {
-		t0 = kb_now_ns();
-		if (ioctl(t.k.fd, KPF_IOC_ARM_AT, far + KB_FAR_NS - i - 1))
-			err = -errno;
-		at_rearm += kb_now_ns() - t0;
+			continue;
+		}
+		t0 = kb_arm_median(v, i);
+		kb_arm_add(kb_backend_name[b], o->name[b],
+			   t0 > clk ? (double)(t0 - clk) : 0);
+		kb_timer_disarm(&t);
 	}
 
 	/* kmod, queued for "far": every later deadline is a plain store */
@@ -165,24 +235,17 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 		if (!kpf_raw_set_deadline(t.k.area, far + KB_FAR_NS + i))
 			slow++;
 	store = kb_now_ns() - t0;
+	kb_setitimer(0);
 	kb_timer_close(&t);
 	if (err)
 		return err;
 	if (slow)
 		fprintf(stderr, "kpf-bench: arming: %lu deadline stores needed an ioctl\n",
 			slow);
-	kb_arm_add(be, op[kmod][0], kb_per_op(arm, ops, clk));
-	kb_arm_add(be, op[kmod][1], kb_per_op(disarm, ops, clk));
-	kb_arm_add(be, op[kmod][2], kb_per_op(rearm, ops, clk));
-	if (at) {
-		kb_arm_add(be, "ioctl ARM_AT (idle timer)",
-			   kb_per_op(at_arm, ops, clk));
-		kb_arm_add(be, "ioctl ARM_AT (move queued)",
-			   kb_per_op(at_rearm, ops, clk));
-	}
 	if (kmod)
-		kb_arm_add(be, "area deadline store", (double)store / ops);
-	return kmod ? 0 : kb_arm_setitimer(ops, clk);
+		kb_arm_add(kb_backend_name[b], "area deadline store",
+			   (double)store / ops);
+	return 0;
 }
 
 /**
@@ -193,30 +256,34 @@ static int kb_arm_timer(bool kmod, unsigned long ops, double clk)
 int kb_bench_arming(void)
 {
 	unsigned long ops = kb_opt.ops;
-	double base, clk;
+	uint64_t *v, clk;
 	unsigned int i, b;
+	double base;
 	char buf[32];
-	int err;
+	int err = 0;
 
+	v = malloc(ops * sizeof(*v));
+	if (!v)
+		return 1;
 	kb_nr_arm_rows = 0;
-	clk = kb_clock_cost(ops);
-	for (b = 0; b < KB_NR_BACKENDS; b++) {
+	clk = kb_clock_cost(v, ops);
+	for (b = 0; b < KB_NR_BACKENDS && !err; b++) {
 		if (!kb_backend_on(b))
 			continue;
-		kb_progress("arming %s: %lu x %s", kb_backend_name[b], ops, b ?
-			    "timer_settime arm+disarm, move, setitimer arm+disarm" :
-			    "ARM+DISARM, ARM moving a queued timer, deadline store");
-		err = kb_arm_timer(!b, ops, clk);
-		if (err) {
+		kb_progress("arming %s: %lu of each call", kb_backend_name[b],
+			    ops);
+		err = kb_arm_timer(b, v, ops, clk);
+		if (err)
 			fprintf(stderr, "kpf-bench: arming %s: %s\n",
 				kb_backend_name[b], strerror(-err));
-			return 1;
-		}
 	}
+	free(v);
+	if (err)
+		return 1;
 
 	base = kb_arm_find("timer_settime arm (idle)");
-	kb_section("3. arming cost: time per operation (mean of %lu, clock read of %.0f ns subtracted)",
-		   ops, clk);
+	kb_section("3. arming cost: time per call (median of %lu, clock read of %llu ns subtracted)",
+		   ops, (unsigned long long)clk);
 	printf("%-8s %-28s %12s   %s\n", "backend", "operation", "time/op",
 	       base ? "vs timer_settime arm" : "");
 	for (i = 0; i < kb_nr_arm_rows; i++) {
