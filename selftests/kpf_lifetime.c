@@ -472,8 +472,8 @@ TEST_F(life, close_range_unshare_beyond)
 	struct table_holder h = { 0 };
 	struct kpf_test_ctx c;
 	uint64_t n, fires, gap;
-	int sock, peer = -1;
 	pthread_t t;
+	int peer;
 
 	KPF_REQUIRE_DEVICE();
 	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
@@ -482,8 +482,8 @@ TEST_F(life, close_range_unshare_beyond)
 	EXPECT_EQ(0, close(c.fd));
 	c.fd = HIGH_FD;
 	h.fd = HIGH_FD;
-	sock = park_in_flight(c.fd, &peer);
-	ASSERT_LE(0, sock);
+	peer = kpf_test_send_unreceived(c.fd);
+	ASSERT_LE(0, peer);
 	ASSERT_GT(HIGH_FD, peer);
 	ASSERT_EQ(0, pthread_create(&t, NULL, table_holder_thread, &h));
 	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
@@ -510,7 +510,6 @@ TEST_F(life, close_range_unshare_beyond)
 	EXPECT_EQ(n, kpf_test_upcall_count);
 	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
 	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
-	close(sock);
 	close(peer);
 	c.fd = -1;
 	kpf_test_ctx_destroy(&c);
@@ -679,28 +678,6 @@ TEST_F(life, close_while_owner_unshares)
 		       self->contexts0);
 }
 
-/* Receive the descriptor park_in_flight() sent: the new fd or -errno. */
-static int receive_parked(int peer)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte;
-	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(peer, &msg, MSG_CMSG_CLOEXEC) != 1)
-		return -EIO;
-	cm = CMSG_FIRSTHDR(&msg);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		return -EIO;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
-}
-
 /*
  * The owner closes its only descriptor (the timer stops, nothing is
  * delivered after close() returns), gets the file back over SCM_RIGHTS,
@@ -711,15 +688,15 @@ TEST_F(life, arm_after_getting_it_back)
 {
 	struct kpf_test_ctx c;
 	uint64_t n, fires;
-	int sock, peer = -1, fd;
+	int peer, fd;
 
 	KPF_REQUIRE_DEVICE();
 	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
 	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
 				  100 * NSEC_PER_USEC));
 	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
-	sock = park_in_flight(c.fd, &peer);
-	ASSERT_LE(0, sock);
+	peer = kpf_test_send_unreceived(c.fd);
+	ASSERT_LE(0, peer);
 	EXPECT_EQ(0, close(c.fd));
 	n = kpf_test_upcall_count;
 	fires = READ_ONCE(c.area->fires);
@@ -727,7 +704,7 @@ TEST_F(life, arm_after_getting_it_back)
 	EXPECT_EQ(n, kpf_test_upcall_count);
 	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
 
-	fd = receive_parked(peer);
+	fd = kpf_test_recv_fd(peer);
 	ASSERT_LE(0, fd);
 	c.fd = fd;
 	n = READ_ONCE(c.area->delivered);
@@ -736,10 +713,9 @@ TEST_F(life, arm_after_getting_it_back)
 	EXPECT_EQ(0, kpf_test_wait_delivered(&c, n + 3, WAIT_NS));
 
 	/* Another descriptor in flight again, so close is not release. */
-	close(sock);
 	close(peer);
-	sock = park_in_flight(c.fd, &peer);
-	ASSERT_LE(0, sock);
+	peer = kpf_test_send_unreceived(c.fd);
+	ASSERT_LE(0, peer);
 	EXPECT_EQ(0, close(c.fd));
 	c.fd = -1;
 	n = kpf_test_upcall_count;
@@ -751,7 +727,6 @@ TEST_F(life, arm_after_getting_it_back)
 	EXPECT_EQ(n, kpf_test_upcall_count);
 	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
 	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
-	close(sock);
 	close(peer);
 	kpf_test_ctx_destroy(&c);
 	EXPECT_EQ(0, wait_contexts(self->contexts0))
