@@ -63,8 +63,9 @@ struct kpf_user;
  * @paused:	periodic timer stopped until the queued delivery runs.
  * @gone:	the owner exited or exec'd: the timer stays stopped for good.
  * @closed:	the owner closed its last descriptor (kpf_flush()): ARM
- *		fails with EBADF until UNREGISTER, so an ARM that was in
- *		flight across that close cannot start the timer again.
+ *		fails with EBADF while the owner has none in its table, so
+ *		an ARM that was in flight across that close cannot start the
+ *		timer again; cleared by an ARM through one, or UNREGISTER.
  * @retry:	a delivery found no final frame; the timer retries it.
  * @retries:	consecutive retries, for the backoff.
  * @retry_expiry: intended expiry of the delivery being retried (ns).
@@ -210,6 +211,7 @@ bool kpf_deliver_irq(struct kpf_ctx *ctx, u64 expiry, u64 irq);
 
 /* kpf_main.c */
 void kpf_ctx_put(struct kpf_ctx *ctx);
+bool kpf_ctx_in_my_table(struct kpf_ctx *ctx);
 int kpf_copy_arg(void *dst, size_t ksize, size_t ver0,
 		 const void __user *uarg, u32 usize);
 

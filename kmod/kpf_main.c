@@ -114,7 +114,8 @@ static bool kpf_ctx_foreign(const struct kpf_ctx *ctx)
  * flight (it took its file reference first): if the ARM starts the timer
  * first, close stops it; if close stops it first, it marks the context
  * closed under the same lock and the ARM fails with EBADF instead of
- * arming a timer that nothing would stop.
+ * arming a timer that nothing would stop (unless the owner's table has a
+ * descriptor of it again, see kpf_arm_start()).
  */
 static bool kpf_ctx_mine(const struct kpf_ctx *ctx)
 {
@@ -226,16 +227,40 @@ static int kpf_fd_is(const void *file, struct file *f, unsigned int fd)
 	return f == file;
 }
 
-/*
- * Does the owner still have a descriptor of @file? Looked up in the
- * owner's own fd table, which is current's when a thread of the owner's
- * process closes; references that others hold (a fork child that has not
- * exec'd, an SCM_RIGHTS copy, a concurrent fget()) do not count.
+static const struct file_operations kpf_fops;
+
+static int kpf_fd_of(const void *ctx, struct file *f, unsigned int fd)
+{
+	return f->f_op == &kpf_fops && f->private_data == ctx;
+}
+
+/**
+ * kpf_ctx_in_my_table() - does the caller have a descriptor of @ctx?
+ * @ctx:	a context; the caller is its owner, in an ioctl on it.
+ *
+ * The slow path of an ARM after a close found none (@closed): O(max_fds)
+ * under current->files->file_lock.
+ *
+ * Return: true if a descriptor in current's fd table refers to @ctx's
+ * file.
  */
-static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
+bool kpf_ctx_in_my_table(struct kpf_ctx *ctx)
+{
+	return iterate_fd(current->files, 0, kpf_fd_of, ctx) != 0;
+}
+
+/*
+ * Does the owner still have a descriptor of @file, now that one was taken
+ * out of the table @id? Looked up in the owner's own fd table; references
+ * that others hold (a fork child that has not exec'd, an SCM_RIGHTS copy,
+ * a concurrent fget()) do not count.
+ */
+static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file,
+			     fl_owner_t id)
 {
 	struct task_struct *task = ctx->task;
-	bool shared;
+	struct files_struct *files;
+	bool found;
 
 	/*
 	 * Every descriptor holds a reference, and the one being closed still
@@ -245,12 +270,28 @@ static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
 	 */
 	if (file_count(file) == 1)
 		return false;
+	/*
+	 * The owner closes: @id is its table, or the private copy that
+	 * close_range(CLOSE_RANGE_UNSHARE) closes in and installs only
+	 * afterwards, while current->files is still the shared one that
+	 * keeps the descriptor.
+	 */
+	if (task == current)
+		return id && iterate_fd(id, 0, kpf_fd_is, file) != 0;
+	/*
+	 * Another task closes, in a table that may or may not be the
+	 * owner's: ask the owner's. Whether the two tables are the same
+	 * is not the question: the owner may have left a shared table
+	 * without its descriptor (close_range(CLOSE_RANGE_UNSHARE) beyond
+	 * its last other one copies none, and runs no ->flush), or
+	 * unshared it just after this close took the descriptor out.
+	 * task_lock() keeps the table alive, as for /proc/<pid>/fdinfo.
+	 */
 	task_lock(task);
-	shared = task->files && task->files == current->files;
+	files = task->files;
+	found = files && iterate_fd(files, 0, kpf_fd_is, file) != 0;
 	task_unlock(task);
-	if (!shared)
-		return task != current;
-	return iterate_fd(current->files, 0, kpf_fd_is, file) != 0;
+	return found;
 }
 
 /*
@@ -258,16 +299,16 @@ static bool kpf_owner_has_fd(struct kpf_ctx *ctx, struct file *file)
  * goes, nothing may be delivered after close() returns - into an upcall
  * stack the program may free right after - whoever else still holds the
  * file. So stop the timer and drop a queued delivery here; the context
- * stays registered (and the page pinned) until release, and ARM fails
- * with EBADF until UNREGISTER (an ARM in flight across this close, or one
- * through a descriptor the owner got back over SCM_RIGHTS).
+ * stays registered (and the page pinned) until release, and an ARM in
+ * flight across this close fails with EBADF (one through a descriptor the
+ * owner has again arms: see kpf_arm_start()).
  */
 static int kpf_flush(struct file *file, fl_owner_t id)
 {
 	struct kpf_ctx *ctx = file->private_data;
 
 	mutex_lock(&ctx->ioctl_lock);
-	if (ctx->task && !kpf_owner_has_fd(ctx, file))
+	if (ctx->task && !kpf_owner_has_fd(ctx, file, id))
 		kpf_timer_close(ctx);
 	mutex_unlock(&ctx->ioctl_lock);
 	return 0;

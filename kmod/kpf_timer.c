@@ -495,8 +495,8 @@ efault:
  * @deadline is what the caller asked for (the area's deadline when
  * one-shot), @expiry that clamped to the minimum distance. Inline in both
  * ARM commands, so the one-shot KPF_IOC_ARM_AT compiles the periodic and
- * lingering parts away. -EBADF when the owner's last descriptor was closed
- * meanwhile (see kpf_timer_close()).
+ * lingering parts away. -EBADF when the owner closed its last descriptor
+ * of the context and has none in its table now (see kpf_timer_close()).
  */
 static __always_inline int kpf_arm_start(struct kpf_ctx *ctx, bool periodic,
 					 u64 period_ns, u64 linger_ns,
@@ -508,8 +508,25 @@ static __always_inline int kpf_arm_start(struct kpf_ctx *ctx, bool periodic,
 
 	raw_spin_lock_irqsave(&ctx->timer_lock, flags);
 	if (unlikely(ctx->closed)) {
+		/*
+		 * A close found no descriptor in the owner's table. Still
+		 * none: this ARM was in flight across that close. One now
+		 * (received back, or kept in a table the owner was just
+		 * installing when that close looked): arm, unless another
+		 * close stopped the timer (gen) while we looked, whose
+		 * descriptor may be the one we saw.
+		 */
+		u32 gen = ctx->gen;
+
 		raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
-		return -EBADF;
+		if (!kpf_ctx_in_my_table(ctx))
+			return -EBADF;
+		raw_spin_lock_irqsave(&ctx->timer_lock, flags);
+		if (ctx->gen != gen) {
+			raw_spin_unlock_irqrestore(&ctx->timer_lock, flags);
+			return -EBADF;
+		}
+		ctx->closed = false;
 	}
 	ctx->min_distance_ns = min_ns;
 	ctx->armed = true;
@@ -581,7 +598,8 @@ int kpf_ioctl_arm(struct kpf_ctx *ctx, const void __user *uarg, u32 usize)
  * runtime that arms before every quantum.
  *
  * Return: 0, -EINVAL (@when is 0 or beyond KTIME_MAX), -ENOENT (not
- * registered) or -EBADF (the owner closed its last descriptor).
+ * registered) or -EBADF (the owner closed its last descriptor and has
+ * none).
  */
 long kpf_ioctl_arm_at(struct kpf_ctx *ctx, u64 when)
 {
@@ -698,10 +716,14 @@ void kpf_timer_stop(struct kpf_ctx *ctx)
  * kpf_timer_close() - stop for good: the owner closed its last descriptor
  * @ctx:	a registered context; ioctl_lock held.
  *
- * As kpf_timer_stop(), and ARM fails with EBADF from now until
- * UNREGISTER. The owner's ARM takes no ioctl_lock: one that got its file
- * reference before the descriptor went away may reach kpf_arm_start()
- * after this, and must not start a timer that nothing would stop.
+ * As kpf_timer_stop(), and ARM fails with EBADF while the owner has no
+ * descriptor of the file in its table. The owner's ARM takes no
+ * ioctl_lock: one that got its file reference before the descriptor went
+ * away may reach kpf_arm_start() after this, and must not start a timer
+ * that nothing would stop. One through a descriptor the owner has again,
+ * or had all along in a table it was installing while this close looked
+ * at the one it left (close_range(CLOSE_RANGE_UNSHARE), unshare()),
+ * arms: the close of that descriptor will stop it.
  */
 void kpf_timer_close(struct kpf_ctx *ctx)
 {

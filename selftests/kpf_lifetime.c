@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Lifetimes: a thread exiting with a periodic timer armed, close with a
- * timer armed, a fork child and an exec'd image using an inherited fd
+ * timer armed (also while an ARM is in flight, through
+ * close_range(CLOSE_RANGE_UNSHARE), while the owner unshares its fd
+ * table, and arming again through a descriptor received back), a fork
+ * child and an exec'd image using an inherited fd
  * (EPERM, and no upcall into them), and delete_module refused while a
  * /dev/kpf file is open or a delivery is still queued after release. The contexts counter must return to its value
  * from before each test.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <linux/close_range.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <sys/syscall.h>
@@ -369,6 +373,365 @@ TEST_F(life, close_while_owner_arm_in_flight)
 	munmap(src, KPF_TEST_PAGE_SIZE);
 	kpf_test_ctx_destroy(&c);
 	EXPECT_EQ(0, wait_contexts(self->contexts0));
+}
+
+struct table_holder {
+	int go;		/* set to let it close @fd (if >= 0) and exit */
+	int fd;
+	int ret;	/* what its close() returned */
+};
+
+/*
+ * A thread that shares the test's fd table (pthreads do) until it is told
+ * to go: what keeps the owner's close_range(CLOSE_RANGE_UNSHARE) from
+ * closing in the table itself. Then it closes @fd in that old table.
+ */
+static void *table_holder_thread(void *arg)
+{
+	struct timespec ts = { 0, NSEC_PER_MSEC };
+	struct table_holder *h = arg;
+
+	while (!__atomic_load_n(&h->go, __ATOMIC_SEQ_CST))
+		nanosleep(&ts, NULL);
+	if (h->fd >= 0)
+		h->ret = close(h->fd) ? -errno : 0;
+	return NULL;
+}
+
+/*
+ * The owner closes its only descriptor with close_range(fd, fd,
+ * CLOSE_RANGE_UNSHARE) while another thread shares its fd table. The
+ * kernel closes it in a private copy of the table and installs the copy
+ * only afterwards, so during ->flush current->files is still the shared
+ * table, which keeps the descriptor: deciding from current->files, close
+ * used to leave the periodic timer running (upcalls went on after
+ * close_range() returned, with no descriptor left in the owner's table).
+ * The table ->flush is given is the one that counts.
+ */
+TEST_F(life, close_range_unshare_stops)
+{
+	struct table_holder h = { .fd = -1 };
+	struct kpf_test_ctx c;
+	uint64_t n, fires;
+	pthread_t t;
+	int above;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	/*
+	 * A descriptor above ours: the private copy then includes ours, and
+	 * close_range() closes it there (see close_range_unshare_beyond).
+	 */
+	above = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ASSERT_LT(c.fd, above);
+	ASSERT_EQ(0, pthread_create(&t, NULL, table_holder_thread, &h));
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
+	ASSERT_EQ(0, syscall(SYS_close_range, c.fd, c.fd,
+			     CLOSE_RANGE_UNSHARE));
+	EXPECT_EQ(-1, fcntl(c.fd, F_GETFD));
+	n = kpf_test_upcall_count;
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	kpf_log("close_range(CLOSE_RANGE_UNSHARE): upcalls after it %llu, fires %llu, armed_ns %llu\n",
+		(unsigned long long)(kpf_test_upcall_count - n),
+		(unsigned long long)(READ_ONCE(c.area->fires) - fires),
+		(unsigned long long)READ_ONCE(c.area->armed_ns));
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
+	/* Its exit closes the old table, and with it the last descriptor. */
+	__atomic_store_n(&h.go, 1, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	close(above);
+	c.fd = -1;
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+/* Far above anything else open in the test, in another 64-fd block. */
+#define HIGH_FD		200
+
+/*
+ * The owner leaves its shared fd table with close_range(fd, ~0U,
+ * CLOSE_RANGE_UNSHARE) for a descriptor beyond all its others: the
+ * private copy is cut short below it, so the owner's table never held it
+ * and no ->flush runs at all (the timer keeps running: a known gap, see
+ * Documentation/userspace-api/kpf.rst; logged, not asserted). Then the
+ * other thread closes the descriptor in the old table, while an
+ * SCM_RIGHTS message in flight keeps the file open. That close is the
+ * last descriptor the owner could reach, and used to be judged by whether
+ * the closing thread shares the owner's table - it no longer does, so
+ * "the owner still has one" - and upcalls went on after it returned.
+ */
+TEST_F(life, close_range_unshare_beyond)
+{
+	struct table_holder h = { 0 };
+	struct kpf_test_ctx c;
+	uint64_t n, fires, gap;
+	pthread_t t;
+	int peer;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(HIGH_FD, fcntl(c.fd, F_DUPFD_CLOEXEC, HIGH_FD));
+	/* The owner still has HIGH_FD: this close stops nothing. */
+	EXPECT_EQ(0, close(c.fd));
+	c.fd = HIGH_FD;
+	h.fd = HIGH_FD;
+	peer = kpf_test_send_unreceived(c.fd);
+	ASSERT_LE(0, peer);
+	ASSERT_GT(HIGH_FD, peer);
+	ASSERT_EQ(0, pthread_create(&t, NULL, table_holder_thread, &h));
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
+	ASSERT_EQ(0, syscall(SYS_close_range, HIGH_FD, ~0U,
+			     CLOSE_RANGE_UNSHARE));
+	EXPECT_EQ(-1, fcntl(HIGH_FD, F_GETFD));
+	n = kpf_test_upcall_count;
+	kpf_spin_ns(10 * NSEC_PER_MSEC);
+	gap = kpf_test_upcall_count - n;
+
+	__atomic_store_n(&h.go, 1, __ATOMIC_SEQ_CST);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, h.ret);
+	n = kpf_test_upcall_count;
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(30 * NSEC_PER_MSEC);
+	kpf_log("upcalls after close_range %llu (known gap); after the other thread's close %llu, fires %llu, armed_ns %llu\n",
+		(unsigned long long)gap,
+		(unsigned long long)(kpf_test_upcall_count - n),
+		(unsigned long long)(READ_ONCE(c.area->fires) - fires),
+		(unsigned long long)READ_ONCE(c.area->armed_ns));
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
+	close(peer);
+	c.fd = -1;
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+struct stuck_register {
+	int fd;
+	void *reg;		/* in a page userfaultfd fills */
+	int ret;
+};
+
+/* REGISTER with its request in a missing page: holds that file's lock. */
+static void *stuck_register_thread(void *arg)
+{
+	struct stuck_register *u = arg;
+
+	u->ret = kpf_ioctl(u->fd, KPF_IOC_REGISTER, (uintptr_t)u->reg);
+	return NULL;
+}
+
+struct unsharer {
+	struct kpf_test_ctx *c;
+	int other;		/* the descriptor close_range() closes */
+	int step;		/* 1 registered, 2 close_range() returned */
+	int ret;		/* close_range() */
+	int getfd;		/* fcntl(F_GETFD) of c->fd afterwards */
+	int arm;		/* ARM afterwards */
+	int delivered;		/* its upcall arrived */
+	pid_t tid;
+};
+
+/*
+ * The owner: registers, then leaves the shared fd table with
+ * close_range(other, other, CLOSE_RANGE_UNSHARE), which copies the table
+ * (with the context's descriptor) and then blocks in the other file's
+ * ->flush. Once through, it still has its descriptor and arms.
+ */
+static void *unsharer_thread(void *arg)
+{
+	struct unsharer *o = arg;
+
+	if (kpf_test_register(o->c)) {
+		__atomic_store_n(&o->step, -1, __ATOMIC_SEQ_CST);
+		return NULL;
+	}
+	o->tid = syscall(SYS_gettid);
+	__atomic_store_n(&o->step, 1, __ATOMIC_SEQ_CST);
+	o->ret = syscall(SYS_close_range, o->other, o->other,
+			 CLOSE_RANGE_UNSHARE) ? -errno : 0;
+	o->getfd = fcntl(o->c->fd, F_GETFD);
+	o->arm = kpf_test_arm(o->c, 0, NSEC_PER_MSEC, 0);
+	if (!o->arm)
+		o->delivered = !kpf_test_wait_delivered(o->c, 1, WAIT_NS);
+	__atomic_store_n(&o->step, 2, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* The thread is asleep in D state inside close_range(). */
+static int in_close_range(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	long nr;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	nr = strtol(buf, NULL, 10);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return nr == SYS_close_range && p && p[1] == ' ' && p[2] == 'D';
+}
+
+/*
+ * Another thread closes the owner's descriptor in the shared table just
+ * while the owner is leaving that table with its own copy of it
+ * (close_range(CLOSE_RANGE_UNSHARE) of another descriptor; unshare(2)
+ * has the same window). That close finds no descriptor in the table the
+ * owner still has, and stops the context; the owner then installs its
+ * copy and still has its descriptor. Its ARM used to fail with EBADF
+ * until UNREGISTER: a descriptor the owner holds must arm. A REGISTER
+ * stuck on userfaultfd holds the other file's lock, so close_range()
+ * waits inside the window: deterministic.
+ */
+TEST_F(life, close_while_owner_unshares)
+{
+	struct uffdio_copy copy = { .len = KPF_TEST_PAGE_SIZE };
+	struct pollfd pfd = { .events = POLLIN };
+	struct stuck_register u = { 0 };
+	struct unsharer o = { 0 };
+	struct kpf_test_ctx c;
+	struct uffd_msg msg;
+	pthread_t tu, to;
+	uint64_t end;
+	char *page, *src;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_init(&c));
+	u.fd = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, u.fd);
+	page = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	src = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	ASSERT_TRUE(page && src);
+	pfd.fd = uffd_for(page);
+	if (pfd.fd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(-pfd.fd));
+	u.reg = page;
+	ASSERT_EQ(0, pthread_create(&tu, NULL, stuck_register_thread, &u));
+	ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	ASSERT_EQ(sizeof(msg), read(pfd.fd, &msg, sizeof(msg)));
+	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+
+	o.c = &c;
+	o.other = u.fd;
+	ASSERT_EQ(0, pthread_create(&to, NULL, unsharer_thread, &o));
+	while (!__atomic_load_n(&o.step, __ATOMIC_SEQ_CST))
+		;
+	ASSERT_EQ(1, o.step);
+	end = kpf_now_ns() + 10 * NSEC_PER_SEC;
+	while (!in_close_range(o.tid) && kpf_now_ns() < end)
+		;
+	ASSERT_TRUE(in_close_range(o.tid))
+		TH_LOG("the owner never blocked in close_range()");
+
+	/* Our table is still the one the owner is leaving. */
+	EXPECT_EQ(0, close(c.fd));
+	memset(src, 0, KPF_TEST_PAGE_SIZE);	/* size 0: EINVAL */
+	copy.dst = (uintptr_t)page;
+	copy.src = (uintptr_t)src;
+	ASSERT_EQ(0, ioctl(pfd.fd, UFFDIO_COPY, &copy));
+	ASSERT_EQ(0, pthread_join(tu, NULL));
+	ASSERT_EQ(0, pthread_join(to, NULL));
+	kpf_log("close_range %d, owner's descriptor F_GETFD %d, ARM %d (%s), upcall %d\n",
+		o.ret, o.getfd, o.arm, strerror(-o.arm), o.delivered);
+	EXPECT_EQ(-EINVAL, u.ret);
+	EXPECT_EQ(0, o.ret);
+	ASSERT_LE(0, o.getfd);
+	EXPECT_EQ(0, o.arm);
+	EXPECT_EQ(1, o.delivered);
+
+	close(u.fd);
+	close(pfd.fd);
+	munmap(page, KPF_TEST_PAGE_SIZE);
+	munmap(src, KPF_TEST_PAGE_SIZE);
+	c.fd = -1;
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
+}
+
+/*
+ * The owner closes its only descriptor (the timer stops, nothing is
+ * delivered after close() returns), gets the file back over SCM_RIGHTS,
+ * and arms through it: that works (it used to fail with EBADF until
+ * UNREGISTER), and the close of that descriptor stops the timer again.
+ */
+TEST_F(life, arm_after_getting_it_back)
+{
+	struct kpf_test_ctx c;
+	uint64_t n, fires;
+	int peer, fd;
+
+	KPF_REQUIRE_DEVICE();
+	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
+	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
+	peer = kpf_test_send_unreceived(c.fd);
+	ASSERT_LE(0, peer);
+	EXPECT_EQ(0, close(c.fd));
+	n = kpf_test_upcall_count;
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(20 * NSEC_PER_MSEC);
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+
+	fd = kpf_test_recv_fd(peer);
+	ASSERT_LE(0, fd);
+	c.fd = fd;
+	n = READ_ONCE(c.area->delivered);
+	EXPECT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
+				  100 * NSEC_PER_USEC));
+	EXPECT_EQ(0, kpf_test_wait_delivered(&c, n + 3, WAIT_NS));
+
+	/* Another descriptor in flight again, so close is not release. */
+	close(peer);
+	peer = kpf_test_send_unreceived(c.fd);
+	ASSERT_LE(0, peer);
+	EXPECT_EQ(0, close(c.fd));
+	c.fd = -1;
+	n = kpf_test_upcall_count;
+	fires = READ_ONCE(c.area->fires);
+	kpf_spin_ns(20 * NSEC_PER_MSEC);
+	kpf_log("after getting it back: delivered %llu, upcalls after the second close %llu\n",
+		(unsigned long long)READ_ONCE(c.area->delivered),
+		(unsigned long long)(kpf_test_upcall_count - n));
+	EXPECT_EQ(n, kpf_test_upcall_count);
+	EXPECT_EQ(fires, READ_ONCE(c.area->fires));
+	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
+	close(peer);
+	kpf_test_ctx_destroy(&c);
+	EXPECT_EQ(0, wait_contexts(self->contexts0))
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
+		       self->contexts0);
 }
 
 TEST_F(life, fork_child_eperm)
