@@ -22,6 +22,7 @@ static void spin_for(uint64_t ns)
 }
 
 struct defer_probe {
+	volatile int begun;	/* inside its outermost section */
 	int stage;		/* how far the task got */
 	uint64_t end_ns;	/* when it reached kpf_defer_end() */
 	int depth;		/* nesting of sections */
@@ -39,6 +40,7 @@ static void deferring(void *arg)
 
 	for (i = 0; i < p->depth; i++)
 		kpf_defer_begin();
+	p->begun = 1;
 	spin_for(30000000);	/* 30 ms, far beyond the 5 ms budget */
 	p->stage = 1;
 	for (i = 0; i < p->depth - 1; i++)
@@ -92,6 +94,15 @@ TEST_F_TIMEOUT(defer, stops_at_outermost_end, 120)
 
 	t0 = now_ns();
 	r = kpf_launch(&t, deferring, &self->p, 5000000);
+	/*
+	 * On a loaded host the budget can run out before the task reached
+	 * its section (CI, stock guest: stage 0 after 19.6 ms): go on
+	 * until a slice has run into it.
+	 */
+	while (r == KPF_PREEMPTED && !self->p.begun) {
+		t0 = now_ns();
+		r = kpf_resume(t, 5000000);
+	}
 	dt = now_ns() - t0;
 	/* no preemption inside the section: stopped at kpf_defer_end */
 	EXPECT_EQ(KPF_PREEMPTED, r);
