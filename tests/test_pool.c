@@ -341,6 +341,86 @@ TEST_F_TIMEOUT(pool, fairness_cooperative_starves, 120)
 	ASSERT_EQ(0ull, preempted_when_done);
 }
 
+/*
+ * Run-queue order: a task whose I/O completed while another task ran its
+ * quantum goes before that task's next quantum. A parked reader's pipe
+ * becomes readable in the middle of a spinner's quantum (the spinner
+ * writes it); when the reader runs, the pool must have preempted the
+ * spinner once since the write, not twice. Counted in preemptions, not
+ * time. (Before the fix the worker queued the preempted spinner first and
+ * reaped the completion behind it: a short request that arrived during a
+ * long one's quantum waited a whole extra quantum at each step, issue 10.)
+ */
+static kpf_pool *order_pool;
+static int order_pipe[2];
+static int order_reader_ran;
+static uint64_t order_p0, order_p1;
+static ssize_t order_read_ret;
+
+static uint64_t order_preemptions(void)
+{
+	struct kpf_pool_stats st = { .size = sizeof(st) };
+
+	kpf_pool_stats(order_pool, &st);
+	return st.preemptions;
+}
+
+static void *order_reader(void *arg)
+{
+	char c;
+
+	(void)arg;
+	order_read_ret = kpf_read(order_pipe[0], &c, 1);
+	kpf_defer_begin();
+	order_p1 = order_preemptions();
+	kpf_defer_end();
+	__atomic_store_n(&order_reader_ran, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *order_spinner(void *arg)
+{
+	uint64_t limit = now_ns() + 10000000000ull;
+
+	(void)arg;
+	/* the first preemption after the write is the one at defer_end */
+	kpf_defer_begin();
+	order_p0 = order_preemptions();
+	if (write(order_pipe[1], "x", 1) != 1)
+		order_p0 = UINT64_MAX;
+	kpf_defer_end();
+	while (!__atomic_load_n(&order_reader_ran, __ATOMIC_ACQUIRE) &&
+	       now_ns() < limit)
+		;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(pool, completion_runs_before_preempted_task, 60)
+{
+	kpf_future *rf, *sf;
+
+	if (under_valgrind())
+		SKIP(return, "preemption: not under valgrind");
+	ASSERT_EQ(0, pipe(order_pipe));
+	/* a long quantum: a host hiccup must not preempt the reader too */
+	order_pool = make_pool(1, 20000000ull);
+	ASSERT_EQ(0, kpf_pool_submit(order_pool, order_reader, NULL, &rf));
+	ASSERT_EQ(0, kpf_pool_submit(order_pool, order_spinner, NULL, &sf));
+	ASSERT_EQ(0, kpf_future_wait(sf));
+	ASSERT_EQ(0, kpf_future_wait(rf));
+	kpf_future_free(rf);
+	kpf_future_free(sf);
+	ASSERT_EQ(0, kpf_pool_destroy(order_pool, KPF_POOL_DRAIN));
+	close(order_pipe[0]);
+	close(order_pipe[1]);
+	ASSERT_EQ(1, order_read_ret);
+	ASSERT_EQ(1, order_reader_ran);
+	ASSERT_NE(UINT64_MAX, order_p0);
+	TH_LOG("spinner preempted %llu times between the write and the reader",
+	       (unsigned long long)(order_p1 - order_p0));
+	ASSERT_EQ(order_p0 + 1, order_p1);
+}
+
 /* ---- exact I/O under preemption: an echo server ------------------------- */
 
 #define ECHO_BYTES	16384

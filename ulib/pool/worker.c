@@ -111,10 +111,19 @@ static void kpf_worker_run(struct kpf_pool_worker *w, struct kpf_pool_job *job)
 	if (ret == KPF_DONE) {
 		kpf_pool_job_finish(w, job, KPF_FUTURE_DONE);
 	} else if (ret == KPF_PREEMPTED) {
-		if (job->io_op != KPF_POOL_IO_NONE)
+		if (job->io_op != KPF_POOL_IO_NONE) {
 			kpf_io_submit_job(w, job);
-		else
+		} else {
+			/*
+			 * Tasks whose I/O completed during the quantum were
+			 * ready before this one was preempted: queue them
+			 * first. Reaped after it instead, each waited one more
+			 * quantum (issue 10: a short request that arrived
+			 * during a long one's quantum lost one at every step).
+			 */
+			kpf_io_reap(w);
 			kpf_runq_push(w, job);
+		}
 	} else if (w->parked || __atomic_load_n(&w->len, __ATOMIC_RELAXED)) {
 		/*
 		 * Only a first launch fails (-ENOMEM: no stack; with thousands
