@@ -136,15 +136,15 @@ TEST(launch_after_idle_gap)
 	/* the reproducer: each launch after a gap arms by ioctl */
 	without = run_gaps(0, 5 * BUDGET);
 	ASSERT_EQ(0, without.err);
-	EXPECT_LE(GAPS - 1, without.syscalls);
-	EXPECT_EQ(0, without.idle_expiries);
+	EXPECT_LE((uint64_t)(GAPS - 1), without.syscalls);
+	EXPECT_EQ(0ULL, without.idle_expiries);
 	/* 64 x 19 ms of lingering covers gaps of 2 x 20 ms */
 	with = run_gaps(1, 2 * BUDGET);
 	ASSERT_EQ(0, with.err);
-	EXPECT_EQ(0, with.syscalls);
+	EXPECT_EQ(0ULL, with.syscalls);
 	/* the idle price: at least one expiry per gap, at most 64 */
-	EXPECT_LE(GAPS, with.idle_expiries);
-	EXPECT_GE(GAPS * 64, with.idle_expiries);
+	EXPECT_LE((uint64_t)(GAPS), with.idle_expiries);
+	EXPECT_GE((uint64_t)(GAPS * 64), with.idle_expiries);
 	TH_LOG("after %d gaps: %llu arming syscalls without lingering, %llu with (%llu idle expiries)",
 	       GAPS, (unsigned long long)without.syscalls,
 	       (unsigned long long)with.syscalls,
@@ -203,12 +203,12 @@ TEST(resume_after_preemption)
 		SKIP(return, "lingering is a kmod feature");
 	without = run_preempt(0);
 	ASSERT_EQ(0, without.err);
-	ASSERT_LE(2, without.resumes);
+	ASSERT_LE(2ULL, without.resumes);
 	/* the last resume may finish before its timer fired: no ARM then */
 	EXPECT_LE(without.resumes - 1, without.syscalls);
 	with = run_preempt(1);
 	ASSERT_EQ(0, with.err);
-	ASSERT_LE(2, with.resumes);
+	ASSERT_LE(2ULL, with.resumes);
 	/*
 	 * An expiry that lands in library code is retried a few µs later,
 	 * which needs an ARM; that is rare, not one per resume.
@@ -260,15 +260,15 @@ TEST(pool_idle_gaps)
 	if (!is_kmod())
 		SKIP(return, "lingering is a kmod feature");
 	without = pool_gaps(KPF_POOL_NO_LINGER);
-	ASSERT_EQ(GAPS + 1, without.completed);
+	ASSERT_EQ((uint64_t)(GAPS + 1), without.completed);
 	with = pool_gaps(0);
-	ASSERT_EQ(GAPS + 1, with.completed);
+	ASSERT_EQ((uint64_t)(GAPS + 1), with.completed);
 	/* 2 quanta gaps: each task after one needs ARM without lingering */
-	EXPECT_GE(1, without.switches_no_syscall);
-	EXPECT_EQ(0, without.idle_expiries);
+	EXPECT_GE(1ULL, without.switches_no_syscall);
+	EXPECT_EQ(0ULL, without.idle_expiries);
 	/* only the very first launch of the worker makes the system call */
 	EXPECT_EQ(with.switches - 1, with.switches_no_syscall);
-	EXPECT_LE(GAPS, with.idle_expiries);
+	EXPECT_LE((uint64_t)(GAPS), with.idle_expiries);
 	TH_LOG("pool, %d idle gaps: %llu/%llu switches without a syscall without lingering, %llu/%llu with (%llu idle expiries)",
 	       GAPS, (unsigned long long)without.switches_no_syscall,
 	       (unsigned long long)without.switches,

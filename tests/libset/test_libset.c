@@ -209,7 +209,7 @@ TEST_F_TIMEOUT(heavy, nonreent_30_tasks_in_copies, 300)
 	} while (!s.libset_preemptions && now_ns() < deadline);
 	TH_LOG("%d waves; %llu preemptions inside a copy", waves,
 	       (unsigned long long)s.libset_preemptions);
-	EXPECT_GT(s.libset_preemptions, 0);
+	EXPECT_GT(s.libset_preemptions, 0U);
 	EXPECT_EQ((uint64_t)waves * NTASKS,
 		  s.libset_copies + s.libset_fallbacks);
 	/* the released copies were handed out again */
@@ -280,10 +280,10 @@ TEST(copy_reuse_and_reload)
 
 	/* a task that finishes leaves its copy as it is */
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &a, KPF_FOREVER));
-	EXPECT_EQ(0, a.count_at_start);
+	EXPECT_EQ(0U, a.count_at_start);
 	EXPECT_EQ(nr_expected("probe", ROUNDS), a.result);
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &b, KPF_FOREVER));
-	EXPECT_EQ(1, b.count_at_start);		/* the same copy, reused */
+	EXPECT_EQ(1U, b.count_at_start);		/* the same copy, reused */
 	EXPECT_EQ(0, b.busy_at_start);
 
 	/* stop a task inside the copy, half-way through a parse */
@@ -301,7 +301,7 @@ TEST(copy_reuse_and_reload)
 	memset(&b, 0, sizeof(b));
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &b, KPF_FOREVER));
 	EXPECT_EQ(0, b.busy_at_start);
-	EXPECT_EQ(0, b.count_at_start);
+	EXPECT_EQ(0U, b.count_at_start);
 	EXPECT_EQ(nr_expected("probe", ROUNDS), b.result);
 	EXPECT_EQ(1, kpf_libset_copies());
 }
@@ -378,7 +378,7 @@ TEST(task_moves_threads_with_its_copy)
 	EXPECT_EQ(KPF_DONE, m.ret);
 	EXPECT_GE(u.parses, 1);
 	EXPECT_EQ(0, u.wrong);
-	EXPECT_EQ(1, nr_parse_count());		/* only the launcher's */
+	EXPECT_EQ(1U, nr_parse_count());		/* only the launcher's */
 }
 
 struct nest {
@@ -504,8 +504,8 @@ TEST(arguments_through_every_path)
 	EXPECT_EQ(NR_ARGS_WANT, c.args);
 	EXPECT_EQ(NR_VSUM_WANT, c.vsum);
 	kpf_thread_stats(&s);
-	EXPECT_EQ(1, s.libset_fallbacks);
-	EXPECT_EQ(4, s.libset_copies);
+	EXPECT_EQ(1U, s.libset_fallbacks);
+	EXPECT_EQ(4U, s.libset_copies);
 	kpf_cancel(hold1);
 	kpf_cancel(hold2);
 }
@@ -546,8 +546,8 @@ TEST(dlopened_later_is_switched)
 	ASSERT_NE(NULL, plugin_parse);
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, plugin_task, &p, KPF_FOREVER));
 	EXPECT_EQ(nr_expected("probe", ROUNDS), p.result);
-	EXPECT_EQ(1, p.count_at_start);		/* the parse ran in the copy */
-	EXPECT_EQ(0, nr_parse_count());		/* not in the base */
+	EXPECT_EQ(1U, p.count_at_start);		/* the parse ran in the copy */
+	EXPECT_EQ(0U, nr_parse_count());		/* not in the base */
 }
 
 TEST(declare_bad_inputs)
@@ -586,7 +586,7 @@ TEST(too_many_copies)
 	ASSERT_EQ(0, setenv("KPF_LIBSET_COPIES", "200", 1));
 	EXPECT_EQ(-ENOSPC, kpf_libset_declare(LIB));
 	EXPECT_EQ(0, kpf_libset_copies());
-	EXPECT_EQ(0, nr_parse_count());
+	EXPECT_EQ(0U, nr_parse_count());
 }
 
 TEST(declare_after_launch)
@@ -612,7 +612,7 @@ TEST(environment)
 	EXPECT_EQ(3, kpf_libset_copies());
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, probe_task, &p, KPF_FOREVER));
 	EXPECT_EQ(nr_expected("probe", ROUNDS), p.result);
-	EXPECT_EQ(0, nr_parse_count());		/* it ran in a copy */
+	EXPECT_EQ(0U, nr_parse_count());		/* it ran in a copy */
 }
 
 TEST_HARNESS_MAIN

@@ -216,7 +216,7 @@ TEST_F_TIMEOUT(sq, sqlite_libsets, WATCHDOG_S + 30)
 	EXPECT_EQ(0, r.unfinished);
 	EXPECT_EQ(0, r.launcher_wrong);
 	EXPECT_GT(r.launcher_queries, NTASKS);
-	EXPECT_GT(s.libset_preemptions, 0);
+	EXPECT_GT(s.libset_preemptions, 0U);
 }
 
 TEST_F_TIMEOUT(sq, sqlite_deferred, WATCHDOG_S + 30)
@@ -242,8 +242,8 @@ TEST_F_TIMEOUT(sq, sqlite_deferred, WATCHDOG_S + 30)
 	 * their time there) and were deferred: the tasks were preempted
 	 * between SQLite calls, never inside one.
 	 */
-	EXPECT_GT(s.deferred_in_library, 0);
-	EXPECT_GT(s.preemptions, 0);
+	EXPECT_GT(s.deferred_in_library, 0U);
+	EXPECT_GT(s.preemptions, 0U);
 }
 
 /* inserts until cancelled, one statement per row: always inside SQLite */
@@ -298,7 +298,7 @@ TEST_F_TIMEOUT(sq, sqlite_cancelled_copy_is_reset, WATCHDOG_S + 30)
 		ASSERT_EQ(QUERIES, w.done);
 	}
 	alarm(0);
-	EXPECT_EQ(0, s.libset_fallbacks);
+	EXPECT_EQ(0U, s.libset_fallbacks);
 }
 
 static void sq_unprotected(void)
