@@ -56,6 +56,22 @@ static int wait_contexts(uint64_t want)
 	return 0;
 }
 
+/* The contexts counter is back to its value from before the test. */
+#define EXPECT_CONTEXTS_BACK()						\
+	EXPECT_EQ(0, wait_contexts(self->contexts0))			\
+		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),\
+		       self->contexts0)
+
+/* Open, register, arm a 100 us periodic timer and take 3 upcalls. */
+static int start_periodic(struct kpf_test_ctx *c)
+{
+	int ret = kpf_test_ctx_setup(c);
+
+	if (!ret)
+		ret = kpf_test_arm(c, KPF_ARM_PERIODIC, 0, 100 * NSEC_PER_USEC);
+	return ret ? ret : kpf_test_wait_delivered(c, 3, WAIT_NS);
+}
+
 struct exiting {
 	struct kpf_test_ctx *c;
 	int ret;
@@ -124,9 +140,7 @@ TEST_F(life, thread_exit_with_periodic_armed)
 		READ_ONCE(c.area->fires), READ_ONCE(c.area->delivered),
 		READ_ONCE(c.area->dropped));
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 TEST_F(life, close_with_timer_armed)
@@ -146,9 +160,7 @@ TEST_F(life, close_with_timer_armed)
 	kpf_spin_ns(30 * NSEC_PER_MSEC);
 	EXPECT_EQ(n, kpf_test_upcall_count);
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 
 	/*
 	 * One-shot about to expire. On a slow guest it may already have
@@ -163,9 +175,7 @@ TEST_F(life, close_with_timer_armed)
 	EXPECT_EQ(n, kpf_test_upcall_count);
 	/* Unmapping the area after close is safe: no longer pinned/used. */
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 /* UNREGISTER stops an armed periodic timer: no upcall afterwards. */
@@ -175,10 +185,7 @@ TEST_F(life, unregister_stops_periodic)
 	uint64_t n, fires;
 
 	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
-	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
-				  100 * NSEC_PER_USEC));
-	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
+	ASSERT_EQ(0, start_periodic(&c));
 	ASSERT_EQ(0, kpf_test_unregister(&c));
 	n = kpf_test_upcall_count;
 	fires = READ_ONCE(c.area->fires);
@@ -281,23 +288,78 @@ static void *arm_racer_thread(void *arg)
 	return NULL;
 }
 
-/* A userfaultfd for @page, or -errno. */
-static int uffd_for(void *page)
+/*
+ * A page that stays missing until the test fills it: a system call that
+ * reads it from the kernel waits inside that read, at a point the test
+ * chooses, until held_page_fill().
+ */
+struct held_page {
+	char *page;
+	char *src;		/* what UFFDIO_COPY puts there */
+	int uffd;
+};
+
+/* Map the page and register it with a userfaultfd: 0 or -errno. */
+static int held_page_init(struct held_page *h)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	struct uffdio_register reg = {
-		.range = { (uintptr_t)page, KPF_TEST_PAGE_SIZE },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
-	int fd = syscall(SYS_userfaultfd, O_CLOEXEC);
 
-	if (fd < 0)
+	h->page = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	h->src = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	if (!h->page || !h->src)
+		return -ENOMEM;
+	h->uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (h->uffd < 0)
 		return -errno;
-	if (ioctl(fd, UFFDIO_API, &api) || ioctl(fd, UFFDIO_REGISTER, &reg)) {
-		close(fd);
+	reg.range.start = (uintptr_t)h->page;
+	reg.range.len = KPF_TEST_PAGE_SIZE;
+	if (ioctl(h->uffd, UFFDIO_API, &api) ||
+	    ioctl(h->uffd, UFFDIO_REGISTER, &reg))
 		return -errno;
-	}
-	return fd;
+	return 0;
+}
+
+/* Wait (10 s at most) until something faults on the page: 0 or -errno. */
+static int held_page_wait(struct held_page *h)
+{
+	struct pollfd pfd = { .fd = h->uffd, .events = POLLIN };
+	struct uffd_msg msg;
+
+	if (poll(&pfd, 1, 10000) != 1)
+		return -ETIMEDOUT;
+	if (read(h->uffd, &msg, sizeof(msg)) != sizeof(msg))
+		return -EIO;
+	if (msg.event != UFFD_EVENT_PAGEFAULT ||
+	    (msg.arg.pagefault.address & ~(KPF_TEST_PAGE_SIZE - 1)) !=
+	    (uintptr_t)h->page)
+		return -EINVAL;
+	return 0;
+}
+
+/* Fill the page with @len bytes of @data, zeros after: the read goes on. */
+static int held_page_fill(struct held_page *h, const void *data, size_t len)
+{
+	struct uffdio_copy copy = {
+		.dst = (uintptr_t)h->page, .src = (uintptr_t)h->src,
+		.len = KPF_TEST_PAGE_SIZE,
+	};
+
+	memset(h->src, 0, KPF_TEST_PAGE_SIZE);
+	memcpy(h->src, data, len);
+	return ioctl(h->uffd, UFFDIO_COPY, &copy) ? -errno : 0;
+}
+
+static void held_page_destroy(struct held_page *h)
+{
+	if (h->uffd >= 0)
+		close(h->uffd);
+	if (h->page)
+		munmap(h->page, KPF_TEST_PAGE_SIZE);
+	if (h->src)
+		munmap(h->src, KPF_TEST_PAGE_SIZE);
 }
 
 /*
@@ -317,41 +379,28 @@ TEST_F(life, close_while_owner_arm_in_flight)
 	struct kpf_arm arm = {
 		.size = sizeof(arm), .value_ns = RACE_AHEAD_NS,
 	};
-	struct pollfd pfd = { .events = POLLIN };
-	struct uffdio_copy copy = { .len = KPF_TEST_PAGE_SIZE };
+	struct held_page h = { .uffd = -1 };
 	struct arm_racer r = { 0 };
 	struct kpf_test_ctx c;
-	struct uffd_msg msg;
-	char *page, *src;
-	int held;
+	int held, ret;
 	pthread_t t;
 
 	KPF_REQUIRE_DEVICE();
 	ASSERT_EQ(0, kpf_test_ctx_init(&c));
-	page = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
-	src = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
-	ASSERT_TRUE(page && src);
-	pfd.fd = uffd_for(page);
-	if (pfd.fd < 0)
-		SKIP(return, "userfaultfd: %s", strerror(-pfd.fd));
+	ret = held_page_init(&h);
+	if (ret)
+		SKIP(return, "userfaultfd: %s", strerror(-ret));
 	r.c = &c;
-	r.arm = (struct kpf_arm *)page;
+	r.arm = (struct kpf_arm *)h.page;
 	ASSERT_EQ(0, pthread_create(&t, NULL, arm_racer_thread, &r));
 
 	/* The ARM is now stuck reading its request. */
-	ASSERT_EQ(1, poll(&pfd, 1, 10000));
-	ASSERT_EQ(sizeof(msg), read(pfd.fd, &msg, sizeof(msg)));
-	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
-	ASSERT_EQ((uintptr_t)page,
-		  msg.arg.pagefault.address & ~(KPF_TEST_PAGE_SIZE - 1));
+	ASSERT_EQ(0, held_page_wait(&h));
 	held = kpf_test_send_unreceived(c.fd);
 	ASSERT_LE(0, held);
 	EXPECT_EQ(0, close(c.fd));
 	c.fd = -1;
-	memcpy(src, &arm, sizeof(arm));
-	copy.dst = (uintptr_t)page;
-	copy.src = (uintptr_t)src;
-	ASSERT_EQ(0, ioctl(pfd.fd, UFFDIO_COPY, &copy));
+	ASSERT_EQ(0, held_page_fill(&h, &arm, sizeof(arm)));
 	__atomic_store_n(&r.closed, 1, __ATOMIC_SEQ_CST);
 	ASSERT_EQ(0, pthread_join(t, NULL));
 
@@ -368,9 +417,7 @@ TEST_F(life, close_while_owner_arm_in_flight)
 	EXPECT_EQ(0, r.armed_ns);
 	EXPECT_EQ(0, r.upcalls);
 	close(held);
-	close(pfd.fd);
-	munmap(page, KPF_TEST_PAGE_SIZE);
-	munmap(src, KPF_TEST_PAGE_SIZE);
+	held_page_destroy(&h);
 	kpf_test_ctx_destroy(&c);
 	EXPECT_EQ(0, wait_contexts(self->contexts0));
 }
@@ -447,9 +494,7 @@ TEST_F(life, close_range_unshare_stops)
 	close(above);
 	c.fd = -1;
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 /* Far above anything else open in the test, in another 64-fd block. */
@@ -513,9 +558,7 @@ TEST_F(life, close_range_unshare_beyond)
 	close(peer);
 	c.fd = -1;
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 struct stuck_register {
@@ -570,32 +613,34 @@ static void *unsharer_thread(void *arg)
 	return NULL;
 }
 
+/* Read /proc/self/task/@tid/@name into @buf; the length, or <= 0. */
+static int read_task_file(pid_t tid, const char *name, char *buf, int len)
+{
+	char path[64];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/%s", tid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n > 0)
+		buf[n] = 0;
+	return n;
+}
+
 /* The thread is asleep in D state inside close_range(). */
 static int in_close_range(pid_t tid)
 {
-	char path[64], buf[512], *p;
+	char buf[512], *p;
 	long nr;
-	int fd, n;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_task_file(tid, "syscall", buf, sizeof(buf)) <= 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	nr = strtol(buf, NULL, 10);
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (read_task_file(tid, "stat", buf, sizeof(buf)) <= 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	p = strrchr(buf, ')');
 	return nr == SYS_close_range && p && p[1] == ' ' && p[2] == 'D';
 }
@@ -613,31 +658,24 @@ static int in_close_range(pid_t tid)
  */
 TEST_F(life, close_while_owner_unshares)
 {
-	struct uffdio_copy copy = { .len = KPF_TEST_PAGE_SIZE };
-	struct pollfd pfd = { .events = POLLIN };
+	struct held_page h = { .uffd = -1 };
 	struct stuck_register u = { 0 };
 	struct unsharer o = { 0 };
 	struct kpf_test_ctx c;
-	struct uffd_msg msg;
 	pthread_t tu, to;
 	uint64_t end;
-	char *page, *src;
+	int ret;
 
 	KPF_REQUIRE_DEVICE();
 	ASSERT_EQ(0, kpf_test_ctx_init(&c));
 	u.fd = open(KPF_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, u.fd);
-	page = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
-	src = kpf_map(KPF_TEST_PAGE_SIZE, PROT_READ | PROT_WRITE);
-	ASSERT_TRUE(page && src);
-	pfd.fd = uffd_for(page);
-	if (pfd.fd < 0)
-		SKIP(return, "userfaultfd: %s", strerror(-pfd.fd));
-	u.reg = page;
+	ret = held_page_init(&h);
+	if (ret)
+		SKIP(return, "userfaultfd: %s", strerror(-ret));
+	u.reg = h.page;
 	ASSERT_EQ(0, pthread_create(&tu, NULL, stuck_register_thread, &u));
-	ASSERT_EQ(1, poll(&pfd, 1, 10000));
-	ASSERT_EQ(sizeof(msg), read(pfd.fd, &msg, sizeof(msg)));
-	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+	ASSERT_EQ(0, held_page_wait(&h));
 
 	o.c = &c;
 	o.other = u.fd;
@@ -653,10 +691,7 @@ TEST_F(life, close_while_owner_unshares)
 
 	/* Our table is still the one the owner is leaving. */
 	EXPECT_EQ(0, close(c.fd));
-	memset(src, 0, KPF_TEST_PAGE_SIZE);	/* size 0: EINVAL */
-	copy.dst = (uintptr_t)page;
-	copy.src = (uintptr_t)src;
-	ASSERT_EQ(0, ioctl(pfd.fd, UFFDIO_COPY, &copy));
+	ASSERT_EQ(0, held_page_fill(&h, "", 0));	/* size 0: EINVAL */
 	ASSERT_EQ(0, pthread_join(tu, NULL));
 	ASSERT_EQ(0, pthread_join(to, NULL));
 	kpf_log("close_range %d, owner's descriptor F_GETFD %d, ARM %d (%s), upcall %d\n",
@@ -668,14 +703,10 @@ TEST_F(life, close_while_owner_unshares)
 	EXPECT_EQ(1, o.delivered);
 
 	close(u.fd);
-	close(pfd.fd);
-	munmap(page, KPF_TEST_PAGE_SIZE);
-	munmap(src, KPF_TEST_PAGE_SIZE);
+	held_page_destroy(&h);
 	c.fd = -1;
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 /*
@@ -691,10 +722,7 @@ TEST_F(life, arm_after_getting_it_back)
 	int peer, fd;
 
 	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_ctx_setup(&c));
-	ASSERT_EQ(0, kpf_test_arm(&c, KPF_ARM_PERIODIC, 0,
-				  100 * NSEC_PER_USEC));
-	ASSERT_EQ(0, kpf_test_wait_delivered(&c, 3, WAIT_NS));
+	ASSERT_EQ(0, start_periodic(&c));
 	peer = kpf_test_send_unreceived(c.fd);
 	ASSERT_LE(0, peer);
 	EXPECT_EQ(0, close(c.fd));
@@ -729,9 +757,7 @@ TEST_F(life, arm_after_getting_it_back)
 	EXPECT_EQ(0, READ_ONCE(c.area->armed_ns));
 	close(peer);
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 TEST_F(life, fork_child_eperm)
@@ -766,9 +792,7 @@ TEST_F(life, fork_child_eperm)
 					     + 2, WAIT_NS));
 	EXPECT_EQ(0, kpf_test_disarm(&c));
 	kpf_test_ctx_destroy(&c);
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 /*
@@ -825,9 +849,7 @@ TEST_F(life, exec_eperm_and_no_delivery)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
 	EXPECT_EQ(0, WEXITSTATUS(status));
-	EXPECT_EQ(0, wait_contexts(self->contexts0))
-		TH_LOG("contexts %lu, was %lu", kpf_counter("contexts"),
-		       self->contexts0);
+	EXPECT_CONTEXTS_BACK();
 }
 
 /* /sys/module/kpf/refcnt, or UINT64_MAX. */
