@@ -14,22 +14,7 @@
 #define FAR_NS		(100 * NSEC_PER_SEC)
 #define WAIT_NS		(5 * NSEC_PER_SEC)
 
-FIXTURE(arm_at)
-{
-	struct kpf_test_ctx c;
-};
-
-FIXTURE_SETUP(arm_at)
-{
-	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_ctx_setup(&self->c));
-}
-
-FIXTURE_TEARDOWN(arm_at)
-{
-	if (self->c.stack)
-		kpf_test_ctx_destroy(&self->c);
-}
+KPF_CTX_FIXTURE(arm_at);
 
 static int arm_at(struct kpf_test_ctx *c, uint64_t when)
 {

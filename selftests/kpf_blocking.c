@@ -25,22 +25,7 @@
 #define BLOCK_NS	(100 * NSEC_PER_MSEC)
 #define ATTEMPTS	5
 
-FIXTURE(blocking)
-{
-	struct kpf_test_ctx c;
-};
-
-FIXTURE_SETUP(blocking)
-{
-	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_ctx_setup(&self->c));
-}
-
-FIXTURE_TEARDOWN(blocking)
-{
-	if (self->c.stack)
-		kpf_test_ctx_destroy(&self->c);
-}
+KPF_CTX_FIXTURE(blocking);
 
 /*
  * Arm the one-shot; returns 1 if the caller can block now, 0 if the

@@ -21,22 +21,7 @@ static int pin_to(int cpu)
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
 }
 
-FIXTURE(xcpu)
-{
-	struct kpf_test_ctx c;
-};
-
-FIXTURE_SETUP(xcpu)
-{
-	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_ctx_setup(&self->c));
-}
-
-FIXTURE_TEARDOWN(xcpu)
-{
-	if (self->c.stack)
-		kpf_test_ctx_destroy(&self->c);
-}
+KPF_CTX_FIXTURE(xcpu);
 
 #define NEED_TWO_CPUS() do {						\
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)				\

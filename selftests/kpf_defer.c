@@ -12,22 +12,7 @@
 
 #define WAIT_NS		(5 * NSEC_PER_SEC)
 
-FIXTURE(defer)
-{
-	struct kpf_test_ctx c;
-};
-
-FIXTURE_SETUP(defer)
-{
-	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_ctx_setup(&self->c));
-}
-
-FIXTURE_TEARDOWN(defer)
-{
-	if (self->c.stack)
-		kpf_test_ctx_destroy(&self->c);
-}
+KPF_CTX_FIXTURE(defer);
 
 /* Wait until the kernel saw a due expiry (fires) reaching @n. */
 static int wait_fires(struct kpf_area *a, uint64_t n)

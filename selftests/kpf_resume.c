@@ -44,22 +44,7 @@ static void report_diff(const struct torture_state *a,
 		kpf_log("k1/k2 differ\n");
 }
 
-FIXTURE(resume)
-{
-	struct kpf_test_ctx c;
-};
-
-FIXTURE_SETUP(resume)
-{
-	KPF_REQUIRE_DEVICE();
-	ASSERT_EQ(0, kpf_test_ctx_setup(&self->c));
-}
-
-FIXTURE_TEARDOWN(resume)
-{
-	if (self->c.stack)
-		kpf_test_ctx_destroy(&self->c);
-}
+KPF_CTX_FIXTURE(resume);
 
 TEST_F_TIMEOUT(resume, bit_exact_under_periodic_upcalls, 300)
 {

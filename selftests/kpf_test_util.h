@@ -99,6 +99,26 @@ _Static_assert(sizeof(struct kpf_info) == KPF_INFO_SIZE_VER0, "info");
 	}								\
 } while (0)
 
+/*
+ * A fixture whose every test starts with a context registered for the
+ * calling thread (self->c) and ends with it destroyed.
+ */
+#define KPF_CTX_FIXTURE(name)						\
+FIXTURE(name)								\
+{									\
+	struct kpf_test_ctx c;						\
+};									\
+FIXTURE_SETUP(name)							\
+{									\
+	KPF_REQUIRE_DEVICE();						\
+	ASSERT_EQ(0, kpf_test_ctx_setup(&self->c));			\
+}									\
+FIXTURE_TEARDOWN(name)							\
+{									\
+	if (self->c.stack)						\
+		kpf_test_ctx_destroy(&self->c);				\
+}
+
 /**
  * struct kpf_test_ctx - one /dev/kpf context and the memory it names
  * @fd:		the open /dev/kpf file
