@@ -34,6 +34,7 @@ typedef struct kpf_future kpf_future;
 /* struct kpf_pool_config flags */
 #define KPF_POOL_NO_PIN		0x1u	/* do not pin workers to CPUs */
 #define KPF_POOL_NO_LINGER	0x2u	/* idle workers let their timer stop */
+#define KPF_POOL_NO_LIFO	0x4u	/* a task's submits go to the tail too */
 
 /* kpf_pool_destroy() modes */
 #define KPF_POOL_DRAIN		0	/* run every submitted task to the end */

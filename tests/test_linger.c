@@ -292,8 +292,8 @@ TEST(pool_stats_old_size)
 	EXPECT_EQ(0xa5a5a5a5a5a5a5a5ull, s.idle_expiries);
 	s.size = offsetof(struct kpf_pool_stats, idle_expiries) - 1;
 	EXPECT_EQ(-EINVAL, kpf_pool_stats(pool, &s));
-	/* a config with an unknown flag */
-	cfg.flags = 0x4;
+	/* a config with an unknown flag: the bit after the last one */
+	cfg.flags = KPF_POOL_NO_LIFO << 1;
 	EXPECT_EQ(-EINVAL, kpf_pool_create(&other, &cfg));
 	EXPECT_EQ(0, kpf_pool_destroy(pool, KPF_POOL_DRAIN));
 }

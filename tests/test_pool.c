@@ -421,6 +421,165 @@ TEST_F_TIMEOUT(pool, completion_runs_before_preempted_task, 60)
 	ASSERT_EQ(order_p0 + 1, order_p1);
 }
 
+/*
+ * The LIFO slot: a job submitted by a running task runs when that task
+ * stops, not behind the tasks queued meanwhile. One worker, a long
+ * quantum, two spinners queued ahead of a parent task; the parent submits
+ * a child and returns. Through the queue the child would wait for both
+ * spinners' quanta (2 preemptions); from the slot it runs next (0, or 1 if
+ * a host hiccup preempted the parent itself right after the submit).
+ */
+static kpf_pool *lifo_pool;
+static int lifo_child_ran;
+static uint64_t lifo_p0, lifo_p1;
+
+static uint64_t lifo_preemptions(void)
+{
+	struct kpf_pool_stats st = { .size = sizeof(st) };
+
+	kpf_pool_stats(lifo_pool, &st);
+	return st.preemptions;
+}
+
+static void *lifo_spinner(void *arg)
+{
+	uint64_t limit = now_ns() + 10000000000ull;
+
+	(void)arg;
+	while (!__atomic_load_n(&lifo_child_ran, __ATOMIC_ACQUIRE) &&
+	       now_ns() < limit)
+		;
+	return NULL;
+}
+
+static void *lifo_child(void *arg)
+{
+	(void)arg;
+	kpf_defer_begin();
+	lifo_p1 = lifo_preemptions();
+	kpf_defer_end();
+	__atomic_store_n(&lifo_child_ran, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *lifo_parent(void *arg)
+{
+	void *ret = NULL;
+
+	(void)arg;
+	kpf_defer_begin();
+	lifo_p0 = lifo_preemptions();
+	if (kpf_pool_submit(lifo_pool, lifo_child, NULL, NULL))
+		ret = (void *)1;
+	kpf_defer_end();
+	return ret;
+}
+
+static uint64_t run_lifo(struct __test_metadata *_metadata,
+			 unsigned int flags)
+{
+	kpf_future *f[3];
+	void *res;
+	int i;
+
+	lifo_child_ran = 0;
+	lifo_pool = make_pool_flags(1, 20000000ull, flags);
+	EXPECT_EQ(0, kpf_pool_submit(lifo_pool, lifo_spinner, NULL, &f[0]));
+	EXPECT_EQ(0, kpf_pool_submit(lifo_pool, lifo_spinner, NULL, &f[1]));
+	EXPECT_EQ(0, kpf_pool_submit(lifo_pool, lifo_parent, NULL, &f[2]));
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(0, kpf_future_wait(f[i]));
+		EXPECT_EQ(0, kpf_future_result(f[i], &res));
+		EXPECT_EQ(NULL, res);
+		kpf_future_free(f[i]);
+	}
+	EXPECT_EQ(0, kpf_pool_destroy(lifo_pool, KPF_POOL_DRAIN));
+	EXPECT_EQ(1, lifo_child_ran);
+	TH_LOG("%s: the spinners were preempted %llu times between the submit and the child's start",
+	       flags & KPF_POOL_NO_LIFO ? "KPF_POOL_NO_LIFO" : "LIFO slot",
+	       (unsigned long long)(lifo_p1 - lifo_p0));
+	return lifo_p1 - lifo_p0;
+}
+
+TEST_F_TIMEOUT(pool, submitted_job_runs_when_submitter_stops, 60)
+{
+	if (under_valgrind())
+		SKIP(return, "preemption: not under valgrind");
+	ASSERT_GE(1ull, run_lifo(_metadata, 0));
+	/* the control: through the queue, behind both spinners */
+	ASSERT_LE(2ull, run_lifo(_metadata, KPF_POOL_NO_LIFO));
+}
+
+/*
+ * The slot's streak limit: a chain of tasks that each submit the next
+ * would otherwise run ahead of the queue for ever. With a spinner queued,
+ * it gets a quantum at least every KPF_POOL_LIFO_MAX_STREAK (3) links.
+ */
+#define CHAIN_LINKS	16
+#define LIFO_STREAK	3	/* KPF_POOL_LIFO_MAX_STREAK */
+
+static int chain_done;
+static uint64_t chain_first, chain_last;
+
+static void *chain_link(void *arg)
+{
+	uintptr_t left = (uintptr_t)arg;
+	uint64_t p;
+
+	kpf_defer_begin();
+	p = lifo_preemptions();
+	if (left == CHAIN_LINKS)
+		chain_first = p;
+	if (left == 1)
+		chain_last = p;
+	else if (kpf_pool_submit(lifo_pool, chain_link, (void *)(left - 1),
+				 NULL))
+		chain_last = UINT64_MAX;
+	kpf_defer_end();
+	if (left == 1)
+		__atomic_store_n(&chain_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void *chain_spinner(void *arg)
+{
+	uint64_t limit = now_ns() + 10000000000ull;
+
+	(void)arg;
+	while (!__atomic_load_n(&chain_done, __ATOMIC_ACQUIRE) &&
+	       now_ns() < limit)
+		;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(pool, lifo_chain_cannot_starve_queue, 60)
+{
+	kpf_future *sf, *cf;
+
+	if (under_valgrind())
+		SKIP(return, "preemption: not under valgrind");
+	chain_done = 0;
+	lifo_pool = make_pool(1, 5000000ull);
+	ASSERT_EQ(0, kpf_pool_submit(lifo_pool, chain_spinner, NULL, &sf));
+	ASSERT_EQ(0, kpf_pool_submit(lifo_pool, chain_link,
+				     (void *)(uintptr_t)CHAIN_LINKS, &cf));
+	ASSERT_EQ(0, kpf_future_wait(cf));
+	ASSERT_EQ(0, kpf_future_wait(sf));
+	kpf_future_free(sf);
+	kpf_future_free(cf);
+	ASSERT_EQ(0, kpf_pool_destroy(lifo_pool, KPF_POOL_DRAIN));
+	ASSERT_EQ(1, chain_done);
+	ASSERT_NE(UINT64_MAX, chain_last);
+	TH_LOG("the spinner was preempted %llu times during a chain of %d links",
+	       (unsigned long long)(chain_last - chain_first), CHAIN_LINKS);
+	/*
+	 * Links 15..1 come from the slot, 3 in a row, then the spinner has
+	 * a quantum: 4 times before link 1 starts (0 without the limit).
+	 */
+	ASSERT_LE((uint64_t)(CHAIN_LINKS - 1) / LIFO_STREAK - 1,
+		  chain_last - chain_first);
+}
+
 /* ---- exact I/O under preemption: an echo server ------------------------- */
 
 #define ECHO_BYTES	16384

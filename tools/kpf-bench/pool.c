@@ -211,6 +211,11 @@ static const struct kb_pool_cfg kb_pool_cfgs[] = {
 	  KPF_POOL_NO_LINGER },
 	{ "preemptive-signal", "signal", KB_BACKEND_SIGNAL, KB_QUANTUM_NS,
 	  false, 0 },
+	/* without the LIFO slot: a request's task queues behind long ones */
+	{ "kmod-no-lifo", "kmod", KB_BACKEND_KMOD, KB_QUANTUM_NS, false,
+	  KPF_POOL_NO_LIFO },
+	{ "signal-no-lifo", "signal", KB_BACKEND_SIGNAL, KB_QUANTUM_NS, false,
+	  KPF_POOL_NO_LIFO },
 	{ "cooperative", "auto", 0, KPF_FOREVER, false, 0 },
 	/* the first one's backend, on the schedule without long requests */
 	{ "no-long-baseline", NULL, 0, KB_QUANTUM_NS, true, 0 },

@@ -61,7 +61,8 @@ static int kpf_pool_config_copy(struct kpf_pool_config *c,
 			return -E2BIG;
 	memcpy(c, user, size < sizeof(*c) ? size : sizeof(*c));
 	c->size = sizeof(*c);
-	if (c->flags & ~(KPF_POOL_NO_PIN | KPF_POOL_NO_LINGER))
+	if (c->flags & ~(KPF_POOL_NO_PIN | KPF_POOL_NO_LINGER |
+			  KPF_POOL_NO_LIFO))
 		return -EINVAL;
 	if (c->workers > KPF_POOL_MAX_WORKERS)
 		return -EINVAL;
@@ -244,7 +245,12 @@ static int kpf_pool_submit_locked(kpf_pool *pool, void *(*fn)(void *),
 	    &pool->workers[__atomic_fetch_add(&pool->next_worker, 1,
 					      __ATOMIC_RELAXED) %
 			   pool->nworkers];
-	kpf_runq_push(w, job);
+	/* new work of the task running here runs when that task stops */
+	if (w == kpf_pool_self && kpf_pool_running &&
+	    !(pool->flags & KPF_POOL_NO_LIFO))
+		kpf_runq_push_lifo(w, job);
+	else
+		kpf_runq_push(w, job);
 	return 0;
 }
 

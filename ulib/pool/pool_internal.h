@@ -25,6 +25,8 @@
 #define KPF_POOL_DEFAULT_QUANTUM_NS	1000000ull
 #define KPF_POOL_DEFAULT_RING		256u
 #define KPF_POOL_MAX_RING		32768u
+/* consecutive runs from the LIFO slot before the oldest job gets one */
+#define KPF_POOL_LIFO_MAX_STREAK	3u
 /* idle lingering: 128 quanta by default, never more than 1024 */
 #define KPF_POOL_LINGER_QUANTA		128u
 #define KPF_POOL_MAX_LINGER_QUANTA	1024u
@@ -100,7 +102,10 @@ struct kpf_pool_worker {
 	pthread_mutex_t lock;
 	struct kpf_pool_job *head;
 	struct kpf_pool_job *tail;
-	uint32_t len;			/* atomic reads outside the lock */
+	/* LIFO slot: the newest job submitted by a task running here */
+	struct kpf_pool_job *lifo;
+	uint32_t len;			/* queue + slot; atomic reads outside */
+	uint32_t lifo_streak;		/* jobs in a row taken from the slot */
 	uint32_t sleeping;		/* waiting in the ring: wake by eventfd */
 	/* owned by the worker thread */
 	struct io_uring ring;
@@ -148,6 +153,8 @@ extern __thread struct kpf_pool_job *kpf_pool_running KPF_POOL_HIDDEN;
 /* runq.c */
 KPF_POOL_HIDDEN void kpf_runq_push(struct kpf_pool_worker *w,
 				   struct kpf_pool_job *job);
+KPF_POOL_HIDDEN void kpf_runq_push_lifo(struct kpf_pool_worker *w,
+					struct kpf_pool_job *job);
 KPF_POOL_HIDDEN struct kpf_pool_job *kpf_runq_pop(struct kpf_pool_worker *w);
 KPF_POOL_HIDDEN struct kpf_pool_job *kpf_runq_steal(struct kpf_pool_worker *w);
 KPF_POOL_HIDDEN int kpf_runq_any(struct kpf_pool *pool);

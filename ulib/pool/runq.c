@@ -1,10 +1,23 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Run queues: one locked FIFO per worker, and stealing.
+ * Run queues: one locked FIFO per worker with a LIFO slot, and stealing.
  *
  * A mutex-protected singly linked list: a push or pop holds the lock for a
  * few instructions, and the owner and the thieves both take the oldest job
- * first, so a stolen job is the one that has waited longest. Measured
+ * first, so a stolen job is the one that has waited longest.
+ *
+ * The LIFO slot (tokio's, which libturquoise inherited) holds the newest
+ * job that a task running on this worker submitted; the owner runs it
+ * next, before the queue. A request handed from a connection task to a
+ * task of its own then runs when the connection task stops, instead of
+ * behind every long task queued meanwhile (issue 10: the short request
+ * waited a round of the long tasks twice, once as a completion and once
+ * as a new job). A newer submit pushes the slot's job to the tail. The
+ * owner takes at most KPF_POOL_LIFO_MAX_STREAK jobs in a row from the
+ * slot before it takes the oldest one, so a chain of tasks that each
+ * submit the next cannot starve the queue. Thieves take the slot only
+ * when the queue is empty. Completions and preempted tasks never go to
+ * the slot: they are not new work of the running task. Measured
  * (Documentation/pool.md): the whole submit -> run -> complete path of an
  * empty task costs a few microseconds, of which the queue is a small part,
  * so a lock-free deque would not pay for its complexity here.
@@ -50,25 +63,14 @@ static void kpf_wake_thief(struct kpf_pool_worker *w)
 	}
 }
 
-/**
- * kpf_runq_push() - append a job to a worker's run queue and wake someone
- * @w: the worker
- * @job: the job, not on any queue
- *
- * The owner is woken if it sleeps; otherwise, if it is not the caller, it
- * is busy, so one sleeping worker is woken to steal.
+/*
+ * Wake whoever should run what was just queued on @w: the owner if it
+ * sleeps; otherwise, if it is not the caller or has more than this job,
+ * it is busy, so one sleeping worker is woken to steal.
  */
-void kpf_runq_push(struct kpf_pool_worker *w, struct kpf_pool_job *job)
+static void kpf_runq_wake(struct kpf_pool_worker *w)
 {
-	job->next = NULL;
-	pthread_mutex_lock(&w->lock);
-	if (w->tail)
-		w->tail->next = job;
-	else
-		w->head = job;
-	w->tail = job;
-	__atomic_store_n(&w->len, w->len + 1, __ATOMIC_RELAXED);
-	pthread_mutex_unlock(&w->lock);
+	/* Dekker with kpf_worker_main(): len stored, fence, then sleeping */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&w->sleeping, __ATOMIC_RELAXED))
 		kpf_worker_wake(w);
@@ -78,21 +80,87 @@ void kpf_runq_push(struct kpf_pool_worker *w, struct kpf_pool_job *job)
 		kpf_wake_thief(w);
 }
 
-/* Take the oldest job of @w's queue, or NULL. */
-static struct kpf_pool_job *kpf_runq_take(struct kpf_pool_worker *w)
+/* Append @job to @w's queue; the caller holds w->lock. */
+static void kpf_runq_append(struct kpf_pool_worker *w,
+			    struct kpf_pool_job *job)
+{
+	job->next = NULL;
+	if (w->tail)
+		w->tail->next = job;
+	else
+		w->head = job;
+	w->tail = job;
+}
+
+/**
+ * kpf_runq_push() - append a job to a worker's run queue and wake someone
+ * @w: the worker
+ * @job: the job, not on any queue
+ */
+void kpf_runq_push(struct kpf_pool_worker *w, struct kpf_pool_job *job)
+{
+	pthread_mutex_lock(&w->lock);
+	kpf_runq_append(w, job);
+	__atomic_store_n(&w->len, w->len + 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&w->lock);
+	kpf_runq_wake(w);
+}
+
+/**
+ * kpf_runq_push_lifo() - put a job in a worker's LIFO slot
+ * @w: the worker the calling task runs on
+ * @job: the job, not on any queue; submitted by that task
+ *
+ * The job the slot held before goes to the tail of the queue.
+ */
+void kpf_runq_push_lifo(struct kpf_pool_worker *w, struct kpf_pool_job *job)
+{
+	pthread_mutex_lock(&w->lock);
+	if (w->lifo)
+		kpf_runq_append(w, w->lifo);
+	w->lifo = job;
+	__atomic_store_n(&w->len, w->len + 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&w->lock);
+	kpf_runq_wake(w);
+}
+
+/* Take the oldest queued job of @w (the slot last), or NULL. */
+static struct kpf_pool_job *kpf_runq_take_oldest(struct kpf_pool_worker *w)
+{
+	struct kpf_pool_job *job = w->head;
+
+	if (job) {
+		w->head = job->next;
+		if (!w->head)
+			w->tail = NULL;
+	} else {
+		job = w->lifo;
+		w->lifo = NULL;
+	}
+	return job;
+}
+
+/* Take a job of @w's: the slot first if @owner, else the oldest. */
+static struct kpf_pool_job *kpf_runq_take(struct kpf_pool_worker *w,
+					  int owner)
 {
 	struct kpf_pool_job *job;
 
 	if (!__atomic_load_n(&w->len, __ATOMIC_RELAXED))
 		return NULL;
 	pthread_mutex_lock(&w->lock);
-	job = w->head;
-	if (job) {
-		w->head = job->next;
-		if (!w->head)
-			w->tail = NULL;
-		__atomic_store_n(&w->len, w->len - 1, __ATOMIC_RELAXED);
+	if (owner && w->lifo &&
+	    (w->lifo_streak < KPF_POOL_LIFO_MAX_STREAK || !w->head)) {
+		job = w->lifo;
+		w->lifo = NULL;
+		w->lifo_streak++;
+	} else {
+		job = kpf_runq_take_oldest(w);
+		if (owner)
+			w->lifo_streak = 0;
 	}
+	if (job)
+		__atomic_store_n(&w->len, w->len - 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&w->lock);
 	return job;
 }
@@ -101,11 +169,12 @@ static struct kpf_pool_job *kpf_runq_take(struct kpf_pool_worker *w)
  * kpf_runq_pop() - the next job of the worker's own queue
  * @w: the calling worker
  *
- * Return: the job, or NULL if the queue is empty.
+ * Return: the job of the LIFO slot (unless it had its streak), else the
+ * oldest job, or NULL if the queue is empty.
  */
 struct kpf_pool_job *kpf_runq_pop(struct kpf_pool_worker *w)
 {
-	return kpf_runq_take(w);
+	return kpf_runq_take(w, 1);
 }
 
 /**
@@ -122,7 +191,7 @@ struct kpf_pool_job *kpf_runq_steal(struct kpf_pool_worker *w)
 
 	for (i = 1; i < pool->nworkers; i++) {
 		job = kpf_runq_take(&pool->workers[(w->index + i) %
-						   pool->nworkers]);
+						   pool->nworkers], 0);
 		if (job) {
 			w->c.steals++;
 			return job;
