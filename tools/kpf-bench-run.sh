@@ -11,7 +11,7 @@
 #               the benchmarks run in the QEMU guest (Debian's kernel, TCG,
 #               2 vCPUs) with kpf.ko loaded, and the signal half also runs
 #               natively on this machine.
-#   --icount    deterministic guest (-icount shift=0, 1 vCPU, virtual time:
+#   --icount    deterministic guest (-icount shift=0,sleep=off, 1 vCPU, virtual time:
 #               1 ns = 1 instruction) for benchmarks 1-3 and 6 (make bench-icount)
 #   --quick     smoke-test sizes (1000 samples, short runs); env QUICK=1
 #   --native    run natively even without /dev/kpf (signal rows only)
@@ -89,7 +89,7 @@ native)
 guest)
 	[ -n "$stock_rel" ] || die "no /boot/vmlinuz-6.1.0-*-amd64 with headers (run tools/deps.sh)"
 	if [ -n "$icount" ]; then
-		say "mode: GUEST-ICOUNT - QEMU -icount shift=0, 1 vCPU, Debian kernel $stock_rel: deterministic virtual time, benchmarks 1-3 and 6"
+		say "mode: GUEST-ICOUNT - QEMU -icount shift=0,sleep=off, 1 vCPU, Debian kernel $stock_rel: deterministic virtual time, benchmarks 1-3 and 6"
 	else
 		say "mode: GUEST + NATIVE - /dev/kpf is not present here: kmod and signal run in a QEMU TCG guest (Debian kernel $stock_rel, 2 vCPUs, no KVM);"
 		say "      the signal benchmarks also run natively on this machine ($(uname -r)) for hardware reference numbers"
@@ -147,10 +147,12 @@ run_guest() {
 	# carries the result files back
 	gcmd="b=/tests/$(basename "$(dirname "$benchbin")")/kpf-bench; \
 \$b $cmds --out /tmp/kpf-bench --where $where ${benchargs[*]}"
-	say "guest: tools/guest/run.sh --kernel stock${icount:+ --icount} --extra $(dirname "$benchbin")"
+	say "guest: tools/guest/run.sh --kernel stock${icount:+ --icount --no-sleep} --extra $(dirname "$benchbin")"
 	log=$build/guest/stock${icount:+-icount}.log
 	rm -rf "${out:?}/$where"
-	"$top/tools/guest/run.sh" --kernel stock ${icount:+--icount} \
+	# --no-sleep: idle time is virtual too (the pool's client and server
+	# sleep; benchmarks 1-3 never idle), so the whole run is deterministic
+	"$top/tools/guest/run.sh" --kernel stock ${icount:+--icount --no-sleep} \
 		--extra "$(dirname "$benchbin")" --cmd "$gcmd" \
 		--fetch "/tmp/kpf-bench:$out/$where" 2>&1 | console_filter || rc=$?
 	[ -f "$log" ] || die "guest log $log missing"

@@ -3,13 +3,17 @@
 #
 # Boot the kpf test guest in QEMU (TCG) and run the tests in it.
 #
-#   tools/guest/run.sh --kernel stock|debug [--icount] [--tests 'glob']
+#   tools/guest/run.sh --kernel stock|debug [--icount [--no-sleep]]
+#                      [--tests 'glob']
 #                      [--cmd 'shell command' | --shell] [--timeout SECS]
 #
 #   --kernel stock   Debian's kernel (/boot/vmlinuz-6.1.0-*-amd64)
 #   --kernel debug   the KASAN/KMEMLEAK/lockdep kernel from
 #                    tools/guest/build-debug-kernel.sh (must be built)
 #   --icount         deterministic virtual time: -icount shift=0, one vCPU
+#   --no-sleep       with --icount: sleep=off, an idle vCPU jumps to its
+#                    next timer instead of waiting for the host's clock,
+#                    so idle time is deterministic too (and free)
 #   --tests GLOB     only the tests whose "dir/name" or "name" matches
 #   --cmd CMD        run CMD in the guest (module loaded) instead of tests
 #   --shell          interactive shell instead of tests (make vm)
@@ -42,6 +46,7 @@ build=${KPF_BUILD:-$top/build}
 
 kernel=
 icount=0
+icount_sleep=on
 tests='*'
 cmd=
 shell=0
@@ -56,6 +61,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
 	--icount) icount=1; shift ;;
+	--no-sleep) icount_sleep=off; shift ;;
 	--tests) tests=$2; shift 2 ;;
 	--cmd) cmd=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
@@ -98,7 +104,7 @@ mode=tcg
 if [ "$icount" = 1 ]; then
 	name=$kernel-icount
 	mode=icount
-	accel=(-accel tcg -icount shift=0 -smp 1)
+	accel=(-accel tcg -icount shift=0,sleep=$icount_sleep -smp 1)
 else
 	accel=(-accel tcg,thread=multi -smp 2)
 fi
