@@ -52,6 +52,15 @@ static void spin_ns(uint64_t ns)
 		;
 }
 
+/* spin, preemptible, until *@flag is set by another task (10 s at most) */
+static void spin_until_set(const int *flag)
+{
+	uint64_t limit = now_ns() + 10000000000ull;
+
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && now_ns() < limit)
+		;
+}
+
 static int under_valgrind(void)
 {
 	const char *s = getenv("KPF_POOL_TEST_VALGRIND");
@@ -380,8 +389,6 @@ static void *order_reader(void *arg)
 
 static void *order_spinner(void *arg)
 {
-	uint64_t limit = now_ns() + 10000000000ull;
-
 	(void)arg;
 	/* the first preemption after the write is the one at defer_end */
 	kpf_defer_begin();
@@ -389,9 +396,7 @@ static void *order_spinner(void *arg)
 	if (write(order_pipe[1], "x", 1) != 1)
 		order_p0 = UINT64_MAX;
 	kpf_defer_end();
-	while (!__atomic_load_n(&order_reader_ran, __ATOMIC_ACQUIRE) &&
-	       now_ns() < limit)
-		;
+	spin_until_set(&order_reader_ran);
 	return NULL;
 }
 
@@ -443,12 +448,8 @@ static uint64_t lifo_preemptions(void)
 
 static void *lifo_spinner(void *arg)
 {
-	uint64_t limit = now_ns() + 10000000000ull;
-
 	(void)arg;
-	while (!__atomic_load_n(&lifo_child_ran, __ATOMIC_ACQUIRE) &&
-	       now_ns() < limit)
-		;
+	spin_until_set(&lifo_child_ran);
 	return NULL;
 }
 
@@ -543,12 +544,8 @@ static void *chain_link(void *arg)
 
 static void *chain_spinner(void *arg)
 {
-	uint64_t limit = now_ns() + 10000000000ull;
-
 	(void)arg;
-	while (!__atomic_load_n(&chain_done, __ATOMIC_ACQUIRE) &&
-	       now_ns() < limit)
-		;
+	spin_until_set(&chain_done);
 	return NULL;
 }
 
