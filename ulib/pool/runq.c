@@ -15,7 +15,8 @@
  * as a new job). A newer submit pushes the slot's job to the tail. The
  * owner takes at most KPF_POOL_LIFO_MAX_STREAK jobs in a row from the
  * slot before it takes the oldest one, so a chain of tasks that each
- * submit the next cannot starve the queue. Thieves take the slot only
+ * submit the next cannot starve the queue; finding its queue empty ends
+ * the row. Thieves take the slot only
  * when the queue is empty. Completions and preempted tasks never go to
  * the slot: they are not new work of the running task. Measured
  * (Documentation/pool.md): the whole submit -> run -> complete path of an
@@ -174,7 +175,16 @@ static struct kpf_pool_job *kpf_runq_take(struct kpf_pool_worker *w,
  */
 struct kpf_pool_job *kpf_runq_pop(struct kpf_pool_worker *w)
 {
-	return kpf_runq_take(w, 1);
+	struct kpf_pool_job *job = kpf_runq_take(w, 1);
+
+	/*
+	 * With nothing here the worker steals or sleeps next: the row of
+	 * slot jobs has ended. A stale streak made the first job a stolen
+	 * task submitted wait behind the queue.
+	 */
+	if (!job)
+		w->lifo_streak = 0;
+	return job;
 }
 
 /**
