@@ -3,8 +3,9 @@
  * Run queues: one locked FIFO per worker with a LIFO slot, and stealing.
  *
  * A mutex-protected singly linked list: a push or pop holds the lock for a
- * few instructions, and the owner and the thieves both take the oldest job
- * first, so a stolen job is the one that has waited longest.
+ * few instructions, and apart from the slot below the owner and the
+ * thieves both take the oldest job first, so a stolen job is the one that
+ * has waited longest.
  *
  * The LIFO slot (tokio's, which libturquoise inherited) holds the newest
  * job that a task running on this worker submitted; the owner runs it
