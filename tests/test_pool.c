@@ -699,6 +699,72 @@ TEST_F_TIMEOUT(pool, lifo_streak_ends_with_the_row, 60)
 	ASSERT_EQ(0, row_order[1]);
 }
 
+/*
+ * A task nested in a pool task submits a job and waits for it: the wait
+ * cannot yield to the worker (kpf_pause() returns to the nested launcher),
+ * so it blocks the worker thread in the futex, and only another worker
+ * can run the job. Two workers, the other one idle: it must be woken to
+ * steal the job. (Before the fix a submitter on its own worker woke no
+ * thief for a single job - right for the pool task itself, which stops
+ * within a quantum, but the nested waiter then slept for ever; the test
+ * unsticks it with a submit from outside after 10 s.)
+ */
+static kpf_pool *nest_pool;
+static int nest_wait_ret = 1;
+
+static void *nest_child(void *arg)
+{
+	return arg;
+}
+
+static void nest_inner(void *arg)
+{
+	kpf_future *f;
+	void *res = NULL;
+
+	(void)arg;
+	if (kpf_pool_submit(nest_pool, nest_child, (void *)7, &f))
+		return;
+	nest_wait_ret = kpf_future_wait(f);
+	if (!nest_wait_ret && (kpf_future_result(f, &res) || res != (void *)7))
+		nest_wait_ret = 2;
+	kpf_future_free(f);
+}
+
+static void *nest_outer(void *arg)
+{
+	kpf_task *t;
+
+	(void)arg;
+	return (void *)(intptr_t)kpf_launch(&t, nest_inner, NULL,
+					    KPF_FOREVER);
+}
+
+TEST_F_TIMEOUT(pool, nested_waiter_wakes_a_thief, 60)
+{
+	uint64_t limit = now_ns() + 10000000000ull;
+	kpf_future *f;
+	void *res;
+	int stuck;
+
+	nest_wait_ret = 1;
+	nest_pool = make_pool_flags(2, 0, KPF_POOL_NO_PIN);
+	ASSERT_EQ(0, kpf_pool_submit(nest_pool, nest_outer, NULL, &f));
+	while (kpf_future_try(f) == -EAGAIN && now_ns() < limit)
+		usleep(1000);
+	stuck = kpf_future_try(f) == -EAGAIN;
+	if (stuck)	/* an outside submit wakes the idle worker */
+		ASSERT_EQ(0, kpf_pool_submit(nest_pool, return_arg, NULL,
+					     NULL));
+	ASSERT_EQ(0, kpf_future_wait(f));
+	ASSERT_EQ(0, kpf_future_result(f, &res));
+	kpf_future_free(f);
+	ASSERT_EQ(0, kpf_pool_destroy(nest_pool, KPF_POOL_DRAIN));
+	ASSERT_EQ(0, stuck);
+	ASSERT_EQ((void *)(intptr_t)KPF_DONE, res);
+	ASSERT_EQ(0, nest_wait_ret);
+}
+
 /* ---- exact I/O under preemption: an echo server ------------------------- */
 
 #define ECHO_BYTES	16384

@@ -66,9 +66,22 @@ static void kpf_wake_thief(struct kpf_pool_worker *w)
 }
 
 /*
+ * Whether the caller will get back to @w's loop soon: it is @w's thread,
+ * between tasks or in the pool task (which stops within a quantum). A
+ * task nested in that task is not: kpf_future_wait() cannot yield to the
+ * worker from there, so it blocks the thread until another worker has
+ * run what the nested task submitted.
+ */
+static int kpf_runq_caller_returns(struct kpf_pool_worker *w)
+{
+	return kpf_pool_self == w && kpf_in_task() <= 1;
+}
+
+/*
  * Wake whoever should run what was just queued on @w: the owner if it
- * sleeps; otherwise, if it is not the caller or has more than this job,
- * it is busy, so one sleeping worker is woken to steal.
+ * sleeps; otherwise, if it is not the caller (or will not be back soon)
+ * or has more than this job, it is busy, so one sleeping worker is woken
+ * to steal.
  */
 static void kpf_runq_wake(struct kpf_pool_worker *w)
 {
@@ -77,7 +90,7 @@ static void kpf_runq_wake(struct kpf_pool_worker *w)
 	if (__atomic_load_n(&w->sleeping, __ATOMIC_RELAXED))
 		kpf_worker_wake(w);
 	else if (w->pool->nworkers > 1 &&
-		 (kpf_pool_self != w ||
+		 (!kpf_runq_caller_returns(w) ||
 		  __atomic_load_n(&w->len, __ATOMIC_RELAXED) > 1))
 		kpf_wake_thief(w);
 }
