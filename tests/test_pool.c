@@ -601,7 +601,8 @@ static int row_order[2], row_ran;
 
 static void *row_spinner(void *arg)
 {
-	uint64_t limit = now_ns() + 10000000000ull;
+	/* released by the test; the limit only ends a failed run */
+	uint64_t limit = now_ns() + 60000000000ull;
 
 	(void)arg;
 	__atomic_store_n(&row_spinner_worker, kpf_pool_worker(),
@@ -644,7 +645,7 @@ static void *row_stolen(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(pool, lifo_streak_ends_with_the_row, 60)
+TEST_F_TIMEOUT(pool, lifo_streak_ends_with_the_row, 120)
 {
 	kpf_future *sf, *cf, *tf;
 	unsigned int submits = 1;
@@ -707,7 +708,7 @@ TEST_F_TIMEOUT(pool, lifo_streak_ends_with_the_row, 60)
  * steal the job. (Before the fix a submitter on its own worker woke no
  * thief for a single job - right for the pool task itself, which stops
  * within a quantum, but the nested waiter then slept for ever; the test
- * unsticks it with a submit from outside after 10 s.)
+ * unsticks it with a submit from outside after 30 s.)
  */
 static kpf_pool *nest_pool;
 static int nest_wait_ret = 1;
@@ -740,9 +741,10 @@ static void *nest_outer(void *arg)
 					    KPF_FOREVER);
 }
 
-TEST_F_TIMEOUT(pool, nested_waiter_wakes_a_thief, 60)
+TEST_F_TIMEOUT(pool, nested_waiter_wakes_a_thief, 120)
 {
-	uint64_t limit = now_ns() + 10000000000ull;
+	/* microseconds of work: 30 s is stuck even on the debug kernel */
+	uint64_t limit = now_ns() + 30000000000ull;
 	kpf_future *f;
 	void *res;
 	int stuck;
