@@ -767,6 +767,61 @@ TEST_F_TIMEOUT(pool, nested_waiter_wakes_a_thief, 120)
 	ASSERT_EQ(0, nest_wait_ret);
 }
 
+/*
+ * In a cooperative pool a task runs until it returns, so what it submits
+ * to its own worker must be stolen by an idle one: two workers, a task
+ * submits a job and then computes until that job has run (at most 30 s).
+ * (Before the fix the submit woke no one for a single job, as for a
+ * preemptive pool's task, which stops within a quantum: the idle worker
+ * slept and the job waited for the 30 s.)
+ */
+static int coop_child_ran;
+
+static void *coop_child(void *arg)
+{
+	__atomic_store_n(&coop_child_ran, 1, __ATOMIC_RELEASE);
+	return arg;
+}
+
+static void *coop_parent(void *arg)
+{
+	uint64_t limit = now_ns() + 30000000000ull;
+	kpf_pool *pool = arg;
+
+	if (kpf_pool_submit(pool, coop_child, NULL, NULL))
+		return (void *)2;
+	while (!__atomic_load_n(&coop_child_ran, __ATOMIC_ACQUIRE) &&
+	       now_ns() < limit)
+		;
+	return (void *)(uintptr_t)!coop_child_ran;
+}
+
+TEST_F_TIMEOUT(pool, cooperative_submit_wakes_a_thief, 120)
+{
+	kpf_pool *pool;
+	kpf_future *f;
+	void *res;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		unsigned int flags = KPF_POOL_NO_PIN | (i ? KPF_POOL_NO_LIFO : 0);
+
+		coop_child_ran = 0;
+		pool = make_pool_flags(2, KPF_FOREVER, flags);
+		/* let both workers go to sleep (the bug needs a sleeper) */
+		usleep(100000);
+		ASSERT_EQ(0, kpf_pool_submit(pool, coop_parent, pool, &f));
+		ASSERT_EQ(0, kpf_future_wait(f));
+		ASSERT_EQ(0, kpf_future_result(f, &res));
+		kpf_future_free(f);
+		ASSERT_EQ(0, kpf_pool_destroy(pool, KPF_POOL_DRAIN));
+		TH_LOG("%s: the job ran %s its submitter returned",
+		       i ? "KPF_POOL_NO_LIFO" : "LIFO slot",
+		       res ? "after" : "before");
+		ASSERT_EQ(NULL, res);
+	}
+}
+
 /* ---- exact I/O under preemption: an echo server ------------------------- */
 
 #define ECHO_BYTES	16384

@@ -67,14 +67,21 @@ static void kpf_wake_thief(struct kpf_pool_worker *w)
 
 /*
  * Whether the caller will get back to @w's loop soon: it is @w's thread,
- * between tasks or in the pool task (which stops within a quantum). A
- * task nested in that task is not: kpf_future_wait() cannot yield to the
- * worker from there, so it blocks the thread until another worker has
- * run what the nested task submitted.
+ * between tasks or in the pool task of a preemptive pool (which stops
+ * within a quantum). A cooperative pool's task may run for as long as it
+ * likes, and a task nested in the pool task may block the thread:
+ * kpf_future_wait() cannot yield to the worker from there, so it sleeps
+ * until another worker has run what the nested task submitted.
  */
 static int kpf_runq_caller_returns(struct kpf_pool_worker *w)
 {
-	return kpf_pool_self == w && kpf_in_task() <= 1;
+	int depth;
+
+	if (kpf_pool_self != w)
+		return 0;
+	depth = kpf_in_task();
+	return !depth ||
+	       (depth == 1 && w->pool->quantum_ns != KPF_FOREVER);
 }
 
 /*
