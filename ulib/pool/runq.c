@@ -17,9 +17,9 @@
  * owner takes at most KPF_POOL_LIFO_MAX_STREAK jobs in a row from the
  * slot before it takes the oldest one, so a chain of tasks that each
  * submit the next cannot starve the queue; finding its queue empty ends
- * the row. Thieves take the slot only
- * when the queue is empty. Completions and preempted tasks never go to
- * the slot: they are not new work of the running task. Measured
+ * the row. Thieves take the slot only when the queue is empty.
+ * Completions and preempted tasks never go to the slot: they are not new
+ * work of the running task. Measured
  * (Documentation/pool.md): the whole submit -> run -> complete path of an
  * empty task costs a few microseconds, of which the queue is a small part,
  * so a lock-free deque would not pay for its complexity here.
