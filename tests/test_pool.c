@@ -735,10 +735,18 @@ static void nest_inner(void *arg)
 static void *nest_outer(void *arg)
 {
 	kpf_task *t;
+	int ret;
 
 	(void)arg;
-	return (void *)(intptr_t)kpf_launch(&t, nest_inner, NULL,
-					    KPF_FOREVER);
+	/*
+	 * The pool task's quantum also stops the nested task (slow guests),
+	 * and the pool task may be resumed on the other worker.
+	 */
+	ret = kpf_launch_flags(&t, nest_inner, NULL, KPF_FOREVER,
+			       KPF_LAUNCH_MIGRATE);
+	while (ret == KPF_PREEMPTED)
+		ret = kpf_resume(t, KPF_FOREVER);
+	return (void *)(intptr_t)ret;
 }
 
 TEST_F_TIMEOUT(pool, nested_waiter_wakes_a_thief, 120)
