@@ -136,7 +136,10 @@ int kpf_pool_create(kpf_pool **pool, const struct kpf_pool_config *cfg);
  *	or NULL if the caller does not need one
  *
  * From inside a pool task the new task goes to the caller's worker (idle
- * workers steal it), from elsewhere to the workers in turn.
+ * workers steal it), from elsewhere to the workers in turn. Unless the
+ * pool has KPF_POOL_NO_LIFO, a pool task's newest submit runs on its
+ * worker as soon as the task stops, before older queued tasks (at most 3
+ * such in a row); its earlier submits go to the back of the queue.
  *
  * Return: 0, -EINVAL (NULL @pool or @fn), -ESHUTDOWN (kpf_pool_destroy()
  * has begun or is done: a destroyed pool's handle stays recognisable),

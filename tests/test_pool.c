@@ -577,6 +577,256 @@ TEST_F_TIMEOUT(pool, lifo_chain_cannot_starve_queue, 60)
 		  chain_last - chain_first);
 }
 
+/*
+ * The streak counts jobs taken from the slot in a row: a worker that went
+ * idle and then stole a task has broken the row, so the first job that
+ * task submits runs next. Two cooperative workers: one (ws) spins in a
+ * task until released, so the other (wc) runs everything else and takes
+ * every job submitted to ws by stealing it. On wc a chain takes 4 jobs
+ * from the slot in a row; then wc goes idle and steals a task from ws,
+ * which submits X and then C (X moves to wc's queue, C is in the slot).
+ * C must run before X. (Before the fix the streak of the old chain was
+ * still counted, so X ran first: a request handed to a task of its own
+ * waited behind the queue, as without the slot, whenever the connection
+ * task had been stolen.)
+ */
+#define ROW_LINKS	(LIFO_STREAK + 2)
+
+static int row_release, row_spinner_worker = -1, row_chain_left;
+static int row_worker[ROW_LINKS + 4];	/* links, stolen task, X, C */
+static int row_order[2], row_ran;
+
+static void *row_spinner(void *arg)
+{
+	/* released by the test; the limit only ends a failed run */
+	uint64_t limit = now_ns() + 60000000000ull;
+
+	(void)arg;
+	__atomic_store_n(&row_spinner_worker, kpf_pool_worker(),
+			 __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&row_release, __ATOMIC_ACQUIRE) &&
+	       now_ns() < limit)
+		;
+	return NULL;
+}
+
+static void *row_link(void *arg)
+{
+	uintptr_t left = (uintptr_t)arg;
+
+	row_worker[ROW_LINKS - left] = kpf_pool_worker();
+	if (left > 1 && kpf_pool_submit(lifo_pool, row_link,
+					(void *)(left - 1), NULL))
+		return (void *)1;
+	__atomic_store_n(&row_chain_left, left - 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* arg: 0 for X, 1 for C */
+static void *row_job(void *arg)
+{
+	int i = (int)(uintptr_t)arg;
+
+	row_worker[ROW_LINKS + 1 + i] = kpf_pool_worker();
+	row_order[__atomic_fetch_add(&row_ran, 1, __ATOMIC_RELAXED)] = i;
+	return NULL;
+}
+
+static void *row_stolen(void *arg)
+{
+	(void)arg;
+	row_worker[ROW_LINKS] = kpf_pool_worker();
+	if (kpf_pool_submit(lifo_pool, row_job, (void *)0, NULL) ||
+	    kpf_pool_submit(lifo_pool, row_job, (void *)1, NULL))
+		return (void *)1;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(pool, lifo_streak_ends_with_the_row, 120)
+{
+	kpf_future *sf, *cf, *tf;
+	unsigned int submits = 1;
+	int ws, wc, i;
+	void *res;
+
+	row_release = 0;
+	row_spinner_worker = -1;
+	row_chain_left = ROW_LINKS;
+	row_ran = 0;
+	memset(row_worker, 0xff, sizeof(row_worker));
+	lifo_pool = make_pool_flags(2, KPF_FOREVER, KPF_POOL_NO_PIN);
+	/* outside submits go round robin, the first to worker 0 */
+	ASSERT_EQ(0, kpf_pool_submit(lifo_pool, row_spinner, NULL, &sf));
+	while ((ws = __atomic_load_n(&row_spinner_worker,
+				     __ATOMIC_ACQUIRE)) < 0)
+		usleep(100);
+	ASSERT_TRUE(ws == 0 || ws == 1);
+	wc = 1 - ws;
+	/* the chain's first link to wc's queue: wc pops it itself */
+	if (submits % 2 != (unsigned int)wc) {
+		ASSERT_EQ(0, kpf_pool_submit(lifo_pool, row_job, (void *)2,
+					     NULL));
+		submits++;
+		while (__atomic_load_n(&row_ran, __ATOMIC_ACQUIRE) < 1)
+			usleep(100);
+		row_ran = 0;
+	}
+	ASSERT_EQ(0, kpf_pool_submit(lifo_pool, row_link,
+				     (void *)(uintptr_t)ROW_LINKS, &cf));
+	ASSERT_EQ(0, kpf_future_wait(cf));
+	while (__atomic_load_n(&row_chain_left, __ATOMIC_ACQUIRE))
+		usleep(100);
+	/* to the spinning worker's queue: wc steals it */
+	ASSERT_EQ(0, kpf_pool_submit(lifo_pool, row_stolen, NULL, &tf));
+	ASSERT_EQ(0, kpf_future_wait(tf));
+	ASSERT_EQ(0, kpf_future_result(tf, &res));
+	ASSERT_EQ(NULL, res);
+	while (__atomic_load_n(&row_ran, __ATOMIC_ACQUIRE) < 2)
+		usleep(100);
+	__atomic_store_n(&row_release, 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(0, kpf_future_wait(sf));
+	kpf_future_free(sf);
+	kpf_future_free(cf);
+	kpf_future_free(tf);
+	ASSERT_EQ(0, kpf_pool_destroy(lifo_pool, KPF_POOL_DRAIN));
+	for (i = 0; i < ROW_LINKS + 3; i++)
+		ASSERT_EQ(wc, row_worker[i]);
+	TH_LOG("after a stolen task: %s ran first",
+	       row_order[0] ? "the slot's job" : "the queue's job");
+	ASSERT_EQ(1, row_order[0]);
+	ASSERT_EQ(0, row_order[1]);
+}
+
+/*
+ * A task nested in a pool task submits a job and waits for it: the wait
+ * cannot yield to the worker (kpf_pause() returns to the nested launcher),
+ * so it blocks the worker thread in the futex, and only another worker
+ * can run the job. Two workers, the other one idle: it must be woken to
+ * steal the job. (Before the fix a submitter on its own worker woke no
+ * thief for a single job - right for the pool task itself, which stops
+ * within a quantum, but the nested waiter then slept for ever; the test
+ * unsticks it with a submit from outside after 30 s.)
+ */
+static kpf_pool *nest_pool;
+static int nest_wait_ret = 1;
+
+static void *nest_child(void *arg)
+{
+	return arg;
+}
+
+static void nest_inner(void *arg)
+{
+	kpf_future *f;
+	void *res = NULL;
+
+	(void)arg;
+	if (kpf_pool_submit(nest_pool, nest_child, (void *)7, &f))
+		return;
+	nest_wait_ret = kpf_future_wait(f);
+	if (!nest_wait_ret && (kpf_future_result(f, &res) || res != (void *)7))
+		nest_wait_ret = 2;
+	kpf_future_free(f);
+}
+
+static void *nest_outer(void *arg)
+{
+	kpf_task *t;
+	int ret;
+
+	(void)arg;
+	/*
+	 * The pool task's quantum also stops the nested task (slow guests),
+	 * and the pool task may be resumed on the other worker.
+	 */
+	ret = kpf_launch_flags(&t, nest_inner, NULL, KPF_FOREVER,
+			       KPF_LAUNCH_MIGRATE);
+	while (ret == KPF_PREEMPTED)
+		ret = kpf_resume(t, KPF_FOREVER);
+	return (void *)(intptr_t)ret;
+}
+
+TEST_F_TIMEOUT(pool, nested_waiter_wakes_a_thief, 120)
+{
+	/* microseconds of work: 30 s is stuck even on the debug kernel */
+	uint64_t limit = now_ns() + 30000000000ull;
+	kpf_future *f;
+	void *res;
+	int stuck;
+
+	nest_wait_ret = 1;
+	nest_pool = make_pool_flags(2, 0, KPF_POOL_NO_PIN);
+	ASSERT_EQ(0, kpf_pool_submit(nest_pool, nest_outer, NULL, &f));
+	while (kpf_future_try(f) == -EAGAIN && now_ns() < limit)
+		usleep(1000);
+	stuck = kpf_future_try(f) == -EAGAIN;
+	if (stuck)	/* an outside submit wakes the idle worker */
+		ASSERT_EQ(0, kpf_pool_submit(nest_pool, return_arg, NULL,
+					     NULL));
+	ASSERT_EQ(0, kpf_future_wait(f));
+	ASSERT_EQ(0, kpf_future_result(f, &res));
+	kpf_future_free(f);
+	ASSERT_EQ(0, kpf_pool_destroy(nest_pool, KPF_POOL_DRAIN));
+	ASSERT_EQ(0, stuck);
+	ASSERT_EQ((void *)(intptr_t)KPF_DONE, res);
+	ASSERT_EQ(0, nest_wait_ret);
+}
+
+/*
+ * In a cooperative pool a task runs until it returns, so what it submits
+ * to its own worker must be stolen by an idle one: two workers, a task
+ * submits a job and then computes until that job has run (at most 30 s).
+ * (Before the fix the submit woke no one for a single job, as for a
+ * preemptive pool's task, which stops within a quantum: the idle worker
+ * slept and the job waited for the 30 s.)
+ */
+static int coop_child_ran;
+
+static void *coop_child(void *arg)
+{
+	__atomic_store_n(&coop_child_ran, 1, __ATOMIC_RELEASE);
+	return arg;
+}
+
+static void *coop_parent(void *arg)
+{
+	uint64_t limit = now_ns() + 30000000000ull;
+	kpf_pool *pool = arg;
+
+	if (kpf_pool_submit(pool, coop_child, NULL, NULL))
+		return (void *)2;
+	while (!__atomic_load_n(&coop_child_ran, __ATOMIC_ACQUIRE) &&
+	       now_ns() < limit)
+		;
+	return (void *)(uintptr_t)!coop_child_ran;
+}
+
+TEST_F_TIMEOUT(pool, cooperative_submit_wakes_a_thief, 120)
+{
+	kpf_pool *pool;
+	kpf_future *f;
+	void *res;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		unsigned int flags = KPF_POOL_NO_PIN | (i ? KPF_POOL_NO_LIFO : 0);
+
+		coop_child_ran = 0;
+		pool = make_pool_flags(2, KPF_FOREVER, flags);
+		/* let both workers go to sleep (the bug needs a sleeper) */
+		usleep(100000);
+		ASSERT_EQ(0, kpf_pool_submit(pool, coop_parent, pool, &f));
+		ASSERT_EQ(0, kpf_future_wait(f));
+		ASSERT_EQ(0, kpf_future_result(f, &res));
+		kpf_future_free(f);
+		ASSERT_EQ(0, kpf_pool_destroy(pool, KPF_POOL_DRAIN));
+		TH_LOG("%s: the job ran %s its submitter returned",
+		       i ? "KPF_POOL_NO_LIFO" : "LIFO slot",
+		       res ? "after" : "before");
+		ASSERT_EQ(NULL, res);
+	}
+}
+
 /* ---- exact I/O under preemption: an echo server ------------------------- */
 
 #define ECHO_BYTES	16384

@@ -105,9 +105,9 @@ struct kpf_pool_worker {
 	/* LIFO slot: the newest job submitted by a task running here */
 	struct kpf_pool_job *lifo;
 	uint32_t len;			/* queue + slot; atomic reads outside */
-	uint32_t lifo_streak;		/* jobs in a row taken from the slot */
 	uint32_t sleeping;		/* waiting in the ring: wake by eventfd */
 	/* owned by the worker thread */
+	uint32_t lifo_streak;		/* jobs in a row taken from the slot */
 	struct io_uring ring;
 	int efd;			/* wake-ups for new work */
 	uint64_t efd_buf;

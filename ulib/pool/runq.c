@@ -3,8 +3,9 @@
  * Run queues: one locked FIFO per worker with a LIFO slot, and stealing.
  *
  * A mutex-protected singly linked list: a push or pop holds the lock for a
- * few instructions, and the owner and the thieves both take the oldest job
- * first, so a stolen job is the one that has waited longest.
+ * few instructions, and apart from the slot below the owner and the
+ * thieves both take the oldest job first, so a stolen job is the one that
+ * has waited longest.
  *
  * The LIFO slot (tokio's, which libturquoise inherited) holds the newest
  * job that a task running on this worker submitted; the owner runs it
@@ -15,9 +16,10 @@
  * as a new job). A newer submit pushes the slot's job to the tail. The
  * owner takes at most KPF_POOL_LIFO_MAX_STREAK jobs in a row from the
  * slot before it takes the oldest one, so a chain of tasks that each
- * submit the next cannot starve the queue. Thieves take the slot only
- * when the queue is empty. Completions and preempted tasks never go to
- * the slot: they are not new work of the running task. Measured
+ * submit the next cannot starve the queue; finding its queue empty ends
+ * the row. Thieves take the slot only when the queue is empty.
+ * Completions and preempted tasks never go to the slot: they are not new
+ * work of the running task. Measured
  * (Documentation/pool.md): the whole submit -> run -> complete path of an
  * empty task costs a few microseconds, of which the queue is a small part,
  * so a lock-free deque would not pay for its complexity here.
@@ -64,9 +66,29 @@ static void kpf_wake_thief(struct kpf_pool_worker *w)
 }
 
 /*
+ * Whether the caller will get back to @w's loop soon: it is @w's thread,
+ * between tasks or in the pool task of a preemptive pool (which stops
+ * within a quantum). A cooperative pool's task may run for as long as it
+ * likes, and a task nested in the pool task may block the thread:
+ * kpf_future_wait() cannot yield to the worker from there, so it sleeps
+ * until another worker has run what the nested task submitted.
+ */
+static int kpf_runq_caller_returns(struct kpf_pool_worker *w)
+{
+	int depth;
+
+	if (kpf_pool_self != w)
+		return 0;
+	depth = kpf_in_task();
+	return !depth ||
+	       (depth == 1 && w->pool->quantum_ns != KPF_FOREVER);
+}
+
+/*
  * Wake whoever should run what was just queued on @w: the owner if it
- * sleeps; otherwise, if it is not the caller or has more than this job,
- * it is busy, so one sleeping worker is woken to steal.
+ * sleeps; otherwise, if it is not the caller (or will not be back soon)
+ * or has more than this job, it is busy, so one sleeping worker is woken
+ * to steal.
  */
 static void kpf_runq_wake(struct kpf_pool_worker *w)
 {
@@ -75,7 +97,7 @@ static void kpf_runq_wake(struct kpf_pool_worker *w)
 	if (__atomic_load_n(&w->sleeping, __ATOMIC_RELAXED))
 		kpf_worker_wake(w);
 	else if (w->pool->nworkers > 1 &&
-		 (kpf_pool_self != w ||
+		 (!kpf_runq_caller_returns(w) ||
 		  __atomic_load_n(&w->len, __ATOMIC_RELAXED) > 1))
 		kpf_wake_thief(w);
 }
@@ -174,7 +196,16 @@ static struct kpf_pool_job *kpf_runq_take(struct kpf_pool_worker *w,
  */
 struct kpf_pool_job *kpf_runq_pop(struct kpf_pool_worker *w)
 {
-	return kpf_runq_take(w, 1);
+	struct kpf_pool_job *job = kpf_runq_take(w, 1);
+
+	/*
+	 * With nothing here the worker steals or sleeps next: the row of
+	 * slot jobs has ended. A stale streak made the first job a stolen
+	 * task submitted wait behind the queue.
+	 */
+	if (!job)
+		w->lifo_streak = 0;
+	return job;
 }
 
 /**
