@@ -15,7 +15,8 @@
  * right after the release, the second one at the first instruction of
  * the re-entry. Signal backend whatever KPF_BACKEND says: its handler is
  * the one the test can fire at an exact instruction (a due deadline and
- * the thread's timer), and the window is the same code on both backends.
+ * a queued timer signal), and the window is the same code on both
+ * backends.
  *
  * Static only: it reaches libkpf's internals (the thread, its area, the
  * signal backend's arming).
@@ -24,6 +25,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -50,11 +52,22 @@ static struct kpf_thread *task_thread;
 static volatile unsigned long traps;
 static volatile uint64_t released_rip, second_rip;
 
-/* Make an expiry due now: the handler compares the area's deadline. */
+/*
+ * Make an expiry due and send the signal of the thread's timer, as its
+ * timer would (the handler checks si_code and the value): queued right
+ * now, not at the next timer interrupt, and delivered where the trap
+ * handler returns to (it blocks the signal meanwhile).
+ */
 static void expire_now(struct kpf_thread *self)
 {
+	siginfo_t si;
+
 	self->area.deadline_ns = 1;
-	kpf_signal_arm(self, 1);
+	memset(&si, 0, sizeof(si));
+	si.si_signo = kpf_g.signo;
+	si.si_code = SI_TIMER;
+	si.si_value.sival_ptr = self;
+	syscall(SYS_rt_tgsigqueueinfo, getpid(), self->tid, kpf_g.signo, &si);
 }
 
 static void trap_handler(int sig, siginfo_t *si, void *ucv)
