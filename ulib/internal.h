@@ -249,6 +249,9 @@ KPF_HIDDEN __attribute__((noreturn))
 void kpf_frame_return(struct kpf_thread *self, const void *xsave,
 		      uint64_t frame_sp);
 KPF_HIDDEN void kpf_upcall_entry(void);
+/* kpf_frame_return(): in_upcall released, rsp at the frame to resume */
+extern const char kpf_frame_return_window[] KPF_HIDDEN;
+extern const char kpf_frame_return_window_end[] KPF_HIDDEN;
 KPF_HIDDEN void kpf_task_trampoline(void);
 
 /* thread.c; signal handlers read the TLS pointer directly */

@@ -127,6 +127,17 @@ kpf_ctx_load:
  * pointer: only its rip said "library"). Stopping the task here would
  * stop it inside that call, holding whatever lock it holds; an expiry
  * here is retried instead, like one in library code.
+ *
+ * Between the release and the pending branch's new in_upcall
+ * (kpf_frame_return_window .. _end) such an upcall also overwrites
+ * area->frame, which the pending branch is about to hand to
+ * kpf_upcall() again. Resumed there, the branch would re-enter with the
+ * frame of this very code, whose retry resumes it there again: an upcall
+ * loop that never returns to the task. kpf_upcall() therefore takes an
+ * interrupted rip in the window as the frame still waiting at rsp
+ * (kpf_frame_return_unwind()). The window holds no instruction that
+ * moves rsp, and the pops are outside it: resuming a partly popped frame
+ * just pops the rest.
  */
 	.section kpf_critical_text, "ax", @progbits
 	.globl	kpf_frame_return
@@ -142,14 +153,20 @@ kpf_frame_return:
 	movq	%r8, %rsp
 	xorl	%eax, %eax
 	xchgl	%eax, KPF_AREA_IN_UPCALL(%r9)
+	.globl	kpf_frame_return_window
+	.hidden	kpf_frame_return_window
+kpf_frame_return_window:
 	cmpl	$0, KPF_AREA_PENDING(%r9)
-	jne	1f
-	KPF_FRAME_POP			/* its own copy, in this section */
-1:	movl	$0, KPF_AREA_PENDING(%r9)
+	je	1f
+	movl	$0, KPF_AREA_PENDING(%r9)
 	movl	$KPF_UPCALL_ACTIVE, KPF_AREA_IN_UPCALL(%r9)
+	.globl	kpf_frame_return_window_end
+	.hidden	kpf_frame_return_window_end
+kpf_frame_return_window_end:
 	movq	%r9, %rdi
 	movq	KPF_THREAD_UPCALL_TOP(%r9), %rsp
 	jmp	kpf_upcall_entry
+1:	KPF_FRAME_POP			/* its own copy, in this section */
 	.cfi_endproc
 	.size	kpf_frame_return, . - kpf_frame_return
 	.text

@@ -556,6 +556,38 @@ static void kpf_retry_later(struct kpf_thread *self, uint64_t first)
 		self->retry_ns *= 2;
 }
 
+/*
+ * The expiry interrupted kpf_frame_return() between its release of
+ * in_upcall and either the pops or the re-entry for a pending expiry
+ * (see switch_x86_64.S): the code it interrupted is the resume frame at
+ * rsp, built by kpf_resume_frame() from the frame it was returning to.
+ * Take that frame as the interrupted one. The extended state saved by
+ * this upcall is the one kpf_frame_return() restored for it.
+ */
+static void kpf_frame_return_unwind(struct kpf_frame *f)
+{
+	const uint64_t *p = (const uint64_t *)(uintptr_t)f->rsp;
+
+	f->r15 = p[0];
+	f->r14 = p[1];
+	f->r13 = p[2];
+	f->r12 = p[3];
+	f->rbp = p[4];
+	f->rbx = p[5];
+	f->r11 = p[6];
+	f->r10 = p[7];
+	f->r9 = p[8];
+	f->r8 = p[9];
+	f->rax = p[10];
+	f->rcx = p[11];
+	f->rdx = p[12];
+	f->rsi = p[13];
+	f->rdi = p[14];
+	f->rflags = p[15];
+	f->rip = p[16];
+	f->rsp += KPF_RESUME_FRAME + KPF_RED_ZONE;
+}
+
 /**
  * kpf_upcall() - decide what an expiry does; called by kpf_upcall_entry
  * @area: the calling thread's area; self->area.frame holds the interrupted
@@ -569,11 +601,15 @@ void kpf_upcall(struct kpf_area *area)
 {
 	struct kpf_thread *self = (struct kpf_thread *)area;
 	struct kpf_task *t = self->current;
-	uint64_t rsp = area->frame.rsp;
 	uint64_t now = kpf_now_ns();
+	uint64_t rsp;
 	int in_task, in_library;
 
 	self->stats.upcalls++;
+	if (area->frame.rip >= (uintptr_t)kpf_frame_return_window &&
+	    area->frame.rip < (uintptr_t)kpf_frame_return_window_end)
+		kpf_frame_return_unwind(&area->frame);
+	rsp = area->frame.rsp;
 	if (!t) {
 		kpf_disarm(self);
 		goto resume;

@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * An expiry in the last instructions of kpf_frame_return(): after it
+ * released in_upcall and found an expiry deferred meanwhile (pending), on
+ * its way back into the upcall. That expiry's upcall overwrites
+ * area->frame with the frame of kpf_frame_return() itself; handled as it
+ * stands, its retry resumes kpf_frame_return(), which re-enters the
+ * upcall with that same frame, forever: the task never runs again (a CI
+ * hang of test_defer_edges under the debug kernel, where a due expiry
+ * waits for a translation block boundary and so lands in such windows).
+ *
+ * The window is two instructions wide; the test steps through the upcall
+ * with the trap flag and makes the expiries itself: the first one as the
+ * task enters libkpf code (an upcall that resumes it), the pending flag
+ * right after the release, the second one at the first instruction of
+ * the re-entry. Signal backend whatever KPF_BACKEND says: its handler is
+ * the one the test can fire at an exact instruction (a due deadline and
+ * a queued timer signal), and the window is the same code on both
+ * backends.
+ *
+ * Static only: it reaches libkpf's internals (the thread, its area, the
+ * signal backend's arming).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "../ulib/internal.h"
+#include "kselftest_harness.h"
+
+#define X86_EFLAGS_TF	0x100
+/* upcalls the whole sequence needs: 1 + (1 + 1 for pending) */
+#define UPCALLS_NEEDED	3
+/* a loop is far more; the watchdog gives up then */
+#define UPCALLS_LOOP	10000
+
+enum step {
+	STEP_ENTRY,	/* waiting for the task to enter kpf_in_task() */
+	STEP_UPCALL,	/* first expiry sent: waiting for its upcall */
+	STEP_RELEASE,	/* in the upcall: waiting for the release */
+	STEP_BRANCH,	/* pending set: stepping to the re-entry */
+	STEP_DONE,	/* second expiry sent */
+};
+
+static volatile int step;
+static int branch_steps;
+static struct kpf_thread *task_thread;
+static volatile unsigned long traps;
+static volatile uint64_t released_rip, second_rip;
+
+/*
+ * Make an expiry due and send the signal of the thread's timer, as its
+ * timer would (the handler checks si_code and the value): queued right
+ * now, not at the next timer interrupt, and delivered where the trap
+ * handler returns to (it blocks the signal meanwhile).
+ */
+static void expire_now(struct kpf_thread *self)
+{
+	siginfo_t si;
+
+	self->area.deadline_ns = 1;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = kpf_g.signo;
+	si.si_code = SI_TIMER;
+	si.si_value.sival_ptr = self;
+	syscall(SYS_rt_tgsigqueueinfo, getpid(), self->tid, kpf_g.signo, &si);
+}
+
+static void trap_handler(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	struct kpf_area *area = &task_thread->area;
+
+	traps++;
+	switch (step) {
+	case STEP_ENTRY:
+		if ((uintptr_t)g[REG_RIP] == (uintptr_t)kpf_in_task) {
+			expire_now(task_thread);
+			step = STEP_UPCALL;
+		}
+		break;
+	case STEP_UPCALL:
+		if (area->in_upcall != KPF_UPCALL_IDLE)
+			step = STEP_RELEASE;
+		break;
+	case STEP_RELEASE:
+		if (area->in_upcall == KPF_UPCALL_IDLE) {
+			/* an expiry deferred while the upcall ran */
+			area->pending = 1;
+			released_rip = g[REG_RIP];
+			branch_steps = 0;
+			step = STEP_BRANCH;
+		}
+		break;
+	case STEP_BRANCH:
+		/* the check, the branch, then the re-entry's first insn */
+		if (++branch_steps == 2) {
+			second_rip = g[REG_RIP];
+			expire_now(task_thread);
+			g[REG_EFL] &= ~X86_EFLAGS_TF;
+			step = STEP_DONE;
+		}
+		break;
+	default:
+		/* the first frame, resumed, still has the flag: done */
+		g[REG_EFL] &= ~X86_EFLAGS_TF;
+		break;
+	}
+}
+
+static void stepped_task(void *arg)
+{
+	task_thread = kpf_thread_peek();
+	__asm__ __volatile__("pushfq; orq %0, (%%rsp); popfq"
+			     :: "i"(X86_EFLAGS_TF) : "memory", "cc");
+	/* libkpf code: the first expiry lands at its entry */
+	*(int *)arg = kpf_in_task();
+	__asm__ __volatile__("pushfq; andq %0, (%%rsp); popfq"
+			     :: "i"(~X86_EFLAGS_TF) : "memory", "cc");
+}
+
+/* The loop never returns to the launcher: fail from another thread. */
+static void *watchdog(void *arg)
+{
+	for (;;) {
+		usleep(10000);
+		if (task_thread && task_thread->stats.upcalls > UPCALLS_LOOP) {
+			fprintf(stderr,
+				"# %lu upcalls: kpf_upcall() loops on the frame of kpf_frame_return() (second expiry at %#llx)\n",
+				(unsigned long)task_thread->stats.upcalls,
+				(unsigned long long)second_rip);
+			_exit(1);
+		}
+	}
+	return NULL;
+}
+
+TEST(expiry_at_pending_reentry_resumes_the_task)
+{
+	struct sigaction sa;
+	struct kpf_stats st = { .size = sizeof(st) };
+	pthread_t w;
+	kpf_task *t;
+	int depth = -1, rc;
+
+	ASSERT_EQ(0, setenv("KPF_BACKEND", "signal", 1));
+	ASSERT_EQ(0, kpf_init(NULL));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = trap_handler;
+	sa.sa_flags = SA_SIGINFO;
+	/* the expiries it sends arrive after it, at the stepped insn */
+	sigaddset(&sa.sa_mask, kpf_g.signo);
+	ASSERT_EQ(0, sigaction(SIGTRAP, &sa, NULL));
+	ASSERT_EQ(0, pthread_create(&w, NULL, watchdog, NULL));
+
+	rc = kpf_launch(&t, stepped_task, &depth, KPF_FOREVER);
+	ASSERT_EQ(KPF_DONE, rc);
+	ASSERT_EQ(1, depth);
+	ASSERT_EQ(STEP_DONE, step);
+	/* the second expiry hit the re-entry, before in_upcall was set */
+	ASSERT_LE((uintptr_t)kpf_frame_return, released_rip);
+	ASSERT_LT(released_rip, second_rip);
+	ASSERT_EQ(0, kpf_thread_stats(&st));
+	TH_LOG("%lu traps, %lu upcalls, re-entry at kpf_frame_return+%#lx",
+	       traps, (unsigned long)st.upcalls,
+	       (unsigned long)(second_rip - (uintptr_t)kpf_frame_return));
+	EXPECT_EQ(UPCALLS_NEEDED, (int)st.upcalls);
+}
+
+TEST_HARNESS_MAIN
