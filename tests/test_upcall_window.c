@@ -9,7 +9,7 @@
  * hang of test_defer_edges under the debug kernel, where a due expiry
  * waits for a translation block boundary and so lands in such windows).
  *
- * The window is two instructions wide; the test steps through the upcall
+ * The window is four instructions wide; the test steps through the upcall
  * with the trap flag and makes the expiries itself: the first one as the
  * task enters libkpf code (an upcall that resumes it), the pending flag
  * right after the release, the second one at the first instruction of
