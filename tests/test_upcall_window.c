@@ -183,8 +183,9 @@ TEST(expiry_at_pending_reentry_resumes_the_task)
  * where a due expiry waits for a translation block boundary, takes it
  * at the pops' first instruction, the jump target).
  */
-#define CREEP_ROUNDS	40
 #define FRAME_POPS	17	/* 15 GPRs, popfq, ret */
+/* one expiry at each pop; the upcalls are stepped too: slow on the guest */
+#define CREEP_ROUNDS	FRAME_POPS
 
 static volatile int creep_round, creep_done, pop_index = -1;
 static volatile uint64_t creep_prev_rip, first_pop_rsp[CREEP_ROUNDS + 1];
@@ -253,7 +254,12 @@ static void creep_task(void *arg)
 	((uint64_t *)arg)[2] = r15;
 }
 
-TEST(expiries_in_the_pops_resume_at_the_same_stack_depth)
+FIXTURE(pops) {};
+FIXTURE_SETUP(pops) {}
+FIXTURE_TEARDOWN(pops) {}
+
+/* ~2000 traps an upcall on the debug guest (~100 natively) */
+TEST_F_TIMEOUT(pops, expiries_resume_at_the_same_stack_depth, 600)
 {
 	struct sigaction sa;
 	uint64_t out[3] = { 0 };
