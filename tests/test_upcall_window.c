@@ -9,7 +9,7 @@
  * hang of test_defer_edges under the debug kernel, where a due expiry
  * waits for a translation block boundary and so lands in such windows).
  *
- * The window is two instructions wide; the test steps through the upcall
+ * The window is four instructions wide; the test steps through the upcall
  * with the trap flag and makes the expiries itself: the first one as the
  * task enters libkpf code (an upcall that resumes it), the pending flag
  * right after the release, the second one at the first instruction of
@@ -170,6 +170,124 @@ TEST(expiry_at_pending_reentry_resumes_the_task)
 	       traps, (unsigned long)st.upcalls,
 	       (unsigned long)(second_rip - (uintptr_t)kpf_frame_return));
 	EXPECT_EQ(UPCALLS_NEEDED, (int)st.upcalls);
+}
+
+/*
+ * An expiry at each instruction of kpf_frame_return()'s pops (with no
+ * pending expiry): the resume frame is still at rsp, all of it or the
+ * part not yet popped. Retried, as code in kpf_critical_text, its resume
+ * frame must go where the first one was, below the red zone of the
+ * interrupted task's rsp; built below the pops' rsp instead, it is
+ * 264 bytes lower at every such coincidence, and a chain of them walks
+ * down the task's stack while the task never runs (the debug guest,
+ * where a due expiry waits for a translation block boundary, takes it
+ * at the pops' first instruction, the jump target).
+ */
+#define FRAME_POPS	17	/* 15 GPRs, popfq, ret */
+/* one expiry at each pop; the upcalls are stepped too: slow on the guest */
+#define CREEP_ROUNDS	FRAME_POPS
+
+static volatile int creep_round, creep_done, pop_index = -1;
+static volatile uint64_t creep_prev_rip, first_pop_rsp[CREEP_ROUNDS + 1];
+
+static void creep_trap(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = g[REG_RIP], prev = creep_prev_rip;
+
+	traps++;
+	creep_prev_rip = rip;
+	if (creep_done) {
+		g[REG_EFL] &= ~X86_EFLAGS_TF;
+		return;
+	}
+	if (!task_thread)
+		return;
+	if (step == STEP_ENTRY) {
+		if (rip == (uintptr_t)kpf_in_task) {
+			expire_now(task_thread);
+			step = STEP_UPCALL;
+		}
+		return;
+	}
+	if (task_thread->area.in_upcall != KPF_UPCALL_IDLE)
+		return;
+	/* the je just taken: the first pop */
+	if (prev >= (uintptr_t)kpf_frame_return_window &&
+	    prev < (uintptr_t)kpf_frame_return_window_end &&
+	    rip >= (uintptr_t)kpf_frame_return_window_end) {
+		first_pop_rsp[creep_round] = g[REG_RSP];
+		if (creep_round == CREEP_ROUNDS) {
+			creep_done = 1;
+			return;
+		}
+		pop_index = 0;
+	} else if (pop_index >= 0) {
+		pop_index++;
+	}
+	if (pop_index >= 0 && pop_index == creep_round % FRAME_POPS) {
+		/* its upcall resumes this very instruction */
+		pop_index = -1;
+		creep_round++;
+		expire_now(task_thread);
+	}
+}
+
+static void creep_task(void *arg)
+{
+	uint64_t r12 = 0x1212121212121212ull, r15 = 0x1515151515151515ull;
+	int d;
+
+	task_thread = kpf_thread_peek();
+	__asm__ __volatile__("pushfq; orq %0, (%%rsp); popfq"
+			     :: "i"(X86_EFLAGS_TF) : "memory", "cc");
+	/* libkpf code: the first expiry lands at its entry */
+	__asm__ __volatile__("call kpf_in_task"
+			     : "=a"(d), "+r"(r12), "+r"(r15)
+			     :: "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+				"r11", "memory", "cc");
+	__asm__ __volatile__("pushfq; andq %0, (%%rsp); popfq"
+			     :: "i"(~X86_EFLAGS_TF) : "memory", "cc");
+	((uint64_t *)arg)[0] = d;
+	((uint64_t *)arg)[1] = r12;
+	((uint64_t *)arg)[2] = r15;
+}
+
+FIXTURE(pops) {};
+FIXTURE_SETUP(pops) {}
+FIXTURE_TEARDOWN(pops) {}
+
+/* ~2000 traps an upcall on the debug guest (~100 natively) */
+TEST_F_TIMEOUT(pops, expiries_resume_at_the_same_stack_depth, 600)
+{
+	struct sigaction sa;
+	uint64_t out[3] = { 0 };
+	uint64_t lowest = ~0ull;
+	kpf_task *t;
+	int i;
+
+	ASSERT_EQ(0, setenv("KPF_BACKEND", "signal", 1));
+	ASSERT_EQ(0, kpf_init(NULL));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = creep_trap;
+	sa.sa_flags = SA_SIGINFO;
+	sigaddset(&sa.sa_mask, kpf_g.signo);
+	ASSERT_EQ(0, sigaction(SIGTRAP, &sa, NULL));
+
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t, creep_task, out, KPF_FOREVER));
+	ASSERT_EQ(1, creep_done);
+	ASSERT_EQ(1, (int)out[0]);
+	ASSERT_EQ(0x1212121212121212ull, out[1]);
+	ASSERT_EQ(0x1515151515151515ull, out[2]);
+	for (i = 1; i <= CREEP_ROUNDS; i++)
+		if (first_pop_rsp[i] < lowest)
+			lowest = first_pop_rsp[i];
+	TH_LOG("%lu traps; %d expiries in the pops: the pops started at most %llu bytes lower",
+	       traps, CREEP_ROUNDS,
+	       (unsigned long long)(first_pop_rsp[0] - lowest));
+	for (i = 1; i <= CREEP_ROUNDS; i++)
+		ASSERT_EQ(first_pop_rsp[0], first_pop_rsp[i]);
 }
 
 TEST_HARNESS_MAIN

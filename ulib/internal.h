@@ -252,6 +252,9 @@ KPF_HIDDEN void kpf_upcall_entry(void);
 /* kpf_frame_return(): in_upcall released, rsp at the frame to resume */
 extern const char kpf_frame_return_window[] KPF_HIDDEN;
 extern const char kpf_frame_return_window_end[] KPF_HIDDEN;
+/* offset in kpf_frame_return() of each pop of its resume frame */
+#define KPF_FRAME_POPS		(KPF_RESUME_FRAME / 8)
+extern const int32_t kpf_frame_return_pops[KPF_FRAME_POPS] KPF_HIDDEN;
 KPF_HIDDEN void kpf_task_trampoline(void);
 
 /* thread.c; signal handlers read the TLS pointer directly */

@@ -136,8 +136,15 @@ kpf_ctx_load:
  * loop that never returns to the task. kpf_upcall() therefore takes an
  * interrupted rip in the window as the frame still waiting at rsp
  * (kpf_frame_return_unwind()). The window holds no instruction that
- * moves rsp, and the pops are outside it: resuming a partly popped frame
- * just pops the rest.
+ * moves rsp.
+ *
+ * An upcall in the pops after it (label 1) is retried like any other
+ * here; built below the red zone of the pops' rsp, its resume frame would
+ * lie up to 264 bytes below this one, and a chain of such coincidences
+ * would walk down the task's stack. kpf_upcall() takes those too as the
+ * frame at rsp, less what was already popped: kpf_frame_return_pops
+ * holds each pop's offset in this function (the 17 entries of a resume
+ * frame, in its order), so the retry's frame goes where this one is.
  */
 	.section kpf_critical_text, "ax", @progbits
 	.globl	kpf_frame_return
@@ -166,9 +173,51 @@ kpf_frame_return_window_end:
 	movq	%r9, %rdi
 	movq	KPF_THREAD_UPCALL_TOP(%r9), %rsp
 	jmp	kpf_upcall_entry
-1:	KPF_FRAME_POP			/* its own copy, in this section */
+1:					/* KPF_FRAME_POP, each insn labelled */
+.Lfr_pop0:	popq	%r15
+.Lfr_pop1:	popq	%r14
+.Lfr_pop2:	popq	%r13
+.Lfr_pop3:	popq	%r12
+.Lfr_pop4:	popq	%rbp
+.Lfr_pop5:	popq	%rbx
+.Lfr_pop6:	popq	%r11
+.Lfr_pop7:	popq	%r10
+.Lfr_pop8:	popq	%r9
+.Lfr_pop9:	popq	%r8
+.Lfr_pop10:	popq	%rax
+.Lfr_pop11:	popq	%rcx
+.Lfr_pop12:	popq	%rdx
+.Lfr_pop13:	popq	%rsi
+.Lfr_pop14:	popq	%rdi
+.Lfr_pop15:	popfq
+.Lfr_pop16:	ret	$KPF_RED_ZONE
 	.cfi_endproc
 	.size	kpf_frame_return, . - kpf_frame_return
+
+	.section .rodata
+	.globl	kpf_frame_return_pops
+	.hidden	kpf_frame_return_pops
+	.type	kpf_frame_return_pops, @object
+	.p2align 2
+kpf_frame_return_pops:
+	.long	.Lfr_pop0 - kpf_frame_return
+	.long	.Lfr_pop1 - kpf_frame_return
+	.long	.Lfr_pop2 - kpf_frame_return
+	.long	.Lfr_pop3 - kpf_frame_return
+	.long	.Lfr_pop4 - kpf_frame_return
+	.long	.Lfr_pop5 - kpf_frame_return
+	.long	.Lfr_pop6 - kpf_frame_return
+	.long	.Lfr_pop7 - kpf_frame_return
+	.long	.Lfr_pop8 - kpf_frame_return
+	.long	.Lfr_pop9 - kpf_frame_return
+	.long	.Lfr_pop10 - kpf_frame_return
+	.long	.Lfr_pop11 - kpf_frame_return
+	.long	.Lfr_pop12 - kpf_frame_return
+	.long	.Lfr_pop13 - kpf_frame_return
+	.long	.Lfr_pop14 - kpf_frame_return
+	.long	.Lfr_pop15 - kpf_frame_return
+	.long	.Lfr_pop16 - kpf_frame_return
+	.size	kpf_frame_return_pops, . - kpf_frame_return_pops
 	.text
 
 /*

@@ -557,35 +557,50 @@ static void kpf_retry_later(struct kpf_thread *self, uint64_t first)
 }
 
 /*
- * The expiry interrupted kpf_frame_return() between its release of
- * in_upcall and either the pops or the re-entry for a pending expiry
- * (see switch_x86_64.S): the code it interrupted is the resume frame at
- * rsp, built by kpf_resume_frame() from the frame it was returning to.
- * Take that frame as the interrupted one. The extended state saved by
- * this upcall is the one kpf_frame_return() restored for it.
+ * How much of the resume frame at rsp kpf_frame_return() had popped
+ * where this expiry interrupted it, once in_upcall was released: 0 in
+ * the window before the pending branch's re-entry or at the first pop,
+ * k at the k-th pop; -1 anywhere else (see switch_x86_64.S).
  */
-static void kpf_frame_return_unwind(struct kpf_frame *f)
+static int kpf_frame_return_popped(uint64_t rip)
 {
-	const uint64_t *p = (const uint64_t *)(uintptr_t)f->rsp;
+	uint64_t base = (uintptr_t)kpf_frame_return;
+	int k;
 
-	f->r15 = p[0];
-	f->r14 = p[1];
-	f->r13 = p[2];
-	f->r12 = p[3];
-	f->rbp = p[4];
-	f->rbx = p[5];
-	f->r11 = p[6];
-	f->r10 = p[7];
-	f->r9 = p[8];
-	f->r8 = p[9];
-	f->rax = p[10];
-	f->rcx = p[11];
-	f->rdx = p[12];
-	f->rsi = p[13];
-	f->rdi = p[14];
-	f->rflags = p[15];
-	f->rip = p[16];
-	f->rsp += KPF_RESUME_FRAME + KPF_RED_ZONE;
+	if (rip >= (uintptr_t)kpf_frame_return_window &&
+	    rip < (uintptr_t)kpf_frame_return_window_end)
+		return 0;
+	if (rip < base + kpf_frame_return_pops[0] ||
+	    rip > base + kpf_frame_return_pops[KPF_FRAME_POPS - 1])
+		return -1;
+	for (k = 0; k < KPF_FRAME_POPS; k++)
+		if (rip == base + kpf_frame_return_pops[k])
+			return k;
+	return -1;
+}
+
+/*
+ * The expiry interrupted kpf_frame_return() with in_upcall released and
+ * @popped entries of the resume frame at rsp popped: the code it was
+ * returning to is that frame, built by kpf_resume_frame(); the popped
+ * entries are live in @f already. Take it as the interrupted frame, so
+ * that a retry builds its resume frame where that one is rather than
+ * below it. The extended state saved by this upcall is the one
+ * kpf_frame_return() restored for it.
+ */
+static void kpf_frame_return_unwind(struct kpf_frame *f, int popped)
+{
+	__u64 *const slot[KPF_FRAME_POPS] = {
+		&f->r15, &f->r14, &f->r13, &f->r12, &f->rbp, &f->rbx,
+		&f->r11, &f->r10, &f->r9, &f->r8, &f->rax, &f->rcx,
+		&f->rdx, &f->rsi, &f->rdi, &f->rflags, &f->rip,
+	};
+	const uint64_t *p = (const uint64_t *)(uintptr_t)f->rsp;
+	int k;
+
+	for (k = popped; k < KPF_FRAME_POPS; k++)
+		*slot[k] = p[k - popped];
+	f->rsp += 8 * (KPF_FRAME_POPS - popped) + KPF_RED_ZONE;
 }
 
 /**
@@ -603,12 +618,12 @@ void kpf_upcall(struct kpf_area *area)
 	struct kpf_task *t = self->current;
 	uint64_t now = kpf_now_ns();
 	uint64_t rsp;
-	int in_task, in_library;
+	int in_task, in_library, popped;
 
 	self->stats.upcalls++;
-	if (area->frame.rip >= (uintptr_t)kpf_frame_return_window &&
-	    area->frame.rip < (uintptr_t)kpf_frame_return_window_end)
-		kpf_frame_return_unwind(&area->frame);
+	popped = kpf_frame_return_popped(area->frame.rip);
+	if (popped >= 0)
+		kpf_frame_return_unwind(&area->frame, popped);
 	rsp = area->frame.rsp;
 	if (!t) {
 		kpf_disarm(self);
