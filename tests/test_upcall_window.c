@@ -140,22 +140,32 @@ static void *watchdog(void *arg)
 	return NULL;
 }
 
-TEST(expiry_at_pending_reentry_resumes_the_task)
+/*
+ * The signal backend (its expiry can be sent at an exact instruction) and
+ * @handler for SIGTRAP; the expiries the handler sends arrive after it,
+ * at the stepped instruction. Return: 0 or -1.
+ */
+static int init_with_trap_handler(void (*handler)(int, siginfo_t *, void *))
 {
 	struct sigaction sa;
+
+	if (setenv("KPF_BACKEND", "signal", 1) || kpf_init(NULL))
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigaddset(&sa.sa_mask, kpf_g.signo);
+	return sigaction(SIGTRAP, &sa, NULL);
+}
+
+TEST(expiry_at_pending_reentry_resumes_the_task)
+{
 	struct kpf_stats st = { .size = sizeof(st) };
 	pthread_t w;
 	kpf_task *t;
 	int depth = -1, rc;
 
-	ASSERT_EQ(0, setenv("KPF_BACKEND", "signal", 1));
-	ASSERT_EQ(0, kpf_init(NULL));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = trap_handler;
-	sa.sa_flags = SA_SIGINFO;
-	/* the expiries it sends arrive after it, at the stepped insn */
-	sigaddset(&sa.sa_mask, kpf_g.signo);
-	ASSERT_EQ(0, sigaction(SIGTRAP, &sa, NULL));
+	ASSERT_EQ(0, init_with_trap_handler(trap_handler));
 	ASSERT_EQ(0, pthread_create(&w, NULL, watchdog, NULL));
 
 	rc = kpf_launch(&t, stepped_task, &depth, KPF_FOREVER);
@@ -261,19 +271,12 @@ FIXTURE_TEARDOWN(pops) {}
 /* ~2000 traps an upcall on the debug guest (~100 natively) */
 TEST_F_TIMEOUT(pops, expiries_resume_at_the_same_stack_depth, 600)
 {
-	struct sigaction sa;
 	uint64_t out[3] = { 0 };
 	uint64_t lowest = ~0ull;
 	kpf_task *t;
 	int i;
 
-	ASSERT_EQ(0, setenv("KPF_BACKEND", "signal", 1));
-	ASSERT_EQ(0, kpf_init(NULL));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = creep_trap;
-	sa.sa_flags = SA_SIGINFO;
-	sigaddset(&sa.sa_mask, kpf_g.signo);
-	ASSERT_EQ(0, sigaction(SIGTRAP, &sa, NULL));
+	ASSERT_EQ(0, init_with_trap_handler(creep_trap));
 
 	ASSERT_EQ(KPF_DONE, kpf_launch(&t, creep_task, out, KPF_FOREVER));
 	ASSERT_EQ(1, creep_done);
