@@ -282,6 +282,12 @@ static void *short_task(void *arg)
 
 	for (i = 0; i < 1000; i++)
 		x += i;
+	/*
+	 * Not stopped between the count and the look: preempted there, the
+	 * 100th short let the spinner see 100 and finish first (once on the
+	 * debug kernel), and then saw it finished.
+	 */
+	kpf_defer_begin();
 	if (__atomic_add_fetch(&shorts_done, 1, __ATOMIC_ACQ_REL) ==
 	    NR_SHORT) {
 		kpf_pool_stats(fair_pool, &st);
@@ -289,6 +295,7 @@ static void *short_task(void *arg)
 		spinner_finished_when_done =
 			__atomic_load_n(&spinner_finished, __ATOMIC_ACQUIRE);
 	}
+	kpf_defer_end();
 	return NULL;
 }
 
