@@ -275,9 +275,9 @@ static void kb_pool_raise(void)
 	/*
 	 * No transparent huge pages for client and server (inherited
 	 * across fork and exec), as latency-sensitive servers are set up:
-	 * with them the icount guest had stalls of 3.5-9 ms in one point
-	 * in three, the no-long baseline included (khugepaged and huge
-	 * page faults); without them none.
+	 * with them the icount guest had stalls of 3.5-9 ms in about one
+	 * point in four, the no-long baseline included; without them none
+	 * in 100 (benchmarks.md).
 	 */
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 }
@@ -565,7 +565,8 @@ int kb_bench_pool(void)
 	/*
 	 * A point run right after that burst measured the guest, not the
 	 * pool: in the icount guest the first point after it had a short
-	 * p99 of 9.3-9.6 ms in every run (the same point run later: 0.4 ms).
+	 * p99 of 9.2-9.6 ms in every run (the same point run later: 0.4 ms;
+	 * why is not known).
 	 * Run the first point once and discard it.
 	 */
 	if (!kb_pool_point(&cfgs[0], long_fracs[0], loads[0] * 1e6 /
