@@ -21,8 +21,8 @@
 #   --extra DIR      also pack the executables in DIR as /tests/<dir>/
 #                    (with the shared objects next to them and the
 #                    libraries ldd names, like the dynamic tests),
-#                    for --cmd (e.g. the benchmarks); in test mode they
-#                    run as tests like the others
+#                    for --cmd (e.g. the benchmarks); in test mode those
+#                    named test_* or kpf_* run as tests like the others
 #   --fetch G:H      after --cmd, copy the files of guest directory G into
 #                    host directory H (carried over the serial console as
 #                    "KPF-FILE|<name>|<line>" lines)
