@@ -5,7 +5,8 @@
 # "kpf-bench-defer --quick" on the backend KPF_BACKEND names (kmod, signal;
 # auto: both) and checks what results.csv says, not only the exit status:
 #  - every benchmark of "all" wrote rows for each backend it ran;
-#  - latency: every variant has samples, and p50 <= p99 <= max;
+#  - latency: the variants that drop no samples have some; in every
+#    variant with samples p50 <= p99 <= max;
 #  - overhead: every quantum saw deliveries;
 #  - blocking: preemptions happened during the calls, and with kmod none
 #    of them reached user code as EINTR (kpf's promise; kpf-bench also
@@ -74,10 +75,15 @@ EOF
 	done
 done
 
-check "latency: every variant has samples, p50 <= p99 <= max" <<'EOF'
+# kmod-deadline and signal-setitimer drop the samples whose expiry beat
+# the arming call; on a slow guest that can be all of them
+check "latency: samples, p50 <= p99 <= max" <<'EOF'
 $1 == "latency" { v[$4] = 1; m[$4, $5] = $6 + 0 }
 END {
 	for (k in v) {
+		may_drop = k == "kmod-deadline" || k == "signal-setitimer"
+		if (may_drop && m[k, "samples"] == 0)
+			continue
 		if (m[k, "samples"] <= 0 || m[k, "p50"] > m[k, "p99"] ||
 		    m[k, "p99"] > m[k, "max"]) {
 			print "# " k ": samples " m[k, "samples"] ", p50 " \
@@ -113,7 +119,8 @@ check "pool: a capacity and a p99.9 for every configuration and point" <<'EOF'
 $1 == "pool" && $5 == "capacity" { cap = $6 + 0 }
 $1 == "pool" && $5 == "short_p999" {
 	cfg[$3]++
-	if ($6 + 0 <= 0) { print "# " $3 " " $4 ": p99.9 " $6; bad = 1 }
+	# a number (0 where a slow guest's point held no short request)
+	if ($6 !~ /^[0-9]+(\.[0-9]*)?(e[+-]?[0-9]+)?$/) { print "# " $3 " " $4 ": p99.9 " $6; bad = 1 }
 }
 END {
 	# 2 workloads x 5 loads per configuration
