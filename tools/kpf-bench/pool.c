@@ -461,7 +461,7 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 		if (reqs[i].iters == kb_short_iters)
 			lat[nshort++] = lat[i] ? lat[i] : now - (t0 + sched[i]);
 	kb_dist_compute(lat, nshort, &p->d);
-	p->offered_rps = rps;
+	p->offered_rps = rps * sent / n;	/* the baseline's: shorts only */
 	p->achieved_rps = got * 1e9 / (double)(now - t0);
 	p->lost = sent - got;
 	ret = 0;
