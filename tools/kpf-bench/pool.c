@@ -577,8 +577,9 @@ int kb_bench_pool(void)
 	if (!kb_pool_point(&cfgs[0], long_fracs[0], loads[0] * 1e6 /
 			   (short_us * (1 + 999 * long_fracs[0]) + over_us),
 			   run_ns, &p))
-		kb_progress("pool: warm-up point (discarded): short p99 %.0f us, p99.9 %.0f us",
-			    p.d.p99 / 1e3, p.d.p999 / 1e3);
+		kb_progress("pool: warm-up point (discarded): short p99 %.0f us, p99.9 %.0f us, %llu preemptions, %llu stalls",
+			    p.d.p99 / 1e3, p.d.p999 / 1e3, p.preemptions,
+			    p.stalls);
 	kb_progress("pool: %llu burn iterations = %llu us; client and server at %s%s%s",
 		    (unsigned long long)kb_short_iters,
 		    (unsigned long long)short_us,
