@@ -100,6 +100,10 @@ for sub in "$dir"/*/; do
 		out=$dir/pool-$where.png
 		fracs=$(awk -F, 'NR > 1 { print $1 }' "$pool" | sort -u)
 		nf=$(echo "$fracs" | wc -l)
+		# a line's points together (kpf-bench runs load by load, and a
+		# row filtered out to 1/0 breaks the line)
+		data=$(mktemp)
+		tail -n +2 "$pool" | sort -t, -s -k1,1 -k2,2 > "$data"
 		{
 			term=${term/960,600/960,$((420 * nf))} preamble "$out"
 			echo "set datafile separator ','"
@@ -113,12 +117,13 @@ for sub in "$dir"/*/; do
 				echo "set title 'long fraction $(awk -v f="$f" 'BEGIN { printf "%g%%", 100 * f }'), short:long 1:1000'"
 				plots=()
 				for c in $(awk -F, 'NR > 1 { print $2 }' "$pool" | awk '!s[$0]++'); do
-					plots+=("'$pool' using (\$1 == $f && strcol(2) eq '$c' ? \$3 : 1/0):8 with linespoints lw 2 title '$c'")
+					plots+=("'$data' using (\$1 == $f && strcol(2) eq '$c' ? \$3 : 1/0):8 with linespoints lw 2 title '$c'")
 				done
 				echo "plot $(IFS=,; echo "${plots[*]}")"
 			done
 			echo "unset multiplot"
 		} | gnuplot
+		rm -f "$data"
 		echo "plot.sh: $out"
 	fi
 done
