@@ -251,6 +251,11 @@ int kpf_in_task(void);
  * @linger_expiries: kmod: timer interrupts that found no task to preempt
  *		and kept the timer queued, the price of kpf_thread_linger()
  *		(0 without it, and on the signal backend).
+ * @stack_syscalls: system calls made for task stacks: mapping and
+ *		guarding one for a launch that found none pooled (mmap, then
+ *		madvise or mprotect), unmapping one given back beyond the
+ *		pool's limit (munmap). Stacks handed back at thread exit or by
+ *		another thread's kpf_cancel() are not counted.
  *
  * Fields are only ever appended.
  */
@@ -266,6 +271,7 @@ struct kpf_stats {
 	uint64_t libset_fallbacks;
 	uint64_t libset_preemptions;
 	uint64_t linger_expiries;
+	uint64_t stack_syscalls;
 };
 
 /**

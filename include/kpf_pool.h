@@ -77,8 +77,9 @@ struct kpf_pool_config {
  * @completed:	tasks that returned.
  * @cancelled:	tasks cancelled by kpf_pool_destroy(KPF_POOL_CANCEL).
  * @switches:	kpf_launch() and kpf_resume() calls made by the workers.
- * @switches_no_syscall: of those, the ones that made no system call to
- *		arm the quantum timer (see kpf_stats.arm_syscalls).
+ * @switches_no_syscall: of those, the ones during which libkpf made no
+ *		system call: none to arm the quantum timer and none to map or
+ *		unmap a task stack (kpf_stats.arm_syscalls, .stack_syscalls).
  * @preemptions: tasks stopped because their quantum ran out.
  * @steals:	tasks an idle worker took from another worker's queue.
  * @io_submitted: requests submitted to the workers' io_urings.

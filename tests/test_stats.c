@@ -63,4 +63,56 @@ TEST(sizes)
 	EXPECT_EQ(-EINVAL, kpf_thread_stats(NULL));
 }
 
+static void pause_once(void *arg)
+{
+	kpf_pause();
+}
+
+static uint64_t stack_calls_now(void)
+{
+	struct kpf_stats st = { .size = sizeof(st) };
+
+	kpf_thread_stats(&st);
+	return st.stack_syscalls;
+}
+
+/*
+ * stack_syscalls counts the system calls of a stack the pool had not:
+ * mmap + guard (madvise, or a failed madvise then mprotect the first
+ * time) to map one, munmap to drop one beyond the pool. Each test runs in
+ * a fresh process, so the pool starts empty.
+ */
+TEST(stack_syscalls)
+{
+	struct kpf_config cfg = { .size = sizeof(cfg), .pool_max = 1 };
+	kpf_task *t[8];
+	uint64_t first, n;
+	int i;
+
+	ASSERT_EQ(0, kpf_init(&cfg));
+	n = stack_calls_now();
+	EXPECT_EQ(0ull, n);
+
+	/* the first launch maps its stack; the second reuses it */
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t[0], quick, NULL, KPF_FOREVER));
+	first = stack_calls_now() - n;
+	EXPECT_GE(first, 2ull);
+	EXPECT_LE(first, 3ull);
+	n = stack_calls_now();
+	ASSERT_EQ(KPF_DONE, kpf_launch(&t[0], quick, NULL, KPF_FOREVER));
+	EXPECT_EQ(n, stack_calls_now());
+
+	/* eight live tasks: one stack from the cache, seven new ones */
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(KPF_PREEMPTED,
+			  kpf_launch(&t[i], pause_once, NULL, KPF_FOREVER));
+	EXPECT_EQ(n + 7 * 2, stack_calls_now());
+
+	/* back: 4 to the thread's cache, 1 to the pool, 3 unmapped */
+	n = stack_calls_now();
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(KPF_DONE, kpf_resume(t[i], KPF_FOREVER));
+	EXPECT_EQ(n + 3, stack_calls_now());
+}
+
 TEST_HARNESS_MAIN

@@ -112,10 +112,14 @@ static int kpf_canary_ok(const uint64_t *c)
 	return !bad;
 }
 
-/* The PROT_NONE guard at @map: one VMA with MADV_GUARD_INSTALL. */
-static int kpf_guard_install(char *map, int *maps)
+/*
+ * The PROT_NONE guard at @map: one VMA with MADV_GUARD_INSTALL. Adds the
+ * system calls it made to *@calls.
+ */
+static int kpf_guard_install(char *map, int *maps, uint64_t *calls)
 {
 	if (kpf_guard_madvise >= 0) {
+		++*calls;
 		if (madvise(map, KPF_STACK_GUARD, MADV_GUARD_INSTALL) == 0) {
 			kpf_guard_madvise = 1;
 			*maps = 1;
@@ -124,10 +128,12 @@ static int kpf_guard_install(char *map, int *maps)
 		kpf_guard_madvise = -1;
 	}
 	*maps = 2;
+	++*calls;
 	return mprotect(map, KPF_STACK_GUARD, PROT_NONE);
 }
 
-static struct kpf_task *kpf_stack_create(void)
+/* A new stack mapping; adds the system calls it made to *@calls. */
+static struct kpf_task *kpf_stack_create(uint64_t *calls)
 {
 	size_t page = 4096;
 	size_t head = kpf_task_head_size() + KPF_CANARY_WORDS * 8;
@@ -149,12 +155,14 @@ static struct kpf_task *kpf_stack_create(void)
 		errno = ENOMEM;
 		return NULL;
 	}
+	++*calls;
 	map = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
 		   -1, 0);
 	if (map == MAP_FAILED)
 		goto fail;
-	if (kpf_guard_install(map, &maps)) {
+	if (kpf_guard_install(map, &maps, calls)) {
+		++*calls;
 		munmap(map, size);
 		goto fail;
 	}
@@ -235,7 +243,7 @@ struct kpf_task *kpf_stack_pool_get(struct kpf_thread *self)
 	pthread_mutex_unlock(&kpf_pool_lock);
 	if (t)
 		return t;
-	return kpf_stack_create();
+	return kpf_stack_create(&self->stats.stack_syscalls);
 }
 
 /**
@@ -259,8 +267,11 @@ void kpf_stack_pool_put(struct kpf_thread *self, struct kpf_task *t)
 		t = NULL;
 	}
 	pthread_mutex_unlock(&kpf_pool_lock);
-	if (t)
+	if (t) {
 		kpf_stack_destroy(t);
+		if (self)
+			self->stats.stack_syscalls++;
+	}
 }
 
 /**

@@ -104,7 +104,8 @@ static void kpf_worker_run(struct kpf_pool_worker *w, struct kpf_pool_job *job)
 	__atomic_store_n(&w->c.idle_expiries, after.linger_expiries,
 			 __ATOMIC_RELAXED);
 	kpf_count(&w->c.switches, 1);
-	if (after.arm_syscalls == before.arm_syscalls)
+	if (after.arm_syscalls == before.arm_syscalls &&
+	    after.stack_syscalls == before.stack_syscalls)
 		kpf_count(&w->c.switches_no_syscall, 1);
 	kpf_count(&w->c.preemptions, after.preemptions - before.preemptions);
 
