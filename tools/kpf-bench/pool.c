@@ -19,6 +19,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -80,6 +81,17 @@ static void *kb_srv_serve(void *arg)
 	return NULL;
 }
 
+/* a connection is over (or never was, fd < 0): the last one ends it all */
+static void kb_srv_conn_done(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	kpf_defer_begin();
+	if (__atomic_add_fetch(&kb_srv_closed, 1, __ATOMIC_RELEASE) == KB_CONNS)
+		sem_post(&kb_srv_done);
+	kpf_defer_end();
+}
+
 /* one task per connection: read requests, one pool task for each */
 static void *kb_srv_conn(void *arg)
 {
@@ -107,11 +119,7 @@ static void *kb_srv_conn(void *arg)
 		have -= off;
 	}
 	/* the client closes when it has everything: nothing is in flight */
-	close(fd);
-	kpf_defer_begin();
-	if (__atomic_add_fetch(&kb_srv_closed, 1, __ATOMIC_RELEASE) == KB_CONNS)
-		sem_post(&kb_srv_done);
-	kpf_defer_end();
+	kb_srv_conn_done(fd);
 	return NULL;
 }
 
@@ -121,9 +129,9 @@ static void *kb_srv_accept(void *arg)
 
 	for (i = 0; i < KB_CONNS; i++) {
 		fd = kpf_accept(lfd, NULL, NULL, 0);
-		if (fd >= 0)
-			kpf_pool_submit(kb_srv_pool, kb_srv_conn,
-					(void *)(intptr_t)fd, NULL);
+		if (fd < 0 || kpf_pool_submit(kb_srv_pool, kb_srv_conn,
+					      (void *)(intptr_t)fd, NULL))
+			kb_srv_conn_done(fd);
 	}
 	return NULL;
 }
@@ -217,8 +225,9 @@ static const struct kb_pool_cfg kb_pool_cfgs[] = {
 	  KPF_POOL_NO_LIFO },
 	{ "signal-no-lifo", "signal", KB_BACKEND_SIGNAL, KB_QUANTUM_NS, false,
 	  KPF_POOL_NO_LIFO },
-	{ "cooperative", "auto", 0, KPF_FOREVER, false, 0 },
-	/* the first one's backend, on the schedule without long requests */
+	/* these two run on the first one's backend (NULL) */
+	{ "cooperative", NULL, 0, KPF_FOREVER, false, 0 },
+	/* on the schedule without long requests */
 	{ "no-long-baseline", NULL, 0, KB_QUANTUM_NS, true, 0 },
 };
 
@@ -468,6 +477,12 @@ static int kb_pool_point(const struct kb_pool_cfg *c, double long_frac,
 out_kill:
 	for (k = 0; k < KB_CONNS; k++)
 		close(fds[k]);
+	/* it answers once its connections close: a stuck server is killed */
+	if (!ret && poll(&(struct pollfd){ pfd[0], POLLIN, 0 }, 1, 30000) < 1) {
+		fprintf(stderr, "kpf-bench: pool: %s: the server did not finish\n",
+			c->name);
+		ret = 1;
+	}
 	if (ret)
 		kill(pid, SIGKILL);
 	len = read(pfd[0], line, sizeof(line) - 1);
@@ -543,7 +558,9 @@ int kb_bench_pool(void)
 	for (ci = 0; ci < ARRAY_SIZE(kb_pool_cfgs); ci++)
 		if (!(kb_pool_cfgs[ci].need & ~kb_opt.backends))
 			cfgs[ncfg++] = kb_pool_cfgs[ci];
-	cfgs[ncfg - 1].backend = cfgs[0].backend;
+	for (ci = 0; ci < ncfg; ci++)
+		if (!cfgs[ci].backend)
+			cfgs[ci].backend = cfgs[0].backend;
 	kb_section("6. pool: short-request latency with 1:1000 long requests (1 worker, %llu us short, quantum %llu us, open-loop Poisson over loopback TCP)",
 		   (unsigned long long)short_us,
 		   (unsigned long long)(KB_QUANTUM_NS / NSEC_PER_USEC));
