@@ -113,15 +113,24 @@ static void trap_handler(int sig, siginfo_t *si, void *ucv)
 	}
 }
 
+/* Single-step the calling code from here on (1) or stop stepping (0). */
+static inline void trap_flag(int on)
+{
+	if (on)
+		__asm__ __volatile__("pushfq; orq %0, (%%rsp); popfq"
+				     :: "i"(X86_EFLAGS_TF) : "memory", "cc");
+	else
+		__asm__ __volatile__("pushfq; andq %0, (%%rsp); popfq"
+				     :: "i"(~X86_EFLAGS_TF) : "memory", "cc");
+}
+
 static void stepped_task(void *arg)
 {
 	task_thread = kpf_thread_peek();
-	__asm__ __volatile__("pushfq; orq %0, (%%rsp); popfq"
-			     :: "i"(X86_EFLAGS_TF) : "memory", "cc");
+	trap_flag(1);
 	/* libkpf code: the first expiry lands at its entry */
 	*(int *)arg = kpf_in_task();
-	__asm__ __volatile__("pushfq; andq %0, (%%rsp); popfq"
-			     :: "i"(~X86_EFLAGS_TF) : "memory", "cc");
+	trap_flag(0);
 }
 
 /* The loop never returns to the launcher: fail from another thread. */
@@ -250,15 +259,13 @@ static void creep_task(void *arg)
 	int d;
 
 	task_thread = kpf_thread_peek();
-	__asm__ __volatile__("pushfq; orq %0, (%%rsp); popfq"
-			     :: "i"(X86_EFLAGS_TF) : "memory", "cc");
+	trap_flag(1);
 	/* libkpf code: the first expiry lands at its entry */
 	__asm__ __volatile__("call kpf_in_task"
 			     : "=a"(d), "+r"(r12), "+r"(r15)
 			     :: "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
 				"r11", "memory", "cc");
-	__asm__ __volatile__("pushfq; andq %0, (%%rsp); popfq"
-			     :: "i"(~X86_EFLAGS_TF) : "memory", "cc");
+	trap_flag(0);
 	((uint64_t *)arg)[0] = d;
 	((uint64_t *)arg)[1] = r12;
 	((uint64_t *)arg)[2] = r15;
@@ -291,6 +298,150 @@ TEST_F_TIMEOUT(pops, expiries_resume_at_the_same_stack_depth, 600)
 	       (unsigned long long)(first_pop_rsp[0] - lowest));
 	for (i = 1; i <= CREEP_ROUNDS; i++)
 		ASSERT_EQ(first_pop_rsp[0], first_pop_rsp[i]);
+}
+
+/*
+ * A preempted task resumed: kpf_ctx_load() clears busy, then pops the
+ * resume frame that kpf_resume_frame() built below the red zone of the
+ * task's rsp. An expiry in those pops hits the task's own code (busy is
+ * clear) and preempts it; saved as it stands, with rip a pop and rsp the
+ * partly popped frame, the task's next resume frame goes up to 264 bytes
+ * lower, and every further such coincidence lower again. The task is
+ * stopped at load_point first (a ret: task code), then resumed once for
+ * each pop with an expiry at that pop, and once more to finish: every
+ * preemption must save the context of the first one, at load_point.
+ */
+__asm__(".pushsection .text\n"
+	".globl load_point\n"
+	".type load_point, @function\n"
+	"load_point:\n\t"
+	"ret\n"
+	".size load_point, . - load_point\n"
+	".popsection");
+void load_point(void);
+
+static volatile int load_stopped, load_round, load_pop = -1;
+static volatile int load_prev_in, load_prev_busy;
+/* rsp at the first pop of each resume; rip of each round's expiry */
+static volatile uint64_t load_frame_sp[FRAME_POPS + 1];
+static volatile uint64_t load_expiry_rip[FRAME_POPS];
+
+/*
+ * An expiry that finds the running task past its deadline, at the
+ * instruction the trap handler returns to; the upcall (a memcpy() of the
+ * xsave image) and the launcher after it are not stepped.
+ */
+static void preempt_now(greg_t *g)
+{
+	task_thread->current->deadline_ns = 1;
+	expire_now(task_thread);
+	g[REG_EFL] &= ~X86_EFLAGS_TF;
+}
+
+static void load_trap(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = g[REG_RIP];
+	int in = rip >= (uintptr_t)kpf_ctx_load &&
+		 rip < (uintptr_t)kpf_upcall_entry;
+	int busy = task_thread->busy;
+
+	traps++;
+	if (!load_stopped) {
+		if (rip == (uintptr_t)load_point) {
+			load_stopped = 1;
+			preempt_now(g);
+		}
+	} else if (in && load_prev_in && load_prev_busy && !busy) {
+		/* .Lload_full's busy store just ran: this is the first pop */
+		load_frame_sp[load_round] = g[REG_RSP];
+		load_pop = 0;
+	} else if (load_pop >= 0) {
+		load_pop++;
+	}
+	if (load_pop >= 0 && load_pop == load_round &&
+	    load_round < FRAME_POPS) {
+		load_expiry_rip[load_round] = rip;
+		load_pop = -1;
+		load_round++;
+		preempt_now(g);
+	}
+	load_prev_in = in;
+	load_prev_busy = busy;
+}
+
+static void load_task(void *arg)
+{
+	uint64_t r12 = 0x1212121212121212ull, r15 = 0x1515151515151515ull;
+
+	task_thread = kpf_thread_peek();
+	trap_flag(1);
+	__asm__ __volatile__("call load_point"
+			     : "+r"(r12), "+r"(r15)
+			     :: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9",
+				"r10", "r11", "memory", "cc");
+	trap_flag(0);
+	((uint64_t *)arg)[0] = r12;
+	((uint64_t *)arg)[1] = r15;
+}
+
+FIXTURE(resume_pops) {};
+FIXTURE_SETUP(resume_pops) {}
+FIXTURE_TEARDOWN(resume_pops) {}
+
+/* the launcher's kpf_resume() is stepped too: 18 of them */
+TEST_F_TIMEOUT(resume_pops, expiries_preempt_at_the_original_rip, 600)
+{
+	struct kpf_stats st = { .size = sizeof(st) };
+	struct kpf_frame first, saved[FRAME_POPS];
+	uint64_t out[2] = { 0 }, lowest = ~0ull, frame_sp;
+	kpf_task *t;
+	int i, rc, same = 0;
+
+	ASSERT_EQ(0, init_with_trap_handler(load_trap));
+
+	ASSERT_EQ(KPF_PREEMPTED, kpf_launch(&t, load_task, out, KPF_FOREVER));
+	ASSERT_EQ((uintptr_t)load_point, t->ctx.frame.rip);
+	first = t->ctx.frame;
+	frame_sp = first.rsp - KPF_RED_ZONE - KPF_RESUME_FRAME;
+	for (i = 0; i <= FRAME_POPS; i++) {
+		trap_flag(1);
+		rc = kpf_resume(t, KPF_FOREVER);
+		trap_flag(0);
+		if (i == FRAME_POPS)
+			break;
+		ASSERT_EQ(KPF_PREEMPTED, rc);
+		saved[i] = t->ctx.frame;
+		if (!memcmp(&saved[i], &first, sizeof(first)))
+			same++;
+		if (saved[i].rsp < lowest)
+			lowest = saved[i].rsp;
+	}
+	ASSERT_EQ(KPF_DONE, rc);
+	ASSERT_EQ(0x1212121212121212ull, out[0]);
+	ASSERT_EQ(0x1515151515151515ull, out[1]);
+	ASSERT_EQ(0, kpf_thread_stats(&st));
+	ASSERT_EQ(FRAME_POPS, load_round);
+	EXPECT_EQ(FRAME_POPS + 1, (int)st.preemptions);
+	for (i = 0; i <= FRAME_POPS; i++)
+		if (load_frame_sp[i] < lowest)
+			lowest = load_frame_sp[i];
+	TH_LOG("%lu traps; %d expiries in kpf_ctx_load()'s pops: %d of them saved the first context, the task's stack went %llu bytes lower",
+	       traps, FRAME_POPS, same,
+	       (unsigned long long)(frame_sp - lowest));
+	for (i = 0; i < FRAME_POPS; i++) {
+		/* one expiry at each pop, in order */
+		ASSERT_LE((uintptr_t)kpf_ctx_load, load_expiry_rip[i]);
+		ASSERT_GT((uintptr_t)kpf_upcall_entry, load_expiry_rip[i]);
+		if (i)
+			ASSERT_LT(load_expiry_rip[i - 1], load_expiry_rip[i]);
+		ASSERT_EQ(frame_sp, load_frame_sp[i]);
+		ASSERT_EQ(first.rip, saved[i].rip);
+		ASSERT_EQ(first.rsp, saved[i].rsp);
+		ASSERT_EQ(0, memcmp(&saved[i], &first, sizeof(first)));
+	}
+	ASSERT_EQ(frame_sp, load_frame_sp[FRAME_POPS]);
 }
 
 TEST_HARNESS_MAIN
