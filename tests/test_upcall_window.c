@@ -432,10 +432,8 @@ TEST_F_TIMEOUT(resume_pops, expiries_preempt_at_the_original_rip, 600)
 	       (unsigned long long)(frame_sp - lowest));
 	for (i = 0; i < FRAME_POPS; i++) {
 		/* one expiry at each pop, in order */
-		ASSERT_LE((uintptr_t)kpf_ctx_load, load_expiry_rip[i]);
-		ASSERT_GT((uintptr_t)kpf_upcall_entry, load_expiry_rip[i]);
-		if (i)
-			ASSERT_LT(load_expiry_rip[i - 1], load_expiry_rip[i]);
+		ASSERT_EQ((uintptr_t)kpf_ctx_load_pops +
+			  kpf_frame_pop_offsets[i], load_expiry_rip[i]);
 		ASSERT_EQ(frame_sp, load_frame_sp[i]);
 		ASSERT_EQ(first.rip, saved[i].rip);
 		ASSERT_EQ(first.rsp, saved[i].rsp);
