@@ -51,7 +51,7 @@
  */
 .macro KPF_FRAME_POP_INSN at, k, insn:vararg
 .ifnb \at
-.L\at\()_\k:
+	.set	.L\at\()_\k, .
 .endif
 	\insn
 .endm
