@@ -386,12 +386,8 @@ static void load_task(void *arg)
 	((uint64_t *)arg)[1] = r15;
 }
 
-FIXTURE(resume_pops) {};
-FIXTURE_SETUP(resume_pops) {}
-FIXTURE_TEARDOWN(resume_pops) {}
-
 /* the launcher's kpf_resume() is stepped too: 18 of them */
-TEST_F_TIMEOUT(resume_pops, expiries_preempt_at_the_original_rip, 600)
+TEST_F_TIMEOUT(pops, expiries_in_ctx_load_preempt_at_the_original_rip, 600)
 {
 	struct kpf_stats st = { .size = sizeof(st) };
 	struct kpf_frame first, saved[FRAME_POPS];
