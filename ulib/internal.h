@@ -252,9 +252,12 @@ KPF_HIDDEN void kpf_upcall_entry(void);
 /* kpf_frame_return(): in_upcall released, rsp at the frame to resume */
 extern const char kpf_frame_return_window[] KPF_HIDDEN;
 extern const char kpf_frame_return_window_end[] KPF_HIDDEN;
-/* offset in kpf_frame_return() of each pop of its resume frame */
+/* the pops of a resume frame: in kpf_frame_return(), in kpf_ctx_load() */
+extern const char kpf_frame_return_pops[] KPF_HIDDEN;
+extern const char kpf_ctx_load_pops[] KPF_HIDDEN;
+/* offset of each pop from the first, the same in both */
 #define KPF_FRAME_POPS		(KPF_RESUME_FRAME / 8)
-extern const int32_t kpf_frame_return_pops[KPF_FRAME_POPS] KPF_HIDDEN;
+extern const int32_t kpf_frame_pop_offsets[KPF_FRAME_POPS] KPF_HIDDEN;
 KPF_HIDDEN void kpf_task_trampoline(void);
 
 /* thread.c; signal handlers read the TLS pointer directly */

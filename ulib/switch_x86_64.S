@@ -15,9 +15,16 @@
  * xrstor, points rsp at the frame, pops the GPRs, popfq, and "ret $128"
  * lands on rip with rsp back at its interrupted value. Nothing at or
  * above rsp - 128 is written, so leaf code using the red zone survives.
- * A preemption that lands in the middle of the pops is itself correct:
- * the rest of the frame is above the new rsp, out of the way of the next
- * resume frame.
+ *
+ * An upcall that lands in the middle of the pops finds the rest of the
+ * frame above its rsp, out of the way of its own resume frame; but that
+ * frame then lies up to 264 bytes below the one being popped, and a chain
+ * of such coincidences walks down the stack. Both pop sequences are
+ * therefore labelled (KPF_FRAME_POP in kpf_frame_resume.h):
+ * kpf_frame_pop_offsets holds the offset of each pop from the first, and
+ * kpf_upcall() takes an interrupt at pop k as the frame still at rsp with
+ * k entries already in registers, i.e. as the code the frame resumes,
+ * at its own rip and rsp (kpf_frame_popped(), kpf_frame_unwind()).
  */
 #include "kpf_offsets.h"
 #include "kpf_frame_resume.h"
@@ -41,6 +48,17 @@
 	jmp	2f
 1:	fxrstor64 (\reg)
 2:
+.endm
+
+/*
+ * The pops of a resume frame, at symbol \name, each labelled for
+ * kpf_frame_pop_offsets (see above).
+ */
+.macro KPF_FRAME_POPS name
+	.globl	\name
+	.hidden	\name
+\name:
+	KPF_FRAME_POP \name
 .endm
 
 /*
@@ -80,6 +98,14 @@ kpf_switch:
  * kpf_switch() call (library code, which clears self->busy itself). A
  * full context is the task's own code, so self->busy is cleared here,
  * once rsp is on the task's stack.
+ *
+ * The pops after that (kpf_ctx_load_pops) are then the task's code too:
+ * an expiry there preempts the task, rightly, since its registers are
+ * all in the frame or in registers already. Saved as it stands, though,
+ * with rip a pop and rsp the partly popped frame, the task's next resume
+ * frame would go up to 264 bytes below this one, and each further such
+ * coincidence lower again. kpf_upcall() unwinds the frame instead: the
+ * task is stopped at the rip and rsp it had before this resume.
  */
 	.globl	kpf_ctx_load
 	.hidden	kpf_ctx_load
@@ -107,7 +133,7 @@ kpf_ctx_load:
 	KPF_XRSTOR %rcx
 	movq	KPF_CTX_RSP(%r8), %rsp
 	movl	$0, KPF_THREAD_BUSY(%r9)
-	KPF_FRAME_POP
+	KPF_FRAME_POPS kpf_ctx_load_pops
 	.cfi_endproc
 	.size	kpf_ctx_load, . - kpf_ctx_load
 
@@ -135,16 +161,15 @@ kpf_ctx_load:
  * frame of this very code, whose retry resumes it there again: an upcall
  * loop that never returns to the task. kpf_upcall() therefore takes an
  * interrupted rip in the window as the frame still waiting at rsp
- * (kpf_frame_return_unwind()). The window holds no instruction that
+ * (kpf_frame_unwind()). The window holds no instruction that
  * moves rsp.
  *
- * An upcall in the pops after it (label 1) is retried like any other
- * here; built below the red zone of the pops' rsp, its resume frame would
- * lie up to 264 bytes below this one, and a chain of such coincidences
- * would walk down the task's stack. kpf_upcall() takes those too as the
- * frame at rsp, less what was already popped: kpf_frame_return_pops
- * holds each pop's offset in this function (the 17 entries of a resume
- * frame, in its order), so the retry's frame goes where this one is.
+ * An upcall in the pops after it (kpf_frame_return_pops) is retried
+ * like any other here; built below the red zone of the pops' rsp, its
+ * resume frame would lie up to 264 bytes below this one, and a chain of
+ * such coincidences would walk down the task's stack. kpf_upcall() takes
+ * those too as the frame at rsp, less what was already popped, so the
+ * retry's frame goes where this one is.
  */
 	.section kpf_critical_text, "ax", @progbits
 	.globl	kpf_frame_return
@@ -173,51 +198,28 @@ kpf_frame_return_window_end:
 	movq	%r9, %rdi
 	movq	KPF_THREAD_UPCALL_TOP(%r9), %rsp
 	jmp	kpf_upcall_entry
-1:					/* KPF_FRAME_POP, each insn labelled */
-.Lfr_pop0:	popq	%r15
-.Lfr_pop1:	popq	%r14
-.Lfr_pop2:	popq	%r13
-.Lfr_pop3:	popq	%r12
-.Lfr_pop4:	popq	%rbp
-.Lfr_pop5:	popq	%rbx
-.Lfr_pop6:	popq	%r11
-.Lfr_pop7:	popq	%r10
-.Lfr_pop8:	popq	%r9
-.Lfr_pop9:	popq	%r8
-.Lfr_pop10:	popq	%rax
-.Lfr_pop11:	popq	%rcx
-.Lfr_pop12:	popq	%rdx
-.Lfr_pop13:	popq	%rsi
-.Lfr_pop14:	popq	%rdi
-.Lfr_pop15:	popfq
-.Lfr_pop16:	ret	$KPF_RED_ZONE
+1:	KPF_FRAME_POPS kpf_frame_return_pops
 	.cfi_endproc
 	.size	kpf_frame_return, . - kpf_frame_return
 
+/*
+ * The offset of each pop of a resume frame from the first: k at pop k.
+ * Both sequences are the same code; the assembler checks that.
+ */
 	.section .rodata
-	.globl	kpf_frame_return_pops
-	.hidden	kpf_frame_return_pops
-	.type	kpf_frame_return_pops, @object
+	.globl	kpf_frame_pop_offsets
+	.hidden	kpf_frame_pop_offsets
+	.type	kpf_frame_pop_offsets, @object
 	.p2align 2
-kpf_frame_return_pops:
-	.long	.Lfr_pop0 - kpf_frame_return
-	.long	.Lfr_pop1 - kpf_frame_return
-	.long	.Lfr_pop2 - kpf_frame_return
-	.long	.Lfr_pop3 - kpf_frame_return
-	.long	.Lfr_pop4 - kpf_frame_return
-	.long	.Lfr_pop5 - kpf_frame_return
-	.long	.Lfr_pop6 - kpf_frame_return
-	.long	.Lfr_pop7 - kpf_frame_return
-	.long	.Lfr_pop8 - kpf_frame_return
-	.long	.Lfr_pop9 - kpf_frame_return
-	.long	.Lfr_pop10 - kpf_frame_return
-	.long	.Lfr_pop11 - kpf_frame_return
-	.long	.Lfr_pop12 - kpf_frame_return
-	.long	.Lfr_pop13 - kpf_frame_return
-	.long	.Lfr_pop14 - kpf_frame_return
-	.long	.Lfr_pop15 - kpf_frame_return
-	.long	.Lfr_pop16 - kpf_frame_return
-	.size	kpf_frame_return_pops, . - kpf_frame_return_pops
+kpf_frame_pop_offsets:
+	.irp	k, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+	.long	.Lkpf_frame_return_pops_\k - kpf_frame_return_pops
+	.endr
+	.size	kpf_frame_pop_offsets, . - kpf_frame_pop_offsets
+	.if	(.Lkpf_ctx_load_pops_16 - kpf_ctx_load_pops) - \
+		(.Lkpf_frame_return_pops_16 - kpf_frame_return_pops)
+	.error	"kpf_ctx_load_pops and kpf_frame_return_pops differ"
+	.endif
 	.text
 
 /*

@@ -556,39 +556,49 @@ static void kpf_retry_later(struct kpf_thread *self, uint64_t first)
 		self->retry_ns *= 2;
 }
 
-/*
- * How much of the resume frame at rsp kpf_frame_return() had popped
- * where this expiry interrupted it, once in_upcall was released: 0 in
- * the window before the pending branch's re-entry or at the first pop,
- * k at the k-th pop; -1 anywhere else (see switch_x86_64.S).
- */
-static int kpf_frame_return_popped(uint64_t rip)
+/* k if @rip is pop k of the resume frame pops at @pops, else -1 */
+static int kpf_frame_pop_at(uint64_t rip, const char *pops)
 {
-	uint64_t base = (uintptr_t)kpf_frame_return;
+	uint64_t off = rip - (uintptr_t)pops;
 	int k;
 
-	if (rip >= (uintptr_t)kpf_frame_return_window &&
-	    rip < (uintptr_t)kpf_frame_return_window_end)
-		return 0;
-	if (rip < base + kpf_frame_return_pops[0] ||
-	    rip > base + kpf_frame_return_pops[KPF_FRAME_POPS - 1])
+	/* below @pops, off wraps around */
+	if (off > (uint64_t)kpf_frame_pop_offsets[KPF_FRAME_POPS - 1])
 		return -1;
 	for (k = 0; k < KPF_FRAME_POPS; k++)
-		if (rip == base + kpf_frame_return_pops[k])
+		if (off == (uint64_t)kpf_frame_pop_offsets[k])
 			return k;
 	return -1;
 }
 
 /*
- * The expiry interrupted kpf_frame_return() with in_upcall released and
- * @popped entries of the resume frame at rsp popped: the code it was
- * returning to is that frame, built by kpf_resume_frame(); the popped
- * entries are live in @f already. Take it as the interrupted frame, so
- * that a retry builds its resume frame where that one is rather than
- * below it. The extended state saved by this upcall is the one
- * kpf_frame_return() restored for it.
+ * How much of a resume frame at rsp the code this expiry interrupted had
+ * popped (see switch_x86_64.S): 0 in kpf_frame_return()'s window before
+ * the pending branch's re-entry, k at the k-th pop of kpf_frame_return()
+ * (in_upcall released) or of kpf_ctx_load() (busy cleared); -1 anywhere
+ * else.
  */
-static void kpf_frame_return_unwind(struct kpf_frame *f, int popped)
+static int kpf_frame_popped(uint64_t rip)
+{
+	int k;
+
+	if (rip >= (uintptr_t)kpf_frame_return_window &&
+	    rip < (uintptr_t)kpf_frame_return_window_end)
+		return 0;
+	k = kpf_frame_pop_at(rip, kpf_frame_return_pops);
+	return k >= 0 ? k : kpf_frame_pop_at(rip, kpf_ctx_load_pops);
+}
+
+/*
+ * The expiry interrupted the pops of a resume frame at rsp, built by
+ * kpf_resume_frame(), with @popped of its entries popped: live in @f
+ * already. Take the code that frame resumes as the interrupted one: a
+ * retry then builds its resume frame where that one is rather than below
+ * it, and a preemption saves the task as it was before kpf_ctx_load()
+ * resumed it. The extended state saved by this upcall is the one
+ * restored for that code.
+ */
+static void kpf_frame_unwind(struct kpf_frame *f, int popped)
 {
 	__u64 *const slot[KPF_FRAME_POPS] = {
 		&f->r15, &f->r14, &f->r13, &f->r12, &f->rbp, &f->rbx,
@@ -621,9 +631,9 @@ void kpf_upcall(struct kpf_area *area)
 	int in_task, in_library, popped;
 
 	self->stats.upcalls++;
-	popped = kpf_frame_return_popped(area->frame.rip);
+	popped = kpf_frame_popped(area->frame.rip);
 	if (popped >= 0)
-		kpf_frame_return_unwind(&area->frame, popped);
+		kpf_frame_unwind(&area->frame, popped);
 	rsp = area->frame.rsp;
 	if (!t) {
 		kpf_disarm(self);

@@ -42,25 +42,38 @@
  * rsp points at r15..rdi (pt_regs order), rflags, rip, copied below the
  * red zone of the stack being resumed: restore them, leaving rsp 128
  * bytes above the block's end.
+ *
+ * KPF_FRAME_POP at, with @at the symbol of its first instruction, also
+ * labels each instruction .L<at>_<k>, k the entries popped before it
+ * (0..16): a frame interrupted there has k of them in registers and the
+ * rest at rsp. libkpf lists the offsets to unwind such an interrupt
+ * (ulib/switch_x86_64.S).
  */
-.macro KPF_FRAME_POP
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%rbp
-	popq	%rbx
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rax
-	popq	%rcx
-	popq	%rdx
-	popq	%rsi
-	popq	%rdi
-	popfq
-	ret	$KPF_ASM_RED_ZONE
+.macro KPF_FRAME_POP_INSN at, k, insn:vararg
+.ifnb \at
+	.set	.L\at\()_\k, .
+.endif
+	\insn
+.endm
+
+.macro KPF_FRAME_POP at
+	KPF_FRAME_POP_INSN \at, 0, popq %r15
+	KPF_FRAME_POP_INSN \at, 1, popq %r14
+	KPF_FRAME_POP_INSN \at, 2, popq %r13
+	KPF_FRAME_POP_INSN \at, 3, popq %r12
+	KPF_FRAME_POP_INSN \at, 4, popq %rbp
+	KPF_FRAME_POP_INSN \at, 5, popq %rbx
+	KPF_FRAME_POP_INSN \at, 6, popq %r11
+	KPF_FRAME_POP_INSN \at, 7, popq %r10
+	KPF_FRAME_POP_INSN \at, 8, popq %r9
+	KPF_FRAME_POP_INSN \at, 9, popq %r8
+	KPF_FRAME_POP_INSN \at, 10, popq %rax
+	KPF_FRAME_POP_INSN \at, 11, popq %rcx
+	KPF_FRAME_POP_INSN \at, 12, popq %rdx
+	KPF_FRAME_POP_INSN \at, 13, popq %rsi
+	KPF_FRAME_POP_INSN \at, 14, popq %rdi
+	KPF_FRAME_POP_INSN \at, 15, popfq
+	KPF_FRAME_POP_INSN \at, 16, ret $KPF_ASM_RED_ZONE
 .endm
 
 .macro KPF_FRAME_RESUME area:req
