@@ -204,7 +204,8 @@ kpf_frame_return_window_end:
 
 /*
  * The offset of each pop of a resume frame from the first: k at pop k.
- * Both sequences are the same code; the assembler checks that.
+ * Both sequences are the same code; the assembler checks that each pop
+ * is at the same offset in both.
  */
 	.section .rodata
 	.globl	kpf_frame_pop_offsets
@@ -216,10 +217,18 @@ kpf_frame_pop_offsets:
 	.long	.Lkpf_frame_return_pops_\k - kpf_frame_return_pops
 	.endr
 	.size	kpf_frame_pop_offsets, . - kpf_frame_pop_offsets
-	.if	(.Lkpf_ctx_load_pops_16 - kpf_ctx_load_pops) - \
-		(.Lkpf_frame_return_pops_16 - kpf_frame_return_pops)
-	.error	"kpf_ctx_load_pops and kpf_frame_return_pops differ"
-	.endif
+	/*
+	 * kpf_ctx_load_pops pops at these offsets too. Each pair of .org
+	 * moves back, an error, unless the two offsets are equal: GNU as
+	 * and LLVM's assembler alike (LLVM's .if cannot fold the
+	 * differences, which are only known after layout).
+	 */
+	.irp	k, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+	.org	. - (.Lkpf_ctx_load_pops_\k - kpf_ctx_load_pops) + \
+		(.Lkpf_frame_return_pops_\k - kpf_frame_return_pops)
+	.org	. + (.Lkpf_ctx_load_pops_\k - kpf_ctx_load_pops) - \
+		(.Lkpf_frame_return_pops_\k - kpf_frame_return_pops)
+	.endr
 	.text
 
 /*
