@@ -152,7 +152,10 @@ kpf_ctx_load:
  * return to may be inside libc with no mark (a call through a dlsym()
  * pointer: only its rip said "library"). Stopping the task here would
  * stop it inside that call, holding whatever lock it holds; an expiry
- * here is retried instead, like one in library code.
+ * here is retried instead, like one in library code. (Every instruction
+ * after the release is now in the window or the pops, both unwound
+ * below to the frame being returned to, whose own rip decides; the
+ * section still covers a change that adds one.)
  *
  * Between the release and the pending branch's new in_upcall
  * (kpf_frame_return_window .. _end) such an upcall also overwrites
@@ -164,12 +167,15 @@ kpf_ctx_load:
  * (kpf_frame_unwind()). The window holds no instruction that
  * moves rsp.
  *
- * An upcall in the pops after it (kpf_frame_return_pops) is retried
- * like any other here; built below the red zone of the pops' rsp, its
- * resume frame would lie up to 264 bytes below this one, and a chain of
- * such coincidences would walk down the task's stack. kpf_upcall() takes
- * those too as the frame at rsp, less what was already popped, so the
- * retry's frame goes where this one is.
+ * An upcall in the pops after it (kpf_frame_return_pops) is not one in
+ * this code: built below the red zone of the pops' rsp, a retry's resume
+ * frame would lie up to 264 bytes below this one, and a chain of such
+ * coincidences would walk down the task's stack. kpf_upcall() takes it
+ * as an upcall at the code the pops resume (the frame at rsp, less what
+ * was already popped) and decides as for that code: a retry's frame goes
+ * where this one is, and a task whose deadline passed since the upcall
+ * that resumed it is preempted there (library code, the call through a
+ * dlsym() pointer above, is still told by that rip).
  */
 	.section kpf_critical_text, "ax", @progbits
 	.globl	kpf_frame_return
