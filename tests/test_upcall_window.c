@@ -436,19 +436,24 @@ static void load_trap(int sig, siginfo_t *si, void *ucv)
 	load_prev_busy = busy;
 }
 
+/* out: two GPRs, and xmm15 (extended state) kept across the preemptions */
 static void load_task(void *arg)
 {
 	uint64_t r12 = 0x1212121212121212ull, r15 = 0x1515151515151515ull;
+	uint64_t x = 0x7f7f7f7f7f7f7f7full;
 
 	task_thread = kpf_thread_peek();
 	trap_flag(1);
-	__asm__ __volatile__("call load_point"
-			     : "+r"(r12), "+r"(r15)
+	__asm__ __volatile__("movq %2, %%xmm15\n\t"
+			     "call load_point\n\t"
+			     "movq %%xmm15, %2"
+			     : "+r"(r12), "+r"(r15), "+r"(x)
 			     :: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9",
-				"r10", "r11", "memory", "cc");
+				"r10", "r11", "xmm15", "memory", "cc");
 	trap_flag(0);
 	((uint64_t *)arg)[0] = r12;
 	((uint64_t *)arg)[1] = r15;
+	((uint64_t *)arg)[2] = x;
 }
 
 /* the launcher's 18 kpf_resume() calls are stepped too: ~11000 traps */
@@ -456,7 +461,7 @@ TEST_F_TIMEOUT(pops, expiries_in_ctx_load_preempt_at_the_original_rip, 600)
 {
 	struct kpf_stats st = { .size = sizeof(st) };
 	struct kpf_frame first, saved[FRAME_POPS];
-	uint64_t out[2] = { 0 }, lowest = ~0ull, frame_sp;
+	uint64_t out[3] = { 0 }, lowest = ~0ull, frame_sp;
 	kpf_task *t;
 	int i, rc, same = 0;
 
@@ -482,6 +487,7 @@ TEST_F_TIMEOUT(pops, expiries_in_ctx_load_preempt_at_the_original_rip, 600)
 	ASSERT_EQ(KPF_DONE, rc);
 	ASSERT_EQ(0x1212121212121212ull, out[0]);
 	ASSERT_EQ(0x1515151515151515ull, out[1]);
+	ASSERT_EQ(0x7f7f7f7f7f7f7f7full, out[2]);
 	ASSERT_EQ(0, kpf_thread_stats(&st));
 	ASSERT_EQ(FRAME_POPS, load_round);
 	EXPECT_EQ(FRAME_POPS + 1, (int)st.preemptions);
@@ -562,7 +568,7 @@ static void ret_trap(int sig, siginfo_t *si, void *ucv)
 TEST_F_TIMEOUT(pops, expiries_in_frame_return_preempt_at_the_resumed_rip, 600)
 {
 	struct kpf_frame saved;
-	uint64_t out[2];
+	uint64_t out[3];
 	kpf_task *t;
 	int k;
 
@@ -572,7 +578,7 @@ TEST_F_TIMEOUT(pops, expiries_in_frame_return_preempt_at_the_resumed_rip, 600)
 		ret_state = 0;
 		ret_pop = -1;
 		ret_k = k;
-		out[0] = out[1] = 0;
+		out[0] = out[1] = out[2] = 0;
 		ASSERT_EQ(KPF_PREEMPTED,
 			  kpf_launch(&t, load_task, out, KPF_FOREVER));
 		ASSERT_EQ(2, ret_state);
@@ -592,6 +598,7 @@ TEST_F_TIMEOUT(pops, expiries_in_frame_return_preempt_at_the_resumed_rip, 600)
 		ASSERT_EQ(KPF_DONE, kpf_resume(t, KPF_FOREVER));
 		ASSERT_EQ(0x1212121212121212ull, out[0]);
 		ASSERT_EQ(0x1515151515151515ull, out[1]);
+		ASSERT_EQ(0x7f7f7f7f7f7f7f7full, out[2]);
 	}
 	TH_LOG("%lu traps; an expiry at each pop of kpf_frame_return() preempted the task at load_point",
 	       traps);
