@@ -436,19 +436,24 @@ static void load_trap(int sig, siginfo_t *si, void *ucv)
 	load_prev_busy = busy;
 }
 
+/* out: two GPRs, and xmm15 (extended state) kept across the preemptions */
 static void load_task(void *arg)
 {
 	uint64_t r12 = 0x1212121212121212ull, r15 = 0x1515151515151515ull;
+	uint64_t x = 0x7f7f7f7f7f7f7f7full;
 
 	task_thread = kpf_thread_peek();
 	trap_flag(1);
-	__asm__ __volatile__("call load_point"
-			     : "+r"(r12), "+r"(r15)
+	__asm__ __volatile__("movq %2, %%xmm15\n\t"
+			     "call load_point\n\t"
+			     "movq %%xmm15, %2"
+			     : "+r"(r12), "+r"(r15), "+r"(x)
 			     :: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9",
-				"r10", "r11", "memory", "cc");
+				"r10", "r11", "xmm15", "memory", "cc");
 	trap_flag(0);
 	((uint64_t *)arg)[0] = r12;
 	((uint64_t *)arg)[1] = r15;
+	((uint64_t *)arg)[2] = x;
 }
 
 /* the launcher's 18 kpf_resume() calls are stepped too: ~11000 traps */
@@ -456,7 +461,7 @@ TEST_F_TIMEOUT(pops, expiries_in_ctx_load_preempt_at_the_original_rip, 600)
 {
 	struct kpf_stats st = { .size = sizeof(st) };
 	struct kpf_frame first, saved[FRAME_POPS];
-	uint64_t out[2] = { 0 }, lowest = ~0ull, frame_sp;
+	uint64_t out[3] = { 0 }, lowest = ~0ull, frame_sp;
 	kpf_task *t;
 	int i, rc, same = 0;
 
@@ -482,6 +487,7 @@ TEST_F_TIMEOUT(pops, expiries_in_ctx_load_preempt_at_the_original_rip, 600)
 	ASSERT_EQ(KPF_DONE, rc);
 	ASSERT_EQ(0x1212121212121212ull, out[0]);
 	ASSERT_EQ(0x1515151515151515ull, out[1]);
+	ASSERT_EQ(0x7f7f7f7f7f7f7f7full, out[2]);
 	ASSERT_EQ(0, kpf_thread_stats(&st));
 	ASSERT_EQ(FRAME_POPS, load_round);
 	EXPECT_EQ(FRAME_POPS + 1, (int)st.preemptions);
@@ -501,6 +507,101 @@ TEST_F_TIMEOUT(pops, expiries_in_ctx_load_preempt_at_the_original_rip, 600)
 		ASSERT_EQ(0, memcmp(&saved[i], &first, sizeof(first)));
 	}
 	ASSERT_EQ(frame_sp, load_frame_sp[FRAME_POPS]);
+}
+
+/*
+ * An expiry in kpf_frame_return()'s pops is decided like one at the code
+ * they resume, not retried as libkpf code: here the task at load_point,
+ * where a first expiry found no deadline passed (KPF_FOREVER) and
+ * resumed it. With the deadline passed by the time of the second, at pop
+ * k, the task is preempted at load_point with load_point's rsp, whatever
+ * k, and runs on from there when resumed.
+ */
+static volatile int ret_state, ret_pop, ret_k;
+static volatile uint64_t ret_expiry_rip;
+/* the GPRs at load_point, as the first expiry found them */
+static struct kpf_frame ret_point;
+
+static void ret_trap(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	greg_t *g = uc->uc_mcontext.gregs;
+	uint64_t rip = g[REG_RIP];
+
+	traps++;
+	if (ret_state == 0) {
+		if (rip == (uintptr_t)load_point) {
+			ret_point = (struct kpf_frame){
+				.r15 = g[REG_R15], .r14 = g[REG_R14],
+				.r13 = g[REG_R13], .r12 = g[REG_R12],
+				.rbp = g[REG_RBP], .rbx = g[REG_RBX],
+				.r11 = g[REG_R11], .r10 = g[REG_R10],
+				.r9 = g[REG_R9], .r8 = g[REG_R8],
+				.rax = g[REG_RAX], .rcx = g[REG_RCX],
+				.rdx = g[REG_RDX], .rsi = g[REG_RSI],
+				.rdi = g[REG_RDI], .rip = rip,
+				.rsp = g[REG_RSP], .rflags = g[REG_EFL],
+			};
+			/* early: the task has no deadline */
+			expire_now(task_thread);
+			ret_state = 1;
+		}
+		return;
+	}
+	if (ret_state == 1) {
+		if (rip == (uintptr_t)kpf_frame_return_pops &&
+		    task_thread->area.in_upcall == KPF_UPCALL_IDLE)
+			ret_pop = 0;
+		else if (ret_pop >= 0)
+			ret_pop++;
+		if (ret_pop == ret_k) {
+			ret_expiry_rip = rip;
+			ret_state = 2;
+			preempt_now(g);
+		}
+		return;
+	}
+	/* resumed at load_point, TF still set in its frame: done */
+	g[REG_EFL] &= ~X86_EFLAGS_TF;
+}
+
+TEST_F_TIMEOUT(pops, expiries_in_frame_return_preempt_at_the_resumed_rip, 600)
+{
+	struct kpf_frame saved;
+	uint64_t out[3];
+	kpf_task *t;
+	int k;
+
+	ASSERT_EQ(0, init_with_trap_handler(ret_trap));
+
+	for (k = 0; k < FRAME_POPS; k++) {
+		ret_state = 0;
+		ret_pop = -1;
+		ret_k = k;
+		out[0] = out[1] = out[2] = 0;
+		ASSERT_EQ(KPF_PREEMPTED,
+			  kpf_launch(&t, load_task, out, KPF_FOREVER));
+		ASSERT_EQ(2, ret_state);
+		ASSERT_EQ((uintptr_t)kpf_frame_return_pops +
+			  kpf_frame_pop_offsets[k], ret_expiry_rip);
+		ASSERT_EQ((uintptr_t)load_point, t->ctx.frame.rip);
+		ASSERT_EQ(ret_point.rsp, t->ctx.frame.rsp);
+		/*
+		 * All of it, rflags too: before the popfq (k < 16), the
+		 * frame's, with the trap flag; at the ret, popped already,
+		 * and the flag cleared by preempt_now() there.
+		 */
+		saved = t->ctx.frame;
+		if (k == FRAME_POPS - 1)
+			saved.rflags |= X86_EFLAGS_TF;
+		ASSERT_EQ(0, memcmp(&ret_point, &saved, sizeof(saved)));
+		ASSERT_EQ(KPF_DONE, kpf_resume(t, KPF_FOREVER));
+		ASSERT_EQ(0x1212121212121212ull, out[0]);
+		ASSERT_EQ(0x1515151515151515ull, out[1]);
+		ASSERT_EQ(0x7f7f7f7f7f7f7f7full, out[2]);
+	}
+	TH_LOG("%lu traps; an expiry at each pop of kpf_frame_return() preempted the task at load_point",
+	       traps);
 }
 
 TEST_HARNESS_MAIN

@@ -152,7 +152,10 @@ kpf_ctx_load:
  * return to may be inside libc with no mark (a call through a dlsym()
  * pointer: only its rip said "library"). Stopping the task here would
  * stop it inside that call, holding whatever lock it holds; an expiry
- * here is retried instead, like one in library code.
+ * here is retried instead, like one in library code. (Every instruction
+ * after the release is now in the window or the pops, both unwound
+ * below to the frame being returned to, whose own rip decides; the
+ * section still covers a change that adds one.)
  *
  * Between the release and the pending branch's new in_upcall
  * (kpf_frame_return_window .. _end) such an upcall also overwrites
@@ -164,12 +167,15 @@ kpf_ctx_load:
  * (kpf_frame_unwind()). The window holds no instruction that
  * moves rsp.
  *
- * An upcall in the pops after it (kpf_frame_return_pops) is retried
- * like any other here; built below the red zone of the pops' rsp, its
- * resume frame would lie up to 264 bytes below this one, and a chain of
- * such coincidences would walk down the task's stack. kpf_upcall() takes
- * those too as the frame at rsp, less what was already popped, so the
- * retry's frame goes where this one is.
+ * An upcall in the pops after it (kpf_frame_return_pops) is not one in
+ * this code: built below the red zone of the pops' rsp, a retry's resume
+ * frame would lie up to 264 bytes below this one, and a chain of such
+ * coincidences would walk down the task's stack. kpf_upcall() takes it
+ * as an upcall at the code the pops resume (the frame at rsp, less what
+ * was already popped) and decides as for that code: a retry's frame goes
+ * where this one is, and a task whose deadline passed since the upcall
+ * that resumed it is preempted there (library code, the call through a
+ * dlsym() pointer above, is still told by that rip).
  */
 	.section kpf_critical_text, "ax", @progbits
 	.globl	kpf_frame_return
@@ -204,7 +210,8 @@ kpf_frame_return_window_end:
 
 /*
  * The offset of each pop of a resume frame from the first: k at pop k.
- * Both sequences are the same code; the assembler checks that.
+ * Both sequences are the same code; the assembler checks that each pop
+ * is at the same offset in both.
  */
 	.section .rodata
 	.globl	kpf_frame_pop_offsets
@@ -216,10 +223,18 @@ kpf_frame_pop_offsets:
 	.long	.Lkpf_frame_return_pops_\k - kpf_frame_return_pops
 	.endr
 	.size	kpf_frame_pop_offsets, . - kpf_frame_pop_offsets
-	.if	(.Lkpf_ctx_load_pops_16 - kpf_ctx_load_pops) - \
-		(.Lkpf_frame_return_pops_16 - kpf_frame_return_pops)
-	.error	"kpf_ctx_load_pops and kpf_frame_return_pops differ"
-	.endif
+	/*
+	 * kpf_ctx_load_pops pops at these offsets too. Each pair of .org
+	 * moves back, an error, unless the two offsets are equal: GNU as
+	 * and LLVM's assembler alike (LLVM's .if cannot fold the
+	 * differences, which are only known after layout).
+	 */
+	.irp	k, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+	.org	. - (.Lkpf_ctx_load_pops_\k - kpf_ctx_load_pops) + \
+		(.Lkpf_frame_return_pops_\k - kpf_frame_return_pops)
+	.org	. + (.Lkpf_ctx_load_pops_\k - kpf_ctx_load_pops) - \
+		(.Lkpf_frame_return_pops_\k - kpf_frame_return_pops)
+	.endr
 	.text
 
 /*
