@@ -438,11 +438,6 @@ static uint64_t run_order(struct __test_metadata *_metadata,
 }
 
 /*
- * Before the fix every round gave 2. On the debug kernel one round in a
- * few gave 2 after it (a completion not yet posted when the 20 ms quantum
- * ended): up to 3 rounds, one of them must give 1.
- */
-/*
  * The fewest preemptions that @run (a pool with @flags) counted in up to 3
  * rounds, stopping at the first round that counted at most 1: a host
  * hiccup adds preemptions to one round, a wrong order to every round.
@@ -463,6 +458,11 @@ static uint64_t best_of_3(struct __test_metadata *_metadata,
 	return best;
 }
 
+/*
+ * Before the fix every round gave 2. On the debug kernel one round in a
+ * few gave 2 after it (a completion not yet posted when the 20 ms quantum
+ * ended): up to 3 rounds, one of them must give 1.
+ */
 TEST_F_TIMEOUT(pool, completion_runs_before_preempted_task, 120)
 {
 	if (under_valgrind())
