@@ -254,8 +254,10 @@ int kpf_in_task(void);
  * @stack_syscalls: system calls made for task stacks: mapping and
  *		guarding one for a launch that found none pooled (mmap, then
  *		madvise or mprotect), unmapping one given back beyond the
- *		pool's limit (munmap). Stacks handed back at thread exit or by
- *		another thread's kpf_cancel() are not counted.
+ *		pool's limit (munmap). A kpf_cancel() counts on the thread
+ *		that calls it, whoever launched the task; stacks handed back
+ *		at thread exit or by a thread that never used libkpf are not
+ *		counted.
  *
  * Fields are only ever appended.
  */
